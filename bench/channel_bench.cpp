@@ -1,0 +1,147 @@
+// Google Benchmark microbenchmarks of chanpool channels.
+//
+//   send_recv_pair/<size>        one thread: send then recv (the cost of the two calls, no contention)
+//   spsc_cross_process/<size>    1 producer process -> 1 consumer process, messages/s
+//   mpmc_cross_process/<size>    2 producer processes -> 2 consumer processes, messages/s
+//
+// Cross-process runs: each benchmark iteration is one batch of `batch` messages; the time is
+// from releasing the producers to the last consumer finishing (manual time).
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <benchmark/benchmark.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "chanpool/channels/channel.hpp"
+
+namespace ch = chanpool::channels;
+using chanpool::status;
+
+namespace {
+
+ch::open_options bench_job() { return {.job = "gbench" + std::to_string(::getpid())}; }
+
+ch::channel make_channel(const std::string& name, std::size_t message_bytes) {
+  ch::channel_config config;
+  config.capacity = 4096;
+  config.slot_bytes = 128;
+  config.heap_bytes = std::max<std::uint64_t>(64u << 20, 2 * message_bytes);
+  ch::channel::unlink(name, bench_job());
+  auto c = ch::channel::create(name, config, bench_job());
+  if (!c) throw std::runtime_error("channel create: " + c.error().message());
+  return std::move(*c);
+}
+
+void send_recv_pair(benchmark::State& state) {
+  const auto size = static_cast<std::size_t>(state.range(0));
+  auto c = make_channel("pair", size);
+  std::vector<std::byte> msg(size, std::byte{7}), buffer(size);
+  std::size_t length = 0;
+  for (auto _ : state) {
+    if (c.try_send(msg) != status::ok) state.SkipWithError("send failed");
+    if (c.try_recv(buffer, length) != status::ok) state.SkipWithError("recv failed");
+    benchmark::DoNotOptimize(buffer.data());
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(size));
+  c.close();
+  ch::channel::unlink("pair", bench_job());
+}
+
+// Start/finish handshake shared with the forked producers and consumers.
+struct alignas(64) control {
+  std::atomic<std::int64_t> generation{0};  // -1: exit
+  std::atomic<std::int32_t> producers_done{0};
+  std::atomic<std::int32_t> consumers_done{0};
+  std::atomic<std::int32_t> failures{0};
+};
+
+void wait_generation(control* ctl, std::int64_t& seen) {
+  std::int64_t g;
+  while ((g = ctl->generation.load(std::memory_order_acquire)) == seen) std::this_thread::yield();
+  seen = g;
+}
+
+void cross_process(benchmark::State& state, int producers, int consumers) {
+  const auto size = static_cast<std::size_t>(state.range(0));
+  const std::uint64_t batch = size > 1024 ? 200'000 : 2'000'000;
+  const std::uint64_t per_producer = batch / static_cast<std::uint64_t>(producers);
+  auto c = make_channel("xproc", size);
+  c.set_wait({.mode = ch::wait_mode::spin});
+  void* mem = ::mmap(nullptr, sizeof(control), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  auto* ctl = new (mem) control;
+  std::vector<pid_t> children;
+  for (int p = 0; p < producers; ++p) {
+    if (const pid_t pid = ::fork(); pid == 0) {
+      std::vector<std::byte> msg(size, std::byte{1});
+      std::int64_t seen = 0;
+      for (;;) {
+        wait_generation(ctl, seen);
+        if (seen < 0) std::_Exit(0);
+        for (std::uint64_t i = 0; i < per_producer; ++i)
+          if (c.send(msg) != status::ok) ctl->failures.fetch_add(1);
+        ctl->producers_done.fetch_add(1, std::memory_order_acq_rel);
+      }
+    } else {
+      children.push_back(pid);
+    }
+  }
+  for (int k = 0; k < consumers; ++k) {
+    if (const pid_t pid = ::fork(); pid == 0) {
+      std::vector<std::byte> buffer(std::max<std::size_t>(size, 1));
+      std::int64_t seen = 0;
+      for (;;) {
+        wait_generation(ctl, seen);
+        if (seen < 0) std::_Exit(0);
+        std::size_t length = 1;
+        // A zero-length message is the end-of-batch sentinel.
+        while (length != 0)
+          if (c.recv(buffer, length) != status::ok) {
+            ctl->failures.fetch_add(1);
+            break;
+          }
+        ctl->consumers_done.fetch_add(1, std::memory_order_acq_rel);
+      }
+    } else {
+      children.push_back(pid);
+    }
+  }
+  for (auto _ : state) {
+    ctl->producers_done.store(0);
+    ctl->consumers_done.store(0);
+    const auto t0 = std::chrono::steady_clock::now();
+    ctl->generation.fetch_add(1, std::memory_order_acq_rel);
+    while (ctl->producers_done.load(std::memory_order_acquire) < producers) std::this_thread::yield();
+    for (int k = 0; k < consumers; ++k) c.send({});
+    while (ctl->consumers_done.load(std::memory_order_acquire) < consumers) std::this_thread::yield();
+    state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  ctl->generation.store(-1, std::memory_order_release);
+  for (auto pid : children) ::waitpid(pid, nullptr, 0);
+  if (ctl->failures.load()) state.SkipWithError("a send or recv failed");
+  const auto messages = static_cast<std::int64_t>(per_producer * static_cast<std::uint64_t>(producers));
+  state.SetItemsProcessed(state.iterations() * messages);
+  state.SetBytesProcessed(state.iterations() * messages * static_cast<std::int64_t>(size));
+  state.counters["msgs_per_s"] = benchmark::Counter(static_cast<double>(state.iterations() * messages), benchmark::Counter::kIsRate);
+  ::munmap(mem, sizeof(control));
+  c.close();
+  ch::channel::unlink("xproc", bench_job());
+}
+
+void spsc_cross_process(benchmark::State& state) { cross_process(state, 1, 1); }
+void mpmc_cross_process(benchmark::State& state) { cross_process(state, 2, 2); }
+
+}  // namespace
+
+BENCHMARK(send_recv_pair)->Arg(64)->Arg(4096);
+BENCHMARK(spsc_cross_process)->Arg(64)->Arg(4096)->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);
+BENCHMARK(mpmc_cross_process)->Arg(64)->Arg(4096)->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);
+
+BENCHMARK_MAIN();

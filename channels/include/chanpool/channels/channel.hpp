@@ -1,0 +1,210 @@
+// A named, cross-process, multi-producer multi-consumer message channel in POSIX shared memory.
+//
+// Concurrency in one sentence: every send/recv/claim method of a channel may be called at the
+// same time from any number of threads and processes (lock-free; a waiting call spins, then
+// sleeps on a futex in the segment). Setup (create/open/close/unlink/set_wait) is not
+// thread-safe on the *same handle*; distinct handles are independent.
+//
+// Messages up to inline_capacity() bytes are copied into the slot; larger ones (up to
+// max_message_bytes()) are side-loaded into a heap inside the segment. Order is FIFO per
+// producer, and global FIFO for one channel (claim order).
+//
+// A process killed at any point cannot wedge the channel: slots carry the pid of the process
+// that holds them, waiters probe that pid when they have waited liveness_check, and a dead
+// holder's slot is repaired (its one in-flight message is dropped and counted in
+// stats().lost_messages).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "chanpool/channels/error.hpp"
+#include "chanpool/channels/status.hpp"
+
+namespace chanpool::channels {
+
+namespace detail {
+struct segment;       // mapped segment (private)
+struct channel_view;  // typed pointers into the segment (private)
+}  // namespace detail
+
+using timeout = std::chrono::nanoseconds;
+inline constexpr timeout try_once{0};
+inline constexpr timeout forever = timeout::max();
+
+// Shape of a channel, fixed at create().
+struct channel_config {
+  std::uint32_t capacity = 1024;              // slots; a power of two, 2 .. 2^24
+  std::uint32_t slot_bytes = 128;             // per slot, 32-byte header included; multiple of 64
+  std::uint64_t heap_bytes = 16u << 20;       // side-loaded payload heap; 0 = inline messages only
+  std::uint32_t heap_block_bytes = 4096;      // heap allocation granule; a power of two >= 64
+};
+
+struct open_options {
+  // Segments are named /chanpool.<uid>.<job>.<name>. Empty job: $CHANPOOL_JOB, else "default".
+  std::string job;
+};
+
+enum class wait_mode : std::uint8_t {
+  spin,      // busy-poll until done or deadline (lowest latency, burns a core)
+  idle,      // sleep on the futex at once
+  adaptive,  // spin for spin_for, then sleep (default)
+};
+
+// How this handle waits; per handle, not stored in the segment.
+struct wait_config {
+  wait_mode mode = wait_mode::adaptive;
+  std::chrono::nanoseconds spin_for = std::chrono::microseconds(50);
+  // How long a waiter trusts a slot holder before checking that its process is alive. Sleeps
+  // are capped at this, so a holder that died without a wake-up is still noticed.
+  std::chrono::nanoseconds liveness_check = std::chrono::milliseconds(50);
+};
+
+struct poll_info {
+  bool readable = false;   // a recv would succeed now (or the channel is sealed: recv says closed)
+  bool writable = false;   // a small send would succeed now
+  bool closed = false;
+  std::uint64_t count = 0;  // messages queued or in flight (claimed, not yet released)
+  std::uint32_t capacity = 0;
+  std::uint32_t blocked_receivers = 0;  // sleeping in recv or poll_set on this channel
+  std::uint32_t blocked_senders = 0;
+};
+
+struct channel_stats {
+  std::uint64_t lost_messages = 0;         // in-flight messages of dead processes, dropped on repair
+  std::uint64_t repaired_slots = 0;        // slots taken back from dead holders
+  std::uint64_t reclaimed_heap_blocks = 0; // heap blocks taken back from dead processes
+  std::uint64_t corrupted_messages = 0;    // slots with impossible length/heap fields, dropped
+  std::uint32_t attached_processes = 0;    // live processes registered on the segment
+};
+
+// A slot claimed for sending: fill data() in place, then commit() or abandon().
+class send_claim {
+ public:
+  std::span<std::byte> data() const noexcept { return {data_, size_}; }
+  bool active() const noexcept { return data_ != nullptr; }
+
+ private:
+  friend class channel;
+  std::byte* data_ = nullptr;
+  std::size_t size_ = 0;
+  std::uint64_t position_ = 0;
+  std::int64_t first_block_ = -1;  // heap blocks held, or -1 for an inline payload
+  std::uint32_t block_count_ = 0;
+};
+
+// A message claimed for receiving: read data() in place, then release().
+class recv_claim {
+ public:
+  std::span<const std::byte> data() const noexcept { return {data_, size_}; }
+  bool active() const noexcept { return data_ != nullptr; }
+
+ private:
+  friend class channel;
+  const std::byte* data_ = nullptr;
+  std::size_t size_ = 0;
+  std::uint64_t position_ = 0;
+};
+
+class channel {
+ public:
+  channel() = default;
+  channel(channel&&) noexcept;
+  channel& operator=(channel&&) noexcept;
+  channel(const channel&) = delete;
+  channel& operator=(const channel&) = delete;
+  ~channel();  // close()
+
+  // Creates a new segment (mode 0600) and opens it. errc::already_exists if the name is taken.
+  static result<channel> create(std::string_view name, const channel_config& config = {},
+                                const open_options& options = {});
+  // Opens an existing channel; validates magic, version, layout and checksum.
+  static result<channel> open(std::string_view name, const open_options& options = {});
+  // Removes the name; processes that have it open keep using it until they close.
+  static std::error_code unlink(std::string_view name, const open_options& options = {});
+  // The POSIX shm name ("/chanpool.<uid>.<job>.<name>") for a channel, or an error for a bad name.
+  static result<std::string> segment_name(std::string_view name, const open_options& options = {});
+
+  // Unmaps and deregisters this process. Idempotent. Not thread-safe against other calls on
+  // this handle; any claim still held by this handle is abandoned.
+  void close() noexcept;
+  bool is_open() const noexcept { return view_ != nullptr; }
+
+  // Setup; not thread-safe against concurrent operations on this handle.
+  void set_wait(const wait_config& config) noexcept { wait_ = config; }
+  const wait_config& wait() const noexcept { return wait_; }
+
+  // --- sending (threadsafe, lock-free; a non-zero timeout may block) ---------------------------
+  // ok, full (try_once), timeout, closed, too_large, invalid.
+  status send(std::span<const std::byte> message, timeout t = forever) noexcept;
+  status try_send(std::span<const std::byte> message) noexcept { return send(message, try_once); }
+  // Zero-copy: reserves `bytes` in a slot (inline) or in the heap; the claim holds the slot, so
+  // receivers behind it wait until commit()/abandon(). Keep claims short.
+  status claim_send(std::size_t bytes, send_claim& claim, timeout t = forever) noexcept;
+  // Publishes the first `bytes` of the claim (default: all of it).
+  status commit(send_claim& claim, std::size_t bytes = SIZE_MAX) noexcept;
+  // Gives the slot back without a message (receivers skip it; it is not counted as lost).
+  status abandon(send_claim& claim) noexcept;
+
+  // --- receiving (threadsafe, lock-free; a non-zero timeout may block) --------------------------
+  // Copies the next message into `buffer` and sets `length`. If the message is larger than the
+  // buffer it stays queued, `length` is set to its size and the result is too_large.
+  // ok, empty (try_once), timeout, closed (sealed and drained), too_large, invalid.
+  status recv(std::span<std::byte> buffer, std::size_t& length, timeout t = forever) noexcept;
+  status try_recv(std::span<std::byte> buffer, std::size_t& length) noexcept {
+    return recv(buffer, length, try_once);
+  }
+  // Resizes `out` to the message.
+  status recv(std::vector<std::byte>& out, timeout t = forever);
+  // Zero-copy: the message stays in the segment until release(). The slot is held meanwhile
+  // (senders lapping the ring wait on it).
+  status claim_recv(recv_claim& claim, timeout t = forever) noexcept;
+  status release(recv_claim& claim) noexcept;
+
+  // --- state (threadsafe, wait-free) ------------------------------------------------------------
+  poll_info poll() const noexcept;
+  channel_stats stats() const noexcept;
+  // After seal() sends return closed; receivers drain what is queued, then get closed.
+  void seal() noexcept;
+  // Checks the slots at the head and tail for holders whose process is gone and repairs them,
+  // and returns heap blocks of dead processes. Waiters do this by themselves; this is for a
+  // supervisor that wants it now. Returns the number of slots repaired.
+  std::size_t repair() noexcept;
+
+  std::size_t inline_capacity() const noexcept;
+  std::size_t max_message_bytes() const noexcept;
+  std::uint32_t capacity() const noexcept;
+  const std::string& name() const noexcept { return name_; }
+  channel_config config() const noexcept;
+
+  // For poll_set: the futex words and their readiness, without copying the segment layout.
+  detail::channel_view* view() const noexcept { return view_; }
+
+ private:
+  // One non-blocking attempt; on full/empty, `blocker` is the control word of the slot in the
+  // way when another process holds it (0 otherwise), for the liveness probe.
+  status send_once(std::size_t bytes, send_claim& claim, std::uint64_t& blocker) noexcept;
+  status recv_once(recv_claim& claim, std::size_t limit, std::size_t& length, std::uint64_t& blocker) noexcept;
+  template <class Once>
+  status wait_until_done(Once&& once, bool sender, timeout t) noexcept;
+  // Repairs the slot whose control word was observed as `blocker` if its holder is dead.
+  bool repair_if_dead(std::uint64_t blocker) noexcept;
+  void attach(detail::segment* segment, std::string_view name) noexcept;
+  // Probes the slots at head and tail (cheap; for poll_set, which never calls send/recv).
+  bool repair_ends() noexcept;
+  friend class poll_set;
+
+  detail::segment* segment_ = nullptr;
+  detail::channel_view* view_ = nullptr;
+  std::string name_;
+  wait_config wait_{};
+  std::uint32_t registry_slot_ = UINT32_MAX;
+  std::uint32_t registered_pid_ = 0;
+};
+
+}  // namespace chanpool::channels

@@ -1,0 +1,99 @@
+#include "heap.hpp"
+
+#include <algorithm>
+#include <atomic>
+
+#include "process.hpp"
+#include "segment.hpp"
+
+namespace chanpool::channels::detail {
+namespace {
+
+std::atomic_ref<std::uint32_t> owner_word(const channel_view& v, std::uint32_t block) noexcept {
+  return std::atomic_ref<std::uint32_t>(v.heap_owner[block]);
+}
+
+// First-fit over [lo, hi) for a run of `count` blocks that lies wholly inside the range.
+std::int64_t allocate_in(const channel_view& v, std::uint32_t lo, std::uint32_t hi, std::uint32_t count,
+                         std::uint32_t owner) noexcept {
+  std::uint64_t b = lo;
+  while (b + count <= hi) {
+    std::uint32_t free_run = 0;
+    while (free_run < count && owner_word(v, static_cast<std::uint32_t>(b + free_run)).load(std::memory_order_relaxed) == 0)
+      ++free_run;
+    if (free_run < count) {
+      b += free_run + 1;
+      continue;
+    }
+    std::uint32_t taken = 0;
+    for (; taken < count; ++taken) {
+      std::uint32_t expected = 0;
+      // acquire: pairs with the release in heap_free, so the last reader is done with the block.
+      if (!owner_word(v, static_cast<std::uint32_t>(b + taken))
+               .compare_exchange_strong(expected, owner, std::memory_order_acquire, std::memory_order_relaxed))
+        break;
+    }
+    if (taken == count) return static_cast<std::int64_t>(b);
+    for (std::uint32_t r = 0; r < taken; ++r) owner_word(v, static_cast<std::uint32_t>(b + r)).store(0, std::memory_order_release);
+    b += taken + 1;
+  }
+  return -1;
+}
+
+}  // namespace
+
+std::int64_t heap_allocate(const channel_view& v, std::uint32_t count, std::uint32_t owner) noexcept {
+  if (count == 0 || count > v.heap_blocks) return -1;
+  std::atomic_ref<std::uint32_t> cursor(v.control->heap_cursor);
+  const std::uint32_t start = cursor.load(std::memory_order_relaxed) % v.heap_blocks;
+  std::int64_t first = allocate_in(v, start, v.heap_blocks, count, owner);
+  if (first < 0) first = allocate_in(v, 0, std::min<std::uint64_t>(v.heap_blocks, std::uint64_t{start} + count), count, owner);
+  if (first >= 0) cursor.store(static_cast<std::uint32_t>((first + count) % v.heap_blocks), std::memory_order_relaxed);
+  return first;
+}
+
+void heap_retag(const channel_view& v, std::uint32_t first, std::uint32_t count, std::uint32_t owner) noexcept {
+  for (std::uint32_t i = 0; i < count; ++i) owner_word(v, first + i).store(owner, std::memory_order_relaxed);
+}
+
+void heap_free(const channel_view& v, std::uint32_t first, std::uint32_t count) noexcept {
+  for (std::uint32_t i = 0; i < count; ++i) owner_word(v, first + i).store(0, std::memory_order_release);
+}
+
+std::uint32_t heap_free_if_owned(const channel_view& v, std::uint32_t first, std::uint32_t count,
+                                 std::uint32_t owner_a, std::uint32_t owner_b) noexcept {
+  if (first >= v.heap_blocks || count > v.heap_blocks - first) return 0;  // fields from a damaged slot
+  std::uint32_t freed = 0;
+  for (std::uint32_t i = 0; i < count; ++i) {
+    auto word = owner_word(v, first + i);
+    std::uint32_t seen = word.load(std::memory_order_relaxed);
+    if ((seen == owner_a || seen == owner_b) && seen != 0 &&
+        word.compare_exchange_strong(seen, 0, std::memory_order_release, std::memory_order_relaxed))
+      ++freed;
+  }
+  return freed;
+}
+
+std::uint32_t heap_reclaim_dead(const channel_view& v, std::uint32_t pid) noexcept {
+  std::uint32_t freed = 0;
+  // Most sweeps meet one or two distinct pids; remember the last verdict to avoid re-probing.
+  std::uint32_t last_pid = 0;
+  bool last_dead = false;
+  for (std::uint32_t b = 0; b < v.heap_blocks; ++b) {
+    auto word = owner_word(v, b);
+    std::uint32_t seen = word.load(std::memory_order_relaxed);
+    if ((seen & heap_owner_pid_bit) == 0) continue;
+    const std::uint32_t holder = seen & ~heap_owner_pid_bit;
+    if (pid != 0 && holder != pid) continue;
+    if (holder != last_pid) {
+      last_pid = holder;
+      last_dead = !process_alive(holder, v.registry, v.registry_entries);
+    }
+    if (last_dead && word.compare_exchange_strong(seen, 0, std::memory_order_release, std::memory_order_relaxed)) ++freed;
+  }
+  if (freed)
+    std::atomic_ref<std::uint64_t>(v.control->reclaimed_heap_blocks).fetch_add(freed, std::memory_order_relaxed);
+  return freed;
+}
+
+}  // namespace chanpool::channels::detail

@@ -1,0 +1,147 @@
+// The shared-memory layout of one channel segment, version 1. Read this as the protocol spec.
+//
+//   offset 0                     segment_header       (320 B, published last: state = ready)
+//   header.control_offset        control_block        (4 cache lines: tail | head | wait | stats)
+//   header.registry_offset       registry_entry[registry_entries]
+//   header.ring_offset           capacity x slot of header.slot_bytes (32 B slot_header + inline)
+//   header.heap_owner_offset     u32 owner word per heap block (heap_blocks of them)
+//   header.heap_offset           heap_blocks x heap_block_bytes (page aligned)
+//
+// Every field is fixed width; cross-references are byte offsets from the segment start, never
+// pointers. Fields changed concurrently are accessed only through std::atomic_ref.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+namespace chanpool::channels::detail {
+
+inline constexpr std::uint64_t segment_magic = 0x4C4F4F504E414843ull;  // "CHANPOOL" little-endian
+inline constexpr std::uint32_t layout_version = 1;
+inline constexpr std::uint32_t cache_line = 64;
+
+enum segment_state : std::uint32_t { state_initializing = 0, state_ready = 1 };
+
+struct segment_header {
+  std::uint64_t magic;              // written last, together with state
+  std::uint32_t version;            // layout_version
+  std::uint32_t state;              // segment_state (atomic), release-stored last
+  std::uint32_t header_bytes;       // sizeof(segment_header)
+  std::uint32_t creator_pid;
+  std::uint64_t creator_start_time; // /proc/<pid>/stat starttime, guards against pid reuse
+  std::uint64_t created_unix_ns;
+  std::uint64_t total_bytes;        // must equal the segment size
+  std::uint32_t capacity;           // slots, power of two
+  std::uint32_t slot_bytes;         // multiple of 64, >= 64
+  std::uint64_t heap_bytes;         // heap_blocks * heap_block_bytes
+  std::uint32_t heap_block_bytes;
+  std::uint32_t heap_blocks;
+  std::uint32_t registry_entries;
+  std::uint32_t reserved0;
+  std::uint64_t control_offset;
+  std::uint64_t registry_offset;
+  std::uint64_t ring_offset;
+  std::uint64_t heap_owner_offset;
+  std::uint64_t heap_offset;
+  std::uint64_t layout_checksum;    // FNV-1a over version..heap_offset (see layout_checksum_of)
+  char job[48];                     // NUL-terminated copies, for listings
+  char name[144];
+};
+static_assert(sizeof(segment_header) == 320);
+static_assert(offsetof(segment_header, version) == 8);
+static_assert(offsetof(segment_header, control_offset) == 80);
+static_assert(offsetof(segment_header, layout_checksum) == 120);
+static_assert(std::is_trivially_copyable_v<segment_header>);
+
+// The four contended words live on separate cache lines.
+struct alignas(cache_line) control_block {
+  // line 0: producers
+  std::uint64_t tail;               // next position to claim for sending (monotonic)
+  std::uint8_t pad0[cache_line - 8];
+  // line 1: consumers
+  std::uint64_t head;               // next position to claim for receiving (monotonic)
+  std::uint8_t pad1[cache_line - 8];
+  // line 2: sleeping. Read on every send/release, written only when somebody sleeps.
+  std::uint32_t data_seq;           // futex word: bumped after a publish when receivers wait
+  std::uint32_t space_seq;          // futex word: bumped after a release when senders wait
+  std::uint32_t recv_waiters;       // receivers sleeping on data_seq
+  std::uint32_t send_waiters;       // senders sleeping on space_seq
+  std::uint32_t poll_waiters;       // poll_set waiters (on either word): wake all, not one
+  std::uint32_t closed;             // 1 after seal()
+  std::uint32_t heap_cursor;        // next-fit hint for the heap allocator
+  std::uint8_t pad2[cache_line - 28];
+  // line 3: repair counters (rarely written)
+  std::uint64_t lost_messages;
+  std::uint64_t repaired_slots;
+  std::uint64_t reclaimed_heap_blocks;
+  std::uint64_t corrupted_messages;
+  std::uint8_t pad3[cache_line - 32];
+};
+static_assert(sizeof(control_block) == 4 * cache_line);
+static_assert(offsetof(control_block, head) == cache_line);
+static_assert(offsetof(control_block, data_seq) == 2 * cache_line);
+static_assert(offsetof(control_block, lost_messages) == 3 * cache_line);
+static_assert(std::is_trivially_copyable_v<control_block>);
+
+// One attached process. pid 0 = free entry.
+struct registry_entry {
+  std::uint32_t pid;        // atomic; claimed by CAS 0 -> pid
+  std::uint32_t reserved;
+  std::uint64_t start_time; // atomic; 0 until written (then liveness falls back to kill(pid, 0))
+};
+static_assert(sizeof(registry_entry) == 16);
+
+// Slot control word: | sequence (40) | state (2) | pid (22) |.
+// The sequence is the ring position the slot serves in this lap (mod 2^40); the pid is the
+// process that holds the slot while it is WRITING or READING, so a claim and the stamp of its
+// owner are one CAS and a holder that dies is always identifiable.
+enum slot_state : std::uint64_t { slot_empty = 0, slot_writing = 1, slot_full = 2, slot_reading = 3 };
+
+inline constexpr unsigned ctrl_pid_bits = 22;      // Linux pid_max is at most 2^22
+inline constexpr unsigned ctrl_state_shift = 22;
+inline constexpr unsigned ctrl_seq_shift = 24;
+inline constexpr std::uint64_t ctrl_seq_mask = (1ull << 40) - 1;
+
+constexpr std::uint64_t make_ctrl(std::uint64_t position, std::uint64_t state, std::uint32_t pid) noexcept {
+  return ((position & ctrl_seq_mask) << ctrl_seq_shift) | (state << ctrl_state_shift) |
+         (pid & ((1u << ctrl_pid_bits) - 1));
+}
+constexpr std::uint64_t ctrl_state(std::uint64_t c) noexcept { return (c >> ctrl_state_shift) & 3u; }
+constexpr std::uint32_t ctrl_pid(std::uint64_t c) noexcept {
+  return static_cast<std::uint32_t>(c & ((1u << ctrl_pid_bits) - 1));
+}
+// Signed distance from `position` to the slot's sequence, modulo 2^40.
+constexpr std::int64_t ctrl_seq_diff(std::uint64_t c, std::uint64_t position) noexcept {
+  const std::uint64_t d = ((c >> ctrl_seq_shift) - position) & ctrl_seq_mask;
+  return static_cast<std::int64_t>(d << 24) >> 24;
+}
+
+enum slot_flags : std::uint32_t {
+  slot_flag_heap = 1u,       // payload lives in heap blocks [heap_first, heap_first + heap_count)
+  slot_flag_abandoned = 2u,  // claim given back without a message; receivers skip it
+};
+
+struct slot_header {
+  std::uint64_t ctrl;        // atomic; see make_ctrl
+  std::uint32_t length;      // payload bytes
+  std::uint32_t flags;       // slot_flags
+  std::uint32_t heap_first;  // valid with slot_flag_heap
+  std::uint32_t heap_count;
+  std::uint64_t reserved;
+  // inline payload follows, slot_bytes - 32 bytes
+};
+static_assert(sizeof(slot_header) == 32);
+static_assert(std::is_trivially_copyable_v<slot_header>);
+
+// Heap owner words: 0 = free; heap_owner_slot(i) = attached to ring slot i (survives its
+// sender); heap_owner_pid(p) = held by process p while it builds a message.
+inline constexpr std::uint32_t heap_owner_pid_bit = 0x80000000u;
+constexpr std::uint32_t heap_owner_slot(std::uint32_t slot_index) noexcept { return slot_index + 1; }
+constexpr std::uint32_t heap_owner_pid(std::uint32_t pid) noexcept { return heap_owner_pid_bit | pid; }
+
+static_assert(std::atomic_ref<std::uint64_t>::is_always_lock_free);
+static_assert(std::atomic_ref<std::uint32_t>::is_always_lock_free);
+
+}  // namespace chanpool::channels::detail

@@ -1,0 +1,28 @@
+// Process identity and liveness for crash repair.
+#pragma once
+
+#include <cstdint>
+
+namespace chanpool::channels::detail {
+
+struct registry_entry;
+
+// getpid() without a system call; refreshed in the child after fork().
+std::uint32_t current_pid() noexcept;
+
+// Kernel start time of `pid` (clock ticks since boot, /proc/<pid>/stat field 22); 0 if unknown.
+std::uint64_t process_start_time(std::uint32_t pid) noexcept;
+
+// False only when `pid` is certainly gone: kill(pid, 0) says ESRCH, or the registry recorded a
+// start time for it and the process now holding that pid started at another time (pid reuse).
+bool process_alive(std::uint32_t pid, const registry_entry* registry, std::uint32_t entries) noexcept;
+
+// Claims a registry entry for the calling process; returns its index or UINT32_MAX when the
+// table is full even after taking back entries of dead processes (the channel still works;
+// liveness then relies on kill(pid, 0) alone).
+std::uint32_t register_process(registry_entry* registry, std::uint32_t entries) noexcept;
+void deregister_process(registry_entry* registry, std::uint32_t entries, std::uint32_t index,
+                        std::uint32_t pid) noexcept;
+std::uint32_t count_live_processes(const registry_entry* registry, std::uint32_t entries) noexcept;
+
+}  // namespace chanpool::channels::detail

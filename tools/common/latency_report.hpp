@@ -1,0 +1,109 @@
+// Shared measurement and reporting for every ping-pong tool (latency_bench, mpi_latency,
+// boost_mq_latency), so that all contenders are timed and printed the same way.
+//
+// Method: the pinger runs `iterations` round trips twice.
+//  - pass 1 (median): a clock read only every `batch` round trips; each batch mean / 2 is one
+//    sample of one-way latency; the headline is the median of those batch means. Clock reads
+//    (~25 ns each here) are amortised over the batch and do not inflate the figure.
+//  - pass 2 (p99): a clock read around every round trip; p99 of (round trip / 2). The clock
+//    read cost is included in these samples (it is the same for every tool).
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace chanpool::tools {
+
+struct latency_row {
+  std::size_t size = 0;
+  double one_way_ns = 0;  // median of batch means, half the round trip
+  double p99_ns = 0;      // 99th percentile of individually timed round trips / 2
+  std::uint64_t iterations = 0;
+};
+
+inline double percentile(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const auto idx = static_cast<std::size_t>(q * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(idx, v.size() - 1)];
+}
+
+// Runs both passes on the pinger side. `round_trip()` performs one full ping-pong.
+template <class RoundTrip>
+latency_row measure_round_trips(std::size_t size, std::uint64_t iterations, std::uint64_t batch,
+                                RoundTrip&& round_trip) {
+  using clock = std::chrono::steady_clock;
+  batch = std::max<std::uint64_t>(1, std::min(batch, iterations));
+  std::vector<double> batch_means;
+  batch_means.reserve(iterations / batch + 1);
+  std::uint64_t done = 0;
+  while (done < iterations) {
+    const std::uint64_t n = std::min(batch, iterations - done);
+    const auto t0 = clock::now();
+    for (std::uint64_t i = 0; i < n; ++i) round_trip();
+    const auto t1 = clock::now();
+    batch_means.push_back(std::chrono::duration<double, std::nano>(t1 - t0).count() / (2.0 * static_cast<double>(n)));
+    done += n;
+  }
+  std::vector<double> samples;
+  samples.reserve(iterations);
+  for (std::uint64_t i = 0; i < iterations; ++i) {
+    const auto t0 = clock::now();
+    round_trip();
+    const auto t1 = clock::now();
+    samples.push_back(std::chrono::duration<double, std::nano>(t1 - t0).count() / 2.0);
+  }
+  return latency_row{size, percentile(std::move(batch_means), 0.5), percentile(std::move(samples), 0.99), iterations};
+}
+
+// Total round trips the peer must answer for one size: both passes.
+inline std::uint64_t round_trips_per_size(std::uint64_t iterations) { return 2 * iterations; }
+
+inline void print_table(const std::string& tool, const std::string& transport, const std::vector<latency_row>& rows,
+                        const std::string& extra_header = {}) {
+  std::printf("# %s, transport %s: one-way latency = round trip / 2\n", tool.c_str(), transport.c_str());
+  if (!extra_header.empty()) std::printf("# %s\n", extra_header.c_str());
+  std::printf("# median: of batch means; p99: of individually timed round trips (clock read included)\n");
+  std::printf("%-12s %16s %14s %12s\n", "# size(B)", "one-way(ns)", "p99(ns)", "iterations");
+  for (const auto& r : rows)
+    std::printf("%-12zu %16.1f %14.1f %12llu\n", r.size, r.one_way_ns, r.p99_ns,
+                static_cast<unsigned long long>(r.iterations));
+  std::fflush(stdout);
+}
+
+inline nlohmann::json to_json(const std::string& tool, const std::string& transport, const std::vector<latency_row>& rows) {
+  nlohmann::json j;
+  j["tool"] = tool;
+  j["transport"] = transport;
+  j["results"] = nlohmann::json::array();
+  for (const auto& r : rows)
+    j["results"].push_back({{"size", r.size}, {"one_way_ns", r.one_way_ns}, {"p99_ns", r.p99_ns}, {"iterations", r.iterations}});
+  return j;
+}
+
+// Parses "8,64,1024" into sizes; returns false on a malformed list.
+inline bool parse_sizes(const std::string& text, std::vector<std::size_t>& out) {
+  out.clear();
+  std::size_t pos = 0;
+  while (pos <= text.size()) {
+    const auto comma = text.find(',', pos);
+    const std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    if (item.empty()) return false;
+    std::size_t used = 0;
+    unsigned long long v = 0;
+    try { v = std::stoull(item, &used); } catch (...) { return false; }
+    if (used != item.size()) return false;
+    out.push_back(static_cast<std::size_t>(v));
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return !out.empty();
+}
+
+}  // namespace chanpool::tools
