@@ -398,7 +398,6 @@ status channel::wait_until_done(Once&& once, bool sender, timeout t) noexcept {
   const auto deadline = t == forever || t > std::chrono::hours(24 * 365) ? clock::time_point::max() : start + t;
   std::uint64_t watched = blocker;
   auto watched_since = start;
-  auto last_heap_sweep = start;
   // Probes a holder that has blocked us for liveness_check. Returns true if it repaired.
   auto probe = [&](clock::time_point now) {
     if (blocker != watched) {
@@ -409,9 +408,11 @@ status channel::wait_until_done(Once&& once, bool sender, timeout t) noexcept {
     if (now - watched_since < wait_.liveness_check) return false;
     watched_since = now;
     if (blocker != 0) return repair_if_dead(blocker);
-    if (sender && v.heap_blocks != 0 && now - last_heap_sweep >= wait_.liveness_check) {
-      last_heap_sweep = now;
-      return heap_reclaim_dead(v) != 0;  // heap full of blocks of dead processes?
+    if (sender && v.heap_blocks != 0) {
+      // Full with no holder in sight: the heap may be held by a dead sender's slot anywhere in
+      // the ring, or by blocks it never attached. Rare and rate-limited, so scan everything.
+      const auto reclaimed = aref(v.control->reclaimed_heap_blocks).load(std::memory_order_relaxed);
+      return repair() != 0 || aref(v.control->reclaimed_heap_blocks).load(std::memory_order_relaxed) != reclaimed;
     }
     return false;
   };

@@ -69,7 +69,7 @@ struct poll_info {
   bool readable = false;   // a recv would succeed now (or the channel is sealed: recv says closed)
   bool writable = false;   // a small send would succeed now
   bool closed = false;
-  std::uint64_t count = 0;  // messages queued or in flight (claimed, not yet released)
+  std::uint64_t count = 0;  // messages sent or being sent and not yet claimed by a receiver
   std::uint32_t capacity = 0;
   std::uint32_t blocked_receivers = 0;  // sleeping in recv or poll_set on this channel
   std::uint32_t blocked_senders = 0;
