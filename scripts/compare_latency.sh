@@ -221,7 +221,8 @@ run_fi_pingpong() {
 cpu_model="$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null)"
 fabric_version="$(fi_info --version 2>/dev/null | paste -sd ',' - | sed 's/,/, /g' || true)"
 mpi_version="$(mpirun --version 2>/dev/null | head -n 1 || true)"
-boost_version="$(awk '/define BOOST_LIB_VERSION/ { gsub(/"/, "", $3); print $3 }' /usr/include/boost/version.hpp 2>/dev/null || true)"
+boost_version="$(awk '/define BOOST_LIB_VERSION/ { gsub(/"/, "", $3); print $3 }' \
+  /usr/include/boost/version.hpp 2>/dev/null || true)"
 
 # MPI placement: --bind-to core --map-by core puts the 2 ranks on 2 distinct cores (no
 # oversubscription on a 2-core host) and stops the scheduler from migrating them: Open MPI's
@@ -247,7 +248,8 @@ fi
 run_fi_pingpong
 run_json_contender boost_mq "boost_mq_latency ${tool_flags[*]}" "$boost_bin" "$boost_bin" "${tool_flags[@]}"
 
-header="# $(date -Iseconds) | nproc $(nproc) | CPU ${cpu_model:-unknown}"
+# The load average shows whether something else competed for the cores during the runs.
+header="# $(date -Iseconds) | nproc $(nproc) | CPU ${cpu_model:-unknown} | load $(cut -d' ' -f1-3 /proc/loadavg)"
 header+=" | ${fabric_version:-fi_info not found} | ${mpi_version:-mpirun not found} | Boost ${boost_version:-unknown}"
 note_text="$(printf '%s\n' "${notes[@]+"${notes[@]}"}")"
 

@@ -94,7 +94,8 @@ inline bool parse_sizes(const std::string& text, std::vector<std::size_t>& out) 
   while (pos <= text.size()) {
     const auto comma = text.find(',', pos);
     const std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-    if (item.empty()) return false;
+    // Digits only: stoull alone would accept " 8" and wrap "-1" around.
+    if (item.empty() || item.find_first_not_of("0123456789") != std::string::npos) return false;
     std::size_t used = 0;
     unsigned long long v = 0;
     try { v = std::stoull(item, &used); } catch (...) { return false; }

@@ -1,0 +1,196 @@
+// mpi_latency: MPI_Send/MPI_Recv ping-pong between rank 0 and rank 1, the MPI baseline that
+// chanpool's `latency_bench --transport shm` is compared against. Timing, statistics and output
+// come from tools/common/latency_report.hpp so that every contender is measured the same way.
+//
+//   mpirun -np 2 mpi_latency --sizes 8,64,1024 --iterations 100000 [--json]
+#include <mpi.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "latency_report.hpp"
+
+namespace {
+
+namespace report = chanpool::tools;
+
+constexpr const char* tool_name = "mpi_latency";
+constexpr const char* transport_name = "mpi";
+constexpr int exit_usage = 2;
+
+// Large messages are slow per round trip; capping them keeps a full size sweep short while
+// still giving thousands of samples. Every ping-pong tool applies the same cap.
+constexpr std::size_t large_message_bytes = 65536;
+constexpr std::uint64_t large_message_max_iterations = 2000;
+constexpr std::uint64_t max_warm_up_round_trips = 10000;
+// MPI counts are int; 1 GiB also keeps the message buffer a sane size.
+constexpr std::size_t max_message_bytes = std::size_t{1} << 30;
+// measure_round_trips keeps one double per iteration for the p99 pass: 100 M = 800 MB.
+constexpr std::uint64_t max_iterations = 100'000'000;
+
+constexpr int ping_rank = 0;
+constexpr int pong_rank = 1;
+constexpr int ping_pong_tag = 7;
+
+struct options {
+  std::vector<std::size_t> sizes;
+  std::uint64_t iterations = 100000;
+  std::uint64_t batch = 100;
+  bool json = false;
+};
+
+std::uint64_t iterations_for(std::size_t size, std::uint64_t requested) {
+  return size >= large_message_bytes ? std::min(requested, large_message_max_iterations) : requested;
+}
+
+std::uint64_t warm_up_for(std::uint64_t iterations) { return std::min(iterations, max_warm_up_round_trips); }
+
+// parse_sizes alone lets " 8" and "-1" through (std::stoull accepts them), so the list is
+// checked for digits and commas first and each size against the supported range after.
+std::optional<std::string> size_list_error(const std::string& text, std::vector<std::size_t>& sizes) {
+  const bool only_digits_and_commas =
+      std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isdigit(c) != 0 || c == ','; });
+  if (!only_digits_and_commas || !report::parse_sizes(text, sizes))
+    return "--sizes: malformed size list '" + text + "' (expected comma-separated byte counts, e.g. 8,64,1024)";
+  for (const auto size : sizes)
+    if (size == 0 || size > max_message_bytes)
+      return "--sizes: " + std::to_string(size) + " is out of range (1.." + std::to_string(max_message_bytes) +
+             " bytes)";
+  return std::nullopt;
+}
+
+// Parsed before MPI_Init so that --help and flag errors need no MPI start-up; mpirun's
+// environment tells which rank this is, so that only rank 0 prints.
+bool is_printing_rank() {
+  for (const char* variable : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"})
+    if (const char* value = std::getenv(variable)) return std::string_view(value) == "0";
+  return true;  // started without a launcher
+}
+
+// Returns an exit code when the program should stop (help shown or bad command line).
+std::optional<int> parse_command_line(int argc, char** argv, options& opts, bool print) {
+  CLI::App app{
+      "MPI ping-pong latency baseline: rank 0 sends a message with MPI_Send to rank 1, which\n"
+      "answers with a message of the same size; one-way latency = round trip / 2.\n"
+      "Must run as exactly 2 ranks, e.g. `mpirun -np 2 mpi_latency`. Only rank 0 prints.\n"
+      "Method (shared with latency_bench and boost_mq_latency): per size, a warm-up of\n"
+      "min(iterations, 10000) round trips, then a median of batch means and a p99 of\n"
+      "individually timed round trips.",
+      tool_name};
+  std::string sizes_text = "8,64,1024,65536,1048576";
+  app.add_option("--sizes", sizes_text, "Comma-separated message sizes in bytes")->capture_default_str();
+  app.add_option("--iterations", opts.iterations,
+                 "Timed round trips per size and pass; sizes >= 65536 B use min(N, 2000)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1}, max_iterations));
+  app.add_option("--batch", opts.batch, "Round trips per clock read in the median pass")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1}, max_iterations));
+  app.add_flag("--json", opts.json, "Print only one JSON object (tool, transport, results) on stdout");
+  app.footer("Example (as root Open MPI also needs OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1):\n"
+             "  mpirun -np 2 --bind-to core --mca pml ob1 --mca btl self,vader mpi_latency --sizes 64 --json");
+
+  std::ostream silent(nullptr);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e, print ? std::cout : silent, print ? std::cerr : silent);
+    return e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success) ? EXIT_SUCCESS : exit_usage;
+  }
+  if (const auto error = size_list_error(sizes_text, opts.sizes)) {
+    if (print) std::fprintf(stderr, "%s: %s\nRun with --help for more information.\n", tool_name, error->c_str());
+    return exit_usage;
+  }
+  return std::nullopt;
+}
+
+// Open MPI reports several lines (version, repository, date); the first one names it.
+std::string mpi_library_name() {
+  char version[MPI_MAX_LIBRARY_VERSION_STRING] = {};
+  int length = 0;
+  MPI_Get_library_version(version, &length);
+  std::string text(version, static_cast<std::size_t>(std::max(length, 0)));
+  text = text.substr(0, text.find_first_of("\r\n,"));
+  return text;
+}
+
+// Send and receive errors need no checks: MPI_COMM_WORLD keeps MPI_ERRORS_ARE_FATAL.
+void send_to(int peer, std::vector<char>& buffer, std::size_t size) {
+  MPI_Send(buffer.data(), static_cast<int>(size), MPI_BYTE, peer, ping_pong_tag, MPI_COMM_WORLD);
+}
+
+void receive_from(int peer, std::vector<char>& buffer, std::size_t size) {
+  MPI_Recv(buffer.data(), static_cast<int>(size), MPI_BYTE, peer, ping_pong_tag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+}
+
+std::vector<report::latency_row> run_pinger(const options& opts, std::vector<char>& buffer) {
+  std::vector<report::latency_row> rows;
+  for (const auto size : opts.sizes) {
+    const auto iterations = iterations_for(size, opts.iterations);
+    auto round_trip = [&] {
+      send_to(pong_rank, buffer, size);
+      receive_from(pong_rank, buffer, size);
+    };
+    for (std::uint64_t i = 0; i < warm_up_for(iterations); ++i) round_trip();
+    rows.push_back(report::measure_round_trips(size, iterations, opts.batch, round_trip));
+  }
+  return rows;
+}
+
+void run_ponger(const options& opts, std::vector<char>& buffer) {
+  for (const auto size : opts.sizes) {
+    const auto iterations = iterations_for(size, opts.iterations);
+    const auto answers = warm_up_for(iterations) + report::round_trips_per_size(iterations);
+    for (std::uint64_t i = 0; i < answers; ++i) {
+      receive_from(ping_rank, buffer, size);
+      send_to(ping_rank, buffer, size);
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  options opts;
+  if (const auto exit_code = parse_command_line(argc, argv, opts, is_printing_rank())) return *exit_code;
+
+  MPI_Init(&argc, &argv);
+  int rank = 0;
+  int ranks = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &ranks);
+  if (ranks != 2) {
+    if (rank == 0)
+      std::fprintf(stderr, "%s: needs exactly 2 ranks, got %d (run: mpirun -np 2 %s ...)\n", tool_name, ranks,
+                   tool_name);
+    MPI_Abort(MPI_COMM_WORLD, exit_usage);
+  }
+
+  // Filled once so that the first send does not fault pages in inside the timed loop.
+  std::vector<char> buffer(*std::max_element(opts.sizes.begin(), opts.sizes.end()), 'x');
+  if (rank == ping_rank) {
+    const auto rows = run_pinger(opts, buffer);
+    if (opts.json) {
+      std::printf("%s\n", report::to_json(tool_name, transport_name, rows).dump(2).c_str());
+    } else {
+      const auto header = mpi_library_name() + ", MPI_Send/MPI_Recv between 2 ranks, warm-up min(iterations, " +
+                          std::to_string(max_warm_up_round_trips) + ") round trips per size";
+      report::print_table(tool_name, transport_name, rows, header);
+    }
+    std::fflush(stdout);
+  } else {
+    run_ponger(opts, buffer);
+  }
+  MPI_Finalize();
+  return EXIT_SUCCESS;
+}
