@@ -18,6 +18,7 @@
 #include <climits>
 #include <cstring>
 
+#include "fence.hpp"
 #include "futex.hpp"
 #include "heap.hpp"
 #include "layout.hpp"
@@ -47,8 +48,9 @@ std::uint32_t blocks_for(const channel_view& v, std::size_t bytes) noexcept {
   return static_cast<std::uint32_t>((bytes + v.heap_block_bytes - 1) >> v.heap_block_shift);
 }
 
-// Wakes sleepers on `word` if anyone sleeps. Callers have just published with a seq_cst RMW,
-// which orders the publish before these loads (pairs with the waiter's seq_cst increment).
+// Wakes sleepers on `word` if anyone sleeps. Callers have just published either with a seq_cst
+// RMW, which orders the publish before these loads (pairs with the waiter's seq_cst increment),
+// or with a release store followed by fast_side_fence() (pairs with slow_side_fence()).
 void notify(const channel_view& v, std::uint32_t& word, std::uint32_t& waiters) noexcept {
   const std::uint32_t direct = aref(waiters).load(std::memory_order_seq_cst);
   const std::uint32_t pollers = aref(v.control->poll_waiters).load(std::memory_order_seq_cst);
@@ -83,6 +85,8 @@ void release_slot(const channel_view& v, slot_header* s, std::uint64_t seq40) no
 }
 
 thread_local std::uint32_t try_probe_countdown = 0;
+
+std::atomic<std::uint32_t> next_lease_token{1};
 constexpr std::uint32_t try_probe_every = 4096;  // try-once calls blocked by the same kind of slot
 
 }  // namespace
@@ -100,6 +104,7 @@ channel& channel::operator=(channel&& other) noexcept {
     wait_ = other.wait_;
     registry_slot_ = std::exchange(other.registry_slot_, UINT32_MAX);
     registered_pid_ = std::exchange(other.registered_pid_, 0);
+    lease_token_ = std::exchange(other.lease_token_, 0);
   }
   return *this;
 }
@@ -112,6 +117,19 @@ void channel::attach(detail::segment* seg, std::string_view name) noexcept {
   name_ = std::string(name);
   registered_pid_ = current_pid();
   registry_slot_ = register_process(view_->registry, view_->registry_entries);
+  lease_token_ = next_lease_token.fetch_add(1, std::memory_order_relaxed);
+}
+
+bool channel::hold_lease(std::uint64_t& lease) noexcept {
+  const std::uint64_t mine = (std::uint64_t{current_pid()} << 32) | lease_token_;
+  std::uint64_t holder = aref(lease).load(std::memory_order_acquire);
+  while (holder != mine) {
+    if (holder != 0 && process_alive(static_cast<std::uint32_t>(holder >> 32), view_->registry, view_->registry_entries))
+      return false;
+    // Free, or its holder died: take it. acquire: see everything the previous holder did.
+    if (aref(lease).compare_exchange_weak(holder, mine, std::memory_order_acq_rel, std::memory_order_acquire)) break;
+  }
+  return true;
 }
 
 result<channel> channel::create(std::string_view name, const channel_config& config, const open_options& options) {
@@ -149,6 +167,11 @@ result<std::string> channel::segment_name(std::string_view name, const open_opti
 void channel::close() noexcept {
   if (!segment_) return;
   // A forked child holds a copy of the parent's handle but not the parent's registry entry.
+  const std::uint64_t mine = (std::uint64_t{current_pid()} << 32) | lease_token_;
+  for (std::uint64_t* lease : {&view_->control->producer_lease, &view_->control->consumer_lease}) {
+    std::uint64_t expected = mine;
+    aref(*lease).compare_exchange_strong(expected, 0, std::memory_order_release, std::memory_order_relaxed);
+  }
   if (registered_pid_ == current_pid()) deregister_process(view_->registry, view_->registry_entries, registry_slot_, registered_pid_);
   delete segment_;
   segment_ = nullptr;
@@ -163,7 +186,8 @@ std::size_t channel::max_message_bytes() const noexcept {
 std::uint32_t channel::capacity() const noexcept { return view_ ? view_->capacity : 0; }
 channel_config channel::config() const noexcept {
   if (!view_) return {};
-  return {view_->capacity, view_->slot_bytes, view_->heap_bytes, view_->heap_block_bytes};
+  return {view_->capacity, view_->slot_bytes, view_->heap_bytes, view_->heap_block_bytes, view_->single_producer,
+          view_->single_consumer};
 }
 
 // --- send ----------------------------------------------------------------------------------------
@@ -171,6 +195,8 @@ channel_config channel::config() const noexcept {
 status channel::send_once(std::size_t bytes, send_claim& claim, std::uint64_t& blocker) noexcept {
   const channel_view& v = *view_;
   blocker = 0;
+  const bool single = v.single_producer;
+  if (single && !hold_lease(v.control->producer_lease)) return status::invalid;
   if (aref(v.control->closed).load(std::memory_order_relaxed)) return status::closed;
   const std::uint32_t pid = current_pid();
   const bool on_heap = bytes > v.inline_capacity;
@@ -188,13 +214,24 @@ status channel::send_once(std::size_t bytes, send_claim& claim, std::uint64_t& b
     const std::uint64_t c = aref(s->ctrl).load(std::memory_order_acquire);
     const std::int64_t diff = ctrl_seq_diff(c, pos);
     if (diff == 0 && ctrl_state(c) == slot_empty) {
-      std::uint64_t expected = c;
-      if (aref(s->ctrl).compare_exchange_weak(expected, make_ctrl(pos, slot_writing, pid), std::memory_order_seq_cst,
-                                              std::memory_order_relaxed)) {
-        std::uint64_t at = pos;
-        aref(tail).compare_exchange_strong(at, pos + 1, std::memory_order_relaxed);
-        // seq_cst claim, then this load: a seal() that a receiver acted on is seen here.
-        if (aref(v.control->closed).load(std::memory_order_seq_cst)) {
+      bool claimed = true;
+      if (single) {
+        // The lease makes us the only writer of EMPTY slots: plain stores, no locked instruction.
+        aref(s->ctrl).store(make_ctrl(pos, slot_writing, pid), std::memory_order_relaxed);
+        aref(tail).store(pos + 1, std::memory_order_release);
+      } else {
+        std::uint64_t expected = c;
+        claimed = aref(s->ctrl).compare_exchange_weak(expected, make_ctrl(pos, slot_writing, pid),
+                                                      std::memory_order_seq_cst, std::memory_order_relaxed);
+        if (claimed) {
+          std::uint64_t at = pos;
+          aref(tail).compare_exchange_strong(at, pos + 1, std::memory_order_relaxed);
+        }
+      }
+      if (claimed) {
+        // A seal() that a receiver acted on is seen here: by the seq_cst claim + load (MPMC), or
+        // by seal()'s asymmetric fence between `sealing` and `sealed` (single producer).
+        if (aref(v.control->closed).load(std::memory_order_seq_cst) != open_state) {
           publish_abandoned(v, s, pos & ctrl_seq_mask);
           return status::closed;
         }
@@ -247,7 +284,12 @@ status channel::commit(send_claim& claim, std::size_t bytes) noexcept {
   const channel_view& v = *view_;
   slot_header* s = v.slot(claim.position_);
   aref(s->length).store(static_cast<std::uint32_t>(bytes), std::memory_order_relaxed);
-  aref(s->ctrl).exchange(make_ctrl(claim.position_, slot_full, 0), std::memory_order_seq_cst);
+  if (v.single_producer) {
+    aref(s->ctrl).store(make_ctrl(claim.position_, slot_full, 0), std::memory_order_release);
+    fast_side_fence();
+  } else {
+    aref(s->ctrl).exchange(make_ctrl(claim.position_, slot_full, 0), std::memory_order_seq_cst);
+  }
   claim = send_claim{};
   notify_receivers(v);
   return status::ok;
@@ -275,6 +317,8 @@ status channel::send(std::span<const std::byte> message, timeout t) noexcept {
 status channel::recv_once(recv_claim& claim, std::size_t limit, std::size_t& length, std::uint64_t& blocker) noexcept {
   const channel_view& v = *view_;
   blocker = 0;
+  const bool single = v.single_consumer;
+  if (single && !hold_lease(v.control->consumer_lease)) return status::invalid;
   const std::uint32_t pid = current_pid();
   auto& head = v.control->head;
   for (;;) {
@@ -294,12 +338,18 @@ status channel::recv_once(recv_claim& claim, std::size_t limit, std::size_t& len
         length = len;
         return status::too_large;
       }
-      std::uint64_t expected = c;
-      if (!aref(s->ctrl).compare_exchange_weak(expected, make_ctrl(pos, slot_reading, pid), std::memory_order_acquire,
-                                               std::memory_order_relaxed))
-        continue;
-      std::uint64_t at = pos;
-      aref(head).compare_exchange_strong(at, pos + 1, std::memory_order_relaxed);
+      if (single) {
+        // The lease makes us the only claimer of FULL slots: plain stores.
+        aref(s->ctrl).store(make_ctrl(pos, slot_reading, pid), std::memory_order_relaxed);
+        aref(head).store(pos + 1, std::memory_order_release);
+      } else {
+        std::uint64_t expected = c;
+        if (!aref(s->ctrl).compare_exchange_weak(expected, make_ctrl(pos, slot_reading, pid),
+                                                 std::memory_order_acquire, std::memory_order_relaxed))
+          continue;
+        std::uint64_t at = pos;
+        aref(head).compare_exchange_strong(at, pos + 1, std::memory_order_relaxed);
+      }
       const std::uint64_t seq40 = pos & ctrl_seq_mask;
       if (flags & slot_flag_abandoned) {
         release_slot(v, s, seq40);
@@ -340,7 +390,7 @@ status channel::recv_once(recv_claim& claim, std::size_t limit, std::size_t& len
       return status::empty;
     }
     // seq_cst: pairs with the claim + closed check in send_once (no message slips past a seal).
-    if (aref(v.control->closed).load(std::memory_order_seq_cst)) return status::closed;
+    if (aref(v.control->closed).load(std::memory_order_seq_cst) == sealed) return status::closed;
     return status::empty;
   }
 }
@@ -357,7 +407,13 @@ status channel::release(recv_claim& claim) noexcept {
   slot_header* s = v.slot(claim.position_);
   if (aref(s->flags).load(std::memory_order_relaxed) & slot_flag_heap)
     heap_free(v, aref(s->heap_first).load(std::memory_order_relaxed), aref(s->heap_count).load(std::memory_order_relaxed));
-  release_slot(v, s, claim.position_ & ctrl_seq_mask);
+  if (v.single_consumer) {
+    aref(s->ctrl).store(make_ctrl(claim.position_ + v.capacity, slot_empty, 0), std::memory_order_release);
+    fast_side_fence();
+    notify_senders(v);
+  } else {
+    release_slot(v, s, claim.position_ & ctrl_seq_mask);
+  }
   claim = recv_claim{};
   return status::ok;
 }
@@ -436,6 +492,8 @@ status channel::wait_until_done(Once&& once, bool sender, timeout t) noexcept {
   std::uint32_t& word = sender ? v.control->space_seq : v.control->data_seq;
   std::uint32_t& waiters = sender ? v.control->send_waiters : v.control->recv_waiters;
   aref(waiters).fetch_add(1, std::memory_order_seq_cst);
+  // A single publisher on the other side reads our count without a fence of its own.
+  if (sender ? v.single_consumer : v.single_producer) slow_side_fence();
   for (;;) {
     const std::uint32_t seen = aref(word).load(std::memory_order_seq_cst);
     st = once(blocker);
@@ -528,7 +586,7 @@ poll_info channel::poll() const noexcept {
   const std::uint64_t tail = aref(v.control->tail).load(std::memory_order_acquire);
   const std::uint64_t hc = aref(v.slot(head)->ctrl).load(std::memory_order_acquire);
   const std::uint64_t tc = aref(v.slot(tail)->ctrl).load(std::memory_order_acquire);
-  info.closed = aref(v.control->closed).load(std::memory_order_acquire) != 0;
+  info.closed = aref(v.control->closed).load(std::memory_order_acquire) == sealed;
   info.readable = (ctrl_seq_diff(hc, head) == 0 && ctrl_state(hc) == slot_full) || info.closed;
   info.writable = !info.closed && ctrl_seq_diff(tc, tail) == 0 && ctrl_state(tc) == slot_empty;
   info.count = tail > head ? tail - head : 0;
@@ -554,7 +612,10 @@ channel_stats channel::stats() const noexcept {
 void channel::seal() noexcept {
   if (!view_) return;
   const channel_view& v = *view_;
-  aref(v.control->closed).store(1, std::memory_order_seq_cst);
+  aref(v.control->closed).store(sealing, std::memory_order_seq_cst);
+  // Make every single-producer claim already made visible before receivers may act on the seal.
+  if (v.single_producer) slow_side_fence();
+  aref(v.control->closed).store(sealed, std::memory_order_seq_cst);
   for (std::uint32_t* word : {&v.control->data_seq, &v.control->space_seq}) {
     aref(*word).fetch_add(1, std::memory_order_seq_cst);
     futex_wake(word, INT_MAX);

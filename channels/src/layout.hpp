@@ -24,6 +24,14 @@ inline constexpr std::uint32_t cache_line = 64;
 
 enum segment_state : std::uint32_t { state_initializing = 0, state_ready = 1 };
 
+// A side declared single (one handle at a time, enforced by a lease) claims slots with plain
+// stores instead of CAS, and publishes without a full fence: see channel.cpp.
+enum segment_mode : std::uint32_t { mode_single_producer = 1u, mode_single_consumer = 2u };
+
+// control_block::closed values. seal() stores `sealing`, runs an asymmetric fence so that every
+// single-side claim in flight is visible, then stores `sealed`; receivers act on `sealed` only.
+enum closed_state : std::uint32_t { open_state = 0, sealing = 1, sealed = 2 };
+
 struct segment_header {
   std::uint64_t magic;              // written last, together with state
   std::uint32_t version;            // layout_version
@@ -39,7 +47,7 @@ struct segment_header {
   std::uint32_t heap_block_bytes;
   std::uint32_t heap_blocks;
   std::uint32_t registry_entries;
-  std::uint32_t reserved0;
+  std::uint32_t mode_flags;         // segment_mode bits, fixed at create
   std::uint64_t control_offset;
   std::uint64_t registry_offset;
   std::uint64_t ring_offset;
@@ -77,7 +85,10 @@ struct alignas(cache_line) control_block {
   std::uint64_t repaired_slots;
   std::uint64_t reclaimed_heap_blocks;
   std::uint64_t corrupted_messages;
-  std::uint8_t pad3[cache_line - 32];
+  // Leases of a single-producer / single-consumer channel: (pid << 32 | handle token), 0 = free.
+  std::uint64_t producer_lease;
+  std::uint64_t consumer_lease;
+  std::uint8_t pad3[cache_line - 48];
 };
 static_assert(sizeof(control_block) == 4 * cache_line);
 static_assert(offsetof(control_block, head) == cache_line);

@@ -10,6 +10,7 @@
 #include <ctime>
 #include <thread>
 
+#include "fence.hpp"
 #include "layout.hpp"
 #include "segment.hpp"
 
@@ -90,6 +91,12 @@ status poll_set::wait(std::vector<poll_event>& ready, timeout t) {
 
   for (const auto& e : entries_)
     std::atomic_ref<std::uint32_t>(e.ch->view()->control->poll_waiters).fetch_add(1, std::memory_order_seq_cst);
+  // Single-side publishers read poll_waiters without a fence of their own (fence.hpp).
+  for (const auto& e : entries_)
+    if (e.ch->view()->single_producer || e.ch->view()->single_consumer) {
+      detail::slow_side_fence();
+      break;
+    }
   std::vector<waitv_entry> words;
   auto slice = std::chrono::microseconds(50);  // fallback sleep, doubled up to liveness_check
   status st = status::timeout;

@@ -96,6 +96,8 @@ void fill_view(std::byte* base, const segment_header& h, channel_view& v) noexce
   v.heap_block_shift = static_cast<std::uint32_t>(std::countr_zero(h.heap_block_bytes));
   v.registry_entries = h.registry_entries;
   v.heap_bytes = h.heap_bytes;
+  v.single_producer = h.mode_flags & mode_single_producer;
+  v.single_consumer = h.mode_flags & mode_single_consumer;
 }
 
 }  // namespace
@@ -141,7 +143,7 @@ std::error_code validate_header(std::byte* base, std::size_t mapped_bytes, chann
   if (h->header_bytes != sizeof(segment_header)) return errc::layout_mismatch;
   if (h->layout_checksum != checksum_of(*h)) return errc::corrupted;
   const channel_config config{h->capacity, h->slot_bytes, h->heap_bytes, h->heap_block_bytes};
-  if (validate_config(config) || std::uint64_t{h->heap_blocks} * h->heap_block_bytes != h->heap_bytes ||
+  if (validate_config(config) || (h->mode_flags & ~std::uint32_t{mode_single_producer | mode_single_consumer}) || std::uint64_t{h->heap_blocks} * h->heap_block_bytes != h->heap_bytes ||
       h->registry_entries == 0 || h->registry_entries > 65536)
     return errc::corrupted;
   const layout l = layout_for(h->capacity, h->slot_bytes, h->heap_blocks, h->heap_block_bytes, h->registry_entries);
@@ -190,6 +192,7 @@ std::error_code create_segment(const std::string& shm_name, std::string_view job
   h->heap_block_bytes = config.heap_block_bytes;
   h->heap_blocks = heap_blocks;
   h->registry_entries = default_registry_entries;
+  h->mode_flags = (config.single_producer ? mode_single_producer : 0u) | (config.single_consumer ? mode_single_consumer : 0u);
   h->control_offset = l.control_offset;
   h->registry_offset = l.registry_offset;
   h->ring_offset = l.ring_offset;

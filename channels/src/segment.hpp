@@ -33,6 +33,8 @@ struct channel_view {
   std::uint32_t heap_block_shift = 0;
   std::uint32_t registry_entries = 0;
   std::uint64_t heap_bytes = 0;
+  bool single_producer = false;
+  bool single_consumer = false;
 
   slot_header* slot(std::uint64_t position) const noexcept {
     return reinterpret_cast<slot_header*>(ring + (position & mask) * slot_bytes);

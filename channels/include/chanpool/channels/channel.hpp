@@ -43,6 +43,14 @@ struct channel_config {
   std::uint32_t slot_bytes = 128;             // per slot, 32-byte header included; multiple of 64
   std::uint64_t heap_bytes = 16u << 20;       // side-loaded payload heap; 0 = inline messages only
   std::uint32_t heap_block_bytes = 4096;      // heap allocation granule; a power of two >= 64
+  // Declares that one handle at a time sends (receives). That side then claims slots with plain
+  // stores and publishes without a locked instruction: 2-4x the throughput of the MPMC path,
+  // which pays a locked CAS per message on a cache line the other side just wrote. Enforced by a
+  // lease: while one handle holds it, sends (receives) through any other handle return
+  // status::invalid; closing the handle, or its process dying, frees the lease. The one handle
+  // must not be used from two threads at once on that side.
+  bool single_producer = false;
+  bool single_consumer = false;
 };
 
 struct open_options {
@@ -195,6 +203,7 @@ class channel {
   // Repairs the slot whose control word was observed as `blocker` if its holder is dead.
   bool repair_if_dead(std::uint64_t blocker) noexcept;
   void attach(detail::segment* segment, std::string_view name) noexcept;
+  bool hold_lease(std::uint64_t& lease) noexcept;
   // Probes the slots at head and tail (cheap; for poll_set, which never calls send/recv).
   bool repair_ends() noexcept;
   friend class poll_set;
@@ -205,6 +214,7 @@ class channel {
   wait_config wait_{};
   std::uint32_t registry_slot_ = UINT32_MAX;
   std::uint32_t registered_pid_ = 0;
+  std::uint32_t lease_token_ = 0;  // this handle's identity in single-side leases
 };
 
 }  // namespace chanpool::channels
