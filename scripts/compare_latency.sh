@@ -239,6 +239,12 @@ tool_flags=(--sizes "$sizes" --iterations "$iterations" --json)
 
 run_json_contender chanpool "latency_bench --transport shm ${tool_flags[*]}" "$chanpool_bin" \
   "$chanpool_bin" --transport shm "${tool_flags[@]}"
+# The same ping-pong over channels declared single-producer/single-consumer, and with a receiver
+# that sleeps on the futex at once instead of spinning first.
+run_json_contender chanpool-spsc "latency_bench --transport shm --channel spsc ${tool_flags[*]}" "$chanpool_bin" \
+  "$chanpool_bin" --transport shm --channel spsc "${tool_flags[@]}"
+run_json_contender chanpool-sleeping "latency_bench --transport shm --wait idle ${tool_flags[*]}" "$chanpool_bin" \
+  "$chanpool_bin" --transport shm --wait idle "${tool_flags[@]}"
 if command -v mpirun >/dev/null; then
   run_json_contender mpi "mpirun ${mpi_flags[*]} mpi_latency ${tool_flags[*]}" "$mpi_bin" \
     mpirun "${mpi_flags[@]}" "$mpi_bin" "${tool_flags[@]}"
@@ -256,7 +262,7 @@ note_text="$(printf '%s\n' "${notes[@]+"${notes[@]}"}")"
 python3 - "$rows_file" "$json_file" "$header" "$BUILD" "$sizes" "$iterations" "$note_text" <<'PY'
 import json, sys
 rows_path, json_path, header, build, sizes, iterations, note_text = sys.argv[1:8]
-order = ["chanpool", "mpi", "libfabric", "boost_mq"]
+order = ["chanpool", "chanpool-spsc", "chanpool-sleeping", "mpi", "libfabric", "boost_mq"]
 rows = []
 for line in open(rows_path):
     contender, size, median, p99, count, statistic, command = line.rstrip("\n").split("\t")

@@ -29,6 +29,7 @@ struct options {
   std::string wait = "adaptive";
   double spin_us = 50;
   std::string path = "auto";
+  std::string channel_kind = "mpmc";
   bool pin = true;
   bool json = false;
 };
@@ -111,6 +112,10 @@ int main(int argc, char** argv) {
   app.add_option("--spin-us", o.spin_us, "adaptive wait: spin this long before sleeping")->check(CLI::Range(0.0, 1e7));
   app.add_option("--path", o.path, "copy (send/recv), zerocopy (claim/commit) or auto (zerocopy above inline)")
       ->check(CLI::IsMember({"copy", "zerocopy", "auto"}));
+  app.add_option("--channel", o.channel_kind,
+                 "mpmc (any number of senders and receivers) or spsc (declared single producer and consumer: "
+                 "plain-store fast paths)")
+      ->check(CLI::IsMember({"mpmc", "spsc"}));
   app.add_flag("!--no-pin", o.pin, "do not pin the two processes to distinct cores (hwloc)");
   app.add_flag("--json", o.json, "print one JSON object instead of the table");
   CLI11_PARSE(app, argc, argv);
@@ -127,6 +132,7 @@ int main(int argc, char** argv) {
   ch::channel_config config;
   config.capacity = 64;
   config.slot_bytes = 128;
+  config.single_producer = config.single_consumer = o.channel_kind == "spsc";
   // Room for a message in flight each way plus one being built.
   const std::uint64_t block = config.heap_block_bytes;
   config.heap_bytes = std::max<std::uint64_t>(1u << 20, (4 * largest + block - 1) / block * block);
@@ -198,11 +204,12 @@ int main(int argc, char** argv) {
       j["results"][i]["path"] = zero_copy_for(o, *ping, rows[i].size) ? "zerocopy" : "copy";
     }
     j["wait"] = o.wait;
+    j["channel"] = o.channel_kind;
     j["pinning"] = pin_note;
     std::printf("%s\n", j.dump().c_str());
   } else {
     chanpool::tools::print_table("latency_bench", o.transport, rows,
-                                 "wait " + o.wait + ", path " + o.path + ", " + pin_note);
+                                 "channel " + o.channel_kind + ", wait " + o.wait + ", path " + o.path + ", " + pin_note);
     std::printf("# anchor: memcpy of the same size in this process (ns): ");
     for (std::size_t i = 0; i < rows.size(); ++i) std::printf("%zu B %.1f%s", rows[i].size, memcpy_anchor[i], i + 1 < rows.size() ? ", " : "\n");
   }
