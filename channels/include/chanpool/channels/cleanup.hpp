@@ -1,4 +1,6 @@
 // Finds and removes chanpool segments whose processes are all gone.
+// Both functions are threadsafe (they only read /dev/shm and map segments read-only); removal
+// races harmlessly with another cleanup (a name already gone is not an error).
 #pragma once
 
 #include <cstdint>
