@@ -41,9 +41,6 @@ constexpr int exit_usage = 2;
 
 // Large messages are slow per round trip; capping them keeps a full size sweep short while
 // still giving thousands of samples. Every ping-pong tool applies the same cap.
-constexpr std::size_t large_message_bytes = 65536;
-constexpr std::uint64_t large_message_max_iterations = 2000;
-constexpr std::uint64_t max_warm_up_round_trips = 10000;
 // Each queue holds queue_depth messages of the largest size in shared memory.
 constexpr std::size_t max_message_bytes = std::size_t{1} << 30;
 // measure_round_trips keeps one double per iteration for the p99 pass: 100 M = 800 MB.
@@ -68,25 +65,6 @@ struct options {
   bool pin = true;
 };
 
-std::uint64_t iterations_for(std::size_t size, std::uint64_t requested) {
-  return size >= large_message_bytes ? std::min(requested, large_message_max_iterations) : requested;
-}
-
-std::uint64_t warm_up_for(std::uint64_t iterations) { return std::min(iterations, max_warm_up_round_trips); }
-
-// parse_sizes alone lets " 8" and "-1" through (std::stoull accepts them), so the list is
-// checked for digits and commas first and each size against the supported range after.
-std::optional<std::string> size_list_error(const std::string& text, std::vector<std::size_t>& sizes) {
-  const bool only_digits_and_commas =
-      std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isdigit(c) != 0 || c == ','; });
-  if (!only_digits_and_commas || !report::parse_sizes(text, sizes))
-    return "--sizes: malformed size list '" + text + "' (expected comma-separated byte counts, e.g. 8,64,1024)";
-  for (const auto size : sizes)
-    if (size == 0 || size > max_message_bytes)
-      return "--sizes: " + std::to_string(size) + " is out of range (1.." + std::to_string(max_message_bytes) +
-             " bytes)";
-  return std::nullopt;
-}
 
 // Returns an exit code when the program should stop (help shown or bad command line).
 std::optional<int> parse_command_line(int argc, char** argv, options& opts) {
@@ -118,7 +96,7 @@ std::optional<int> parse_command_line(int argc, char** argv, options& opts) {
     app.exit(e);
     return e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success) ? EXIT_SUCCESS : exit_usage;
   }
-  if (const auto error = size_list_error(sizes_text, opts.sizes)) {
+  if (const auto error = report::size_list_error(sizes_text, opts.sizes, max_message_bytes)) {
     std::fprintf(stderr, "%s: %s\nRun with --help for more information.\n", tool_name, error->c_str());
     return exit_usage;
   }
@@ -209,8 +187,8 @@ std::size_t receive_into(bip::message_queue& queue, std::vector<char>& buffer) {
 int run_ponger(const options& opts, queue_pair& queues, std::vector<char>& buffer) noexcept {
   try {
     for (const auto size : opts.sizes) {
-      const auto iterations = iterations_for(size, opts.iterations);
-      const auto answers = warm_up_for(iterations) + report::round_trips_per_size(iterations);
+      const auto iterations = report::iterations_for(size, opts.iterations);
+      const auto answers = report::warm_up_for(iterations) + report::round_trips_per_size(iterations);
       for (std::uint64_t i = 0; i < answers; ++i) {
         const auto received = receive_into(queues.ping, buffer);
         if (received != size)
@@ -229,14 +207,14 @@ int run_ponger(const options& opts, queue_pair& queues, std::vector<char>& buffe
 std::vector<report::latency_row> run_pinger(const options& opts, queue_pair& queues, std::vector<char>& buffer) {
   std::vector<report::latency_row> rows;
   for (const auto size : opts.sizes) {
-    const auto iterations = iterations_for(size, opts.iterations);
+    const auto iterations = report::iterations_for(size, opts.iterations);
     auto round_trip = [&] {
       queues.ping.send(buffer.data(), size, 0);
       const auto received = receive_into(queues.pong, buffer);
       if (received != size)
         throw std::runtime_error("pinger got " + std::to_string(received) + " B, expected " + std::to_string(size));
     };
-    for (std::uint64_t i = 0; i < warm_up_for(iterations); ++i) round_trip();
+    for (std::uint64_t i = 0; i < report::warm_up_for(iterations); ++i) round_trip();
     rows.push_back(report::measure_round_trips(size, iterations, opts.batch, round_trip));
   }
   return rows;
@@ -314,7 +292,7 @@ int run(const options& opts) {
     const auto header = std::string("Boost ") + BOOST_LIB_VERSION + " message_queue x2 (depth " +
                         std::to_string(queue_depth) + ", max " + std::to_string(largest) + " B), fork()ed ponger " +
                         placement + ", " + queue_synchronisation + ", warm-up min(iterations, " +
-                        std::to_string(max_warm_up_round_trips) + ") round trips per size";
+                        std::to_string(report::max_warm_up_round_trips) + ") round trips per size";
     report::print_table(tool_name, transport_name, rows, header);
   }
   return EXIT_SUCCESS;

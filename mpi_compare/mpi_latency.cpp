@@ -30,9 +30,6 @@ constexpr int exit_usage = 2;
 
 // Large messages are slow per round trip; capping them keeps a full size sweep short while
 // still giving thousands of samples. Every ping-pong tool applies the same cap.
-constexpr std::size_t large_message_bytes = 65536;
-constexpr std::uint64_t large_message_max_iterations = 2000;
-constexpr std::uint64_t max_warm_up_round_trips = 10000;
 // MPI counts are int; 1 GiB also keeps the message buffer a sane size.
 constexpr std::size_t max_message_bytes = std::size_t{1} << 30;
 // measure_round_trips keeps one double per iteration for the p99 pass: 100 M = 800 MB.
@@ -49,25 +46,6 @@ struct options {
   bool json = false;
 };
 
-std::uint64_t iterations_for(std::size_t size, std::uint64_t requested) {
-  return size >= large_message_bytes ? std::min(requested, large_message_max_iterations) : requested;
-}
-
-std::uint64_t warm_up_for(std::uint64_t iterations) { return std::min(iterations, max_warm_up_round_trips); }
-
-// parse_sizes alone lets " 8" and "-1" through (std::stoull accepts them), so the list is
-// checked for digits and commas first and each size against the supported range after.
-std::optional<std::string> size_list_error(const std::string& text, std::vector<std::size_t>& sizes) {
-  const bool only_digits_and_commas =
-      std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isdigit(c) != 0 || c == ','; });
-  if (!only_digits_and_commas || !report::parse_sizes(text, sizes))
-    return "--sizes: malformed size list '" + text + "' (expected comma-separated byte counts, e.g. 8,64,1024)";
-  for (const auto size : sizes)
-    if (size == 0 || size > max_message_bytes)
-      return "--sizes: " + std::to_string(size) + " is out of range (1.." + std::to_string(max_message_bytes) +
-             " bytes)";
-  return std::nullopt;
-}
 
 // Parsed before MPI_Init so that --help and flag errors need no MPI start-up; mpirun's
 // environment tells which rank this is, so that only rank 0 prints.
@@ -107,7 +85,7 @@ std::optional<int> parse_command_line(int argc, char** argv, options& opts, bool
     app.exit(e, print ? std::cout : silent, print ? std::cerr : silent);
     return e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success) ? EXIT_SUCCESS : exit_usage;
   }
-  if (const auto error = size_list_error(sizes_text, opts.sizes)) {
+  if (const auto error = report::size_list_error(sizes_text, opts.sizes, max_message_bytes)) {
     if (print) std::fprintf(stderr, "%s: %s\nRun with --help for more information.\n", tool_name, error->c_str());
     return exit_usage;
   }
@@ -136,12 +114,12 @@ void receive_from(int peer, std::vector<char>& buffer, std::size_t size) {
 std::vector<report::latency_row> run_pinger(const options& opts, std::vector<char>& buffer) {
   std::vector<report::latency_row> rows;
   for (const auto size : opts.sizes) {
-    const auto iterations = iterations_for(size, opts.iterations);
+    const auto iterations = report::iterations_for(size, opts.iterations);
     auto round_trip = [&] {
       send_to(pong_rank, buffer, size);
       receive_from(pong_rank, buffer, size);
     };
-    for (std::uint64_t i = 0; i < warm_up_for(iterations); ++i) round_trip();
+    for (std::uint64_t i = 0; i < report::warm_up_for(iterations); ++i) round_trip();
     rows.push_back(report::measure_round_trips(size, iterations, opts.batch, round_trip));
   }
   return rows;
@@ -149,8 +127,8 @@ std::vector<report::latency_row> run_pinger(const options& opts, std::vector<cha
 
 void run_ponger(const options& opts, std::vector<char>& buffer) {
   for (const auto size : opts.sizes) {
-    const auto iterations = iterations_for(size, opts.iterations);
-    const auto answers = warm_up_for(iterations) + report::round_trips_per_size(iterations);
+    const auto iterations = report::iterations_for(size, opts.iterations);
+    const auto answers = report::warm_up_for(iterations) + report::round_trips_per_size(iterations);
     for (std::uint64_t i = 0; i < answers; ++i) {
       receive_from(ping_rank, buffer, size);
       send_to(ping_rank, buffer, size);
@@ -184,7 +162,7 @@ int main(int argc, char** argv) {
       std::printf("%s\n", report::to_json(tool_name, transport_name, rows).dump(2).c_str());
     } else {
       const auto header = mpi_library_name() + ", MPI_Send/MPI_Recv between 2 ranks, warm-up min(iterations, " +
-                          std::to_string(max_warm_up_round_trips) + ") round trips per size";
+                          std::to_string(report::max_warm_up_round_trips) + ") round trips per size";
       report::print_table(tool_name, transport_name, rows, header);
     }
     std::fflush(stdout);

@@ -35,9 +35,9 @@ struct options {
 };
 
 std::uint64_t iterations_for(const options& o, std::size_t size) {
-  return size >= 65536 ? std::min(o.iterations, o.large_iterations) : o.iterations;
+  return size >= chanpool::tools::large_message_bytes ? std::min(o.iterations, o.large_iterations) : o.iterations;
 }
-std::uint64_t warmup_for(const options& o, std::size_t size) { return std::min<std::uint64_t>(iterations_for(o, size), 1000); }
+std::uint64_t warmup_for(const options& o, std::size_t size) { return chanpool::tools::warm_up_for(iterations_for(o, size)); }
 
 bool zero_copy_for(const options& o, const ch::channel& c, std::size_t size) {
   return o.path == "zerocopy" || (o.path == "auto" && size > c.inline_capacity());

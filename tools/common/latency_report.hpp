@@ -10,6 +10,7 @@
 #pragma once
 
 #include <algorithm>
+#include <optional>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -62,6 +63,16 @@ latency_row measure_round_trips(std::size_t size, std::uint64_t iterations, std:
   return latency_row{size, percentile(std::move(batch_means), 0.5), percentile(std::move(samples), 0.99), iterations};
 }
 
+// Policy shared by every ping-pong tool, so they measure the same number of round trips.
+inline constexpr std::size_t large_message_bytes = 65536;            // sizes from here on are capped:
+inline constexpr std::uint64_t large_message_max_iterations = 2000;  // at most this many round trips
+inline constexpr std::uint64_t max_warm_up_round_trips = 10000;      // warm-up: min(iterations, this)
+
+inline std::uint64_t iterations_for(std::size_t size, std::uint64_t requested) {
+  return size >= large_message_bytes ? std::min(requested, large_message_max_iterations) : requested;
+}
+inline std::uint64_t warm_up_for(std::uint64_t iterations) { return std::min(iterations, max_warm_up_round_trips); }
+
 // Total round trips the peer must answer for one size: both passes.
 inline std::uint64_t round_trips_per_size(std::uint64_t iterations) { return 2 * iterations; }
 
@@ -105,6 +116,17 @@ inline bool parse_sizes(const std::string& text, std::vector<std::size_t>& out) 
     pos = comma + 1;
   }
   return !out.empty();
+}
+
+// Parses --sizes and checks each against [1, max_bytes]; returns the message for the user on error.
+inline std::optional<std::string> size_list_error(const std::string& text, std::vector<std::size_t>& sizes,
+                                                  std::size_t max_bytes) {
+  if (!parse_sizes(text, sizes))
+    return "--sizes: malformed size list '" + text + "' (expected comma-separated byte counts, e.g. 8,64,1024)";
+  for (const auto size : sizes)
+    if (size == 0 || size > max_bytes)
+      return "--sizes: " + std::to_string(size) + " is out of range (1.." + std::to_string(max_bytes) + " bytes)";
+  return std::nullopt;
 }
 
 }  // namespace chanpool::tools
