@@ -85,6 +85,9 @@ void release_slot(const channel_view& v, slot_header* s, std::uint64_t seq40) no
 }
 
 thread_local std::uint32_t try_probe_countdown = 0;
+// Set by send_once when the heap, not the ring, was full: only then is a scan of every slot for
+// a dead holder of heap blocks worth its O(capacity) cost.
+thread_local bool heap_starved = false;
 
 std::atomic<std::uint32_t> next_lease_token{1};
 constexpr std::uint32_t try_probe_every = 4096;  // try-once calls blocked by the same kind of slot
@@ -200,9 +203,13 @@ status channel::send_once(std::size_t bytes, send_claim& claim, std::uint64_t& b
   if (aref(v.control->closed).load(std::memory_order_relaxed)) return status::closed;
   const std::uint32_t pid = current_pid();
   const bool on_heap = bytes > v.inline_capacity;
+  heap_starved = false;
   if (on_heap && claim.first_block_ < 0) {
     const std::int64_t first = heap_allocate(v, blocks_for(v, bytes), heap_owner_pid(pid));
-    if (first < 0) return status::full;
+    if (first < 0) {
+      heap_starved = true;
+      return status::full;
+    }
     claim.first_block_ = first;
     claim.block_count_ = blocks_for(v, bytes);
   }
@@ -464,9 +471,9 @@ status channel::wait_until_done(Once&& once, bool sender, timeout t) noexcept {
     if (now - watched_since < wait_.liveness_check) return false;
     watched_since = now;
     if (blocker != 0) return repair_if_dead(blocker);
-    if (sender && v.heap_blocks != 0) {
-      // Full with no holder in sight: the heap may be held by a dead sender's slot anywhere in
-      // the ring, or by blocks it never attached. Rare and rate-limited, so scan everything.
+    if (sender && heap_starved) {
+      // The heap may be held by a dead sender's slot anywhere in the ring, or by blocks it never
+      // attached. Rare and rate-limited, so scan everything.
       const auto reclaimed = aref(v.control->reclaimed_heap_blocks).load(std::memory_order_relaxed);
       return repair() != 0 || aref(v.control->reclaimed_heap_blocks).load(std::memory_order_relaxed) != reclaimed;
     }
