@@ -190,10 +190,10 @@ class channel {
   const std::string& name() const noexcept { return name_; }
   channel_config config() const noexcept;
 
-  // For poll_set: the futex words and their readiness, without copying the segment layout.
+ private:
+  // For poll_set (a friend): the futex words, without exposing the segment layout publicly.
   detail::channel_view* view() const noexcept { return view_; }
 
- private:
   // One non-blocking attempt; on full/empty, `blocker` is the control word of the slot in the
   // way when another process holds it (0 otherwise), for the liveness probe.
   status send_once(std::size_t bytes, send_claim& claim, std::uint64_t& blocker) noexcept;
