@@ -203,7 +203,6 @@ status channel::send_once(std::size_t bytes, send_claim& claim, std::uint64_t& b
   if (aref(v.control->closed).load(std::memory_order_relaxed)) return status::closed;
   const std::uint32_t pid = current_pid();
   const bool on_heap = bytes > v.inline_capacity;
-  heap_starved = false;
   if (on_heap && claim.first_block_ < 0) {
     const std::int64_t first = heap_allocate(v, blocks_for(v, bytes), heap_owner_pid(pid));
     if (first < 0) {
@@ -276,6 +275,7 @@ status channel::claim_send(std::size_t bytes, send_claim& claim, timeout t) noex
   if (!view_ || claim.active()) return status::invalid;
   if (bytes > max_message_bytes()) return status::too_large;
   claim = send_claim{};
+  heap_starved = false;
   const status st = wait_until_done([&](std::uint64_t& blocker) { return send_once(bytes, claim, blocker); }, true, t);
   if (st != status::ok && claim.first_block_ >= 0) {
     heap_free(*view_, static_cast<std::uint32_t>(claim.first_block_), claim.block_count_);
