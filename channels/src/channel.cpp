@@ -337,9 +337,9 @@ status channel::recv_once(recv_claim& claim, std::size_t limit, std::size_t& len
     if (diff == 0 && ctrl_state(c) == slot_full) {
       // Peek the length before claiming, so a too-small buffer leaves the message queued.
       // Valid only if ctrl is unchanged after the read (the slot cannot be rewritten without it).
-      const std::uint32_t len = aref(s->length).load(std::memory_order_relaxed);
-      const std::uint32_t flags = aref(s->flags).load(std::memory_order_relaxed);
-      std::atomic_thread_fence(std::memory_order_acquire);
+      // acquire: the re-check of ctrl below cannot move before these reads.
+      const std::uint32_t len = aref(s->length).load(std::memory_order_acquire);
+      const std::uint32_t flags = aref(s->flags).load(std::memory_order_acquire);
       if (aref(s->ctrl).load(std::memory_order_relaxed) != c) continue;
       if (len > limit && !(flags & slot_flag_abandoned)) {
         length = len;

@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""Runs a tool and checks that its stdout is the JSON its users rely on.
+
+usage: check_json.py KIND -- COMMAND...
+KIND: latency (latency_bench, mpi_latency, boost_mq_latency) or cleanup (chanpool_cleanup --list --json).
+"""
+import json
+import subprocess
+import sys
+
+
+def fail(message):
+    print(f"check_json: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def check_latency(doc, command):
+    for key in ("tool", "transport", "results"):
+        if key not in doc:
+            fail(f"missing '{key}' in {doc}")
+    if not doc["results"]:
+        fail("no results")
+    for row in doc["results"]:
+        for key in ("size", "one_way_ns", "p99_ns", "iterations"):
+            if key not in row:
+                fail(f"result row lacks '{key}': {row}")
+        if not (row["one_way_ns"] > 0 and row["p99_ns"] > 0 and row["iterations"] > 0):
+            fail(f"implausible row: {row}")
+
+
+def check_cleanup(doc, command):
+    if not isinstance(doc, list):
+        fail(f"expected a list of segments, got {doc!r}")
+    for row in doc:
+        for key in ("segment", "job", "name", "bytes", "creator_pid", "live_processes", "stale", "problem"):
+            if key not in row:
+                fail(f"segment record lacks '{key}': {row}")
+
+
+def main():
+    if len(sys.argv) < 4 or sys.argv[2] != "--":
+        fail(__doc__)
+    kind, command = sys.argv[1], sys.argv[3:]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=240)
+    if done.returncode != 0:
+        fail(f"{' '.join(command)} exited {done.returncode}: {done.stderr.strip()}")
+    try:
+        doc = json.loads(done.stdout)
+    except json.JSONDecodeError as error:
+        fail(f"stdout is not one JSON document ({error}): {done.stdout[:400]!r}")
+    {"latency": check_latency, "cleanup": check_cleanup}[kind](doc, command)
+    print(f"ok: {' '.join(command)}")
+
+
+if __name__ == "__main__":
+    main()
