@@ -44,7 +44,6 @@ constexpr int exit_usage = 2;
 // Each queue holds queue_depth messages of the largest size in shared memory.
 constexpr std::size_t max_message_bytes = std::size_t{1} << 30;
 // measure_round_trips keeps one double per iteration for the p99 pass: 100 M = 800 MB.
-constexpr std::uint64_t max_iterations = 100'000'000;
 // A ping-pong never has more than one message in flight per direction.
 constexpr bip::message_queue::size_type queue_depth = 1;
 
@@ -76,16 +75,8 @@ std::optional<int> parse_command_line(int argc, char** argv, options& opts) {
       "min(iterations, 10000) round trips, then a median of batch means and a p99 of\n"
       "individually timed round trips.",
       tool_name};
-  std::string sizes_text = "8,64,1024,65536,1048576";
-  app.add_option("--sizes", sizes_text, "Comma-separated message sizes in bytes")->capture_default_str();
-  app.add_option("--iterations", opts.iterations,
-                 "Timed round trips per size and pass; sizes >= 65536 B use min(N, 2000)")
-      ->capture_default_str()
-      ->check(CLI::Range(std::uint64_t{1}, max_iterations));
-  app.add_option("--batch", opts.batch, "Round trips per clock read in the median pass")
-      ->capture_default_str()
-      ->check(CLI::Range(std::uint64_t{1}, max_iterations));
-  app.add_flag("--json", opts.json, "Print only one JSON object (tool, transport, results) on stdout");
+  report::ping_pong_flags flags;
+  report::add_ping_pong_flags(app, flags);
   app.add_flag("--no-pin{false}", opts.pin,
                "Do not pin pinger and ponger to the first two CPUs this process may use");
   app.footer("Example:\n  boost_mq_latency --sizes 64 --iterations 200000 --json");
@@ -96,7 +87,10 @@ std::optional<int> parse_command_line(int argc, char** argv, options& opts) {
     app.exit(e);
     return e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success) ? EXIT_SUCCESS : exit_usage;
   }
-  if (const auto error = report::size_list_error(sizes_text, opts.sizes, max_message_bytes)) {
+  opts.iterations = flags.iterations;
+  opts.batch = flags.batch;
+  opts.json = flags.json;
+  if (const auto error = report::size_list_error(flags.sizes_text, opts.sizes, max_message_bytes)) {
     std::fprintf(stderr, "%s: %s\nRun with --help for more information.\n", tool_name, error->c_str());
     return exit_usage;
   }

@@ -33,7 +33,6 @@ constexpr int exit_usage = 2;
 // MPI counts are int; 1 GiB also keeps the message buffer a sane size.
 constexpr std::size_t max_message_bytes = std::size_t{1} << 30;
 // measure_round_trips keeps one double per iteration for the p99 pass: 100 M = 800 MB.
-constexpr std::uint64_t max_iterations = 100'000'000;
 
 constexpr int ping_rank = 0;
 constexpr int pong_rank = 1;
@@ -65,16 +64,8 @@ std::optional<int> parse_command_line(int argc, char** argv, options& opts, bool
       "min(iterations, 10000) round trips, then a median of batch means and a p99 of\n"
       "individually timed round trips.",
       tool_name};
-  std::string sizes_text = "8,64,1024,65536,1048576";
-  app.add_option("--sizes", sizes_text, "Comma-separated message sizes in bytes")->capture_default_str();
-  app.add_option("--iterations", opts.iterations,
-                 "Timed round trips per size and pass; sizes >= 65536 B use min(N, 2000)")
-      ->capture_default_str()
-      ->check(CLI::Range(std::uint64_t{1}, max_iterations));
-  app.add_option("--batch", opts.batch, "Round trips per clock read in the median pass")
-      ->capture_default_str()
-      ->check(CLI::Range(std::uint64_t{1}, max_iterations));
-  app.add_flag("--json", opts.json, "Print only one JSON object (tool, transport, results) on stdout");
+  report::ping_pong_flags flags;
+  report::add_ping_pong_flags(app, flags);
   app.footer("Example (as root Open MPI also needs OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1):\n"
              "  mpirun -np 2 --bind-to core --mca pml ob1 --mca btl self,vader mpi_latency --sizes 64 --json");
 
@@ -85,7 +76,10 @@ std::optional<int> parse_command_line(int argc, char** argv, options& opts, bool
     app.exit(e, print ? std::cout : silent, print ? std::cerr : silent);
     return e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success) ? EXIT_SUCCESS : exit_usage;
   }
-  if (const auto error = report::size_list_error(sizes_text, opts.sizes, max_message_bytes)) {
+  opts.iterations = flags.iterations;
+  opts.batch = flags.batch;
+  opts.json = flags.json;
+  if (const auto error = report::size_list_error(flags.sizes_text, opts.sizes, max_message_bytes)) {
     if (print) std::fprintf(stderr, "%s: %s\nRun with --help for more information.\n", tool_name, error->c_str());
     return exit_usage;
   }

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 namespace chanpool::tools {
@@ -72,6 +73,27 @@ inline std::uint64_t iterations_for(std::size_t size, std::uint64_t requested) {
   return size >= large_message_bytes ? std::min(requested, large_message_max_iterations) : requested;
 }
 inline std::uint64_t warm_up_for(std::uint64_t iterations) { return std::min(iterations, max_warm_up_round_trips); }
+
+// The flags every ping-pong tool shares, with the same names, defaults and help.
+struct ping_pong_flags {
+  std::string sizes_text = "8,64,1024,65536,1048576";
+  std::uint64_t iterations = 100000;
+  std::uint64_t batch = 100;
+  bool json = false;
+};
+inline constexpr std::uint64_t max_iterations = 100'000'000;
+
+inline void add_ping_pong_flags(CLI::App& app, ping_pong_flags& flags) {
+  app.add_option("--sizes", flags.sizes_text, "Comma-separated message sizes in bytes")->capture_default_str();
+  app.add_option("--iterations", flags.iterations,
+                 "Timed round trips per size and pass; sizes >= 65536 B use min(N, 2000)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1}, max_iterations));
+  app.add_option("--batch", flags.batch, "Round trips per clock read in the median pass")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1}, max_iterations));
+  app.add_flag("--json", flags.json, "Print only one JSON object (tool, transport, results) on stdout");
+}
 
 // Total round trips the peer must answer for one size: both passes.
 inline std::uint64_t round_trips_per_size(std::uint64_t iterations) { return 2 * iterations; }
