@@ -53,6 +53,27 @@ std::optional<channel> child_open(const std::string& name, const ch::open_option
   for (;;) pause();
 }
 
+// Forks a child that opens `name`, takes a send claim of `send_bytes` (filled, never committed)
+// or, when `send_bytes` is 0, a receive claim, signals `claimed` and then parks until killed.
+// Child exit codes: 10 open failed, 11 claim failed.
+pid_t fork_claim_holder(child_guard& guard, const std::string& name, const ch::open_options& o,
+                        std::size_t send_bytes, gate& claimed) {
+  return guard.add(fork_child([&]() -> int {
+    auto r = child_open(name, o);
+    if (!r) return 10;
+    if (send_bytes == 0) {
+      ch::recv_claim rc;
+      if (r->claim_recv(rc, 5s) != status::ok) return 11;
+    } else {
+      ch::send_claim sc;
+      if (r->claim_send(send_bytes, sc, 5s) != status::ok) return 11;
+      std::memset(sc.data().data(), 0xab, send_bytes);
+    }
+    claimed.signal();
+    pause_forever();
+  }));
+}
+
 // ---------------------------------------------------------------------------------------------
 // A producer sending in a loop (inline and heap sizes, send and claim/commit) is SIGKILLed at a
 // random time while 2 consumer processes receive. A surviving producer then sends N tagged
@@ -186,15 +207,7 @@ TEST_F(ChannelCrash, ProducerKilledHoldingSendClaim) {
     const std::size_t claim_bytes = (round % 2) ? 5000 : 64;  // heap and inline claims
     gate claimed, receiving;
     child_guard guard;
-    pid_t claimer = guard.add(fork_child([&]() -> int {
-      auto r = child_open(name, o);
-      if (!r) return 10;
-      ch::send_claim sc;
-      if (r->claim_send(claim_bytes, sc, 5s) != status::ok) return 11;
-      std::memset(sc.data().data(), 0xab, claim_bytes);
-      claimed.signal();
-      pause_forever();
-    }));
+    pid_t claimer = fork_claim_holder(guard, name, o, claim_bytes, claimed);
     ASSERT_TRUE(claimed.wait(10s)) << "claimer did not claim";
     pid_t receiver = guard.add(fork_child([&]() -> int {
       auto r = child_open(name, o);
@@ -261,14 +274,7 @@ TEST_F(ChannelCrash, ConsumerKilledHoldingRecvClaim) {
     ASSERT_EQ(c.send(as_bytes(first)), status::ok);
     gate claimed;
     child_guard guard;
-    pid_t holder = guard.add(fork_child([&]() -> int {
-      auto r = child_open(name, o);
-      if (!r) return 10;
-      ch::recv_claim rc;
-      if (r->claim_recv(rc, 5s) != status::ok) return 11;
-      claimed.signal();
-      pause_forever();
-    }));
+    pid_t holder = fork_claim_holder(guard, name, o, 0, claimed);
     ASSERT_TRUE(claimed.wait(10s)) << "holder did not claim";
     std::this_thread::sleep_for(std::chrono::microseconds(std::uniform_int_distribution<int>(0, 10000)(rng)));
     kill_and_reap(holder);
@@ -423,15 +429,7 @@ class ChannelCrashHeap : public ChannelCrash {
           std::uniform_int_distribution<std::size_t>(c.inline_capacity() + 1, biggest)(rng);
       gate claimed;
       child_guard guard;
-      pid_t victim = guard.add(fork_child([&]() -> int {
-        auto r = child_open(name, o);
-        if (!r) return 10;
-        ch::send_claim sc;
-        if (r->claim_send(victim_bytes, sc, 5s) != status::ok) return 11;
-        std::memset(sc.data().data(), 0x5a, victim_bytes);
-        claimed.signal();
-        pause_forever();
-      }));
+      pid_t victim = fork_claim_holder(guard, name, o, victim_bytes, claimed);
       ASSERT_TRUE(claimed.wait(10s)) << "victim did not claim";
       std::this_thread::sleep_for(std::chrono::microseconds(std::uniform_int_distribution<int>(0, 5000)(rng)));
       kill_and_reap(victim);
@@ -512,19 +510,8 @@ TEST_F(ChannelCrash, SupervisorRepair) {
     }
     gate claimed;
     child_guard guard;
-    pid_t holder = guard.add(fork_child([&]() -> int {
-      auto r = child_open(name, o);
-      if (!r) return 10;
-      if (recv_side) {
-        ch::recv_claim rc;
-        if (r->claim_recv(rc, 5s) != status::ok) return 11;
-      } else {
-        ch::send_claim sc;
-        if (r->claim_send(200, sc, 5s) != status::ok) return 12;  // heap-sized with 128-byte slots
-      }
-      claimed.signal();
-      pause_forever();
-    }));
+    // 200 bytes is a heap message with 128-byte slots.
+    pid_t holder = fork_claim_holder(guard, name, o, recv_side ? 0 : 200, claimed);
     ASSERT_TRUE(claimed.wait(10s));
     EXPECT_EQ(c.repair(), 0u) << "repair() must not touch a live holder";
     std::this_thread::sleep_for(std::chrono::microseconds(std::uniform_int_distribution<int>(0, 5000)(rng)));
