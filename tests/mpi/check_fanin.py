@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Runs mpi_fanin (under mpirun) and checks its result.
+
+usage:
+  check_fanin.py json --senders N --msg_size B [--messages_per_sender M] -- COMMAND...
+      COMMAND must succeed and print exactly one JSON line with the documented keys, in order;
+      with --messages_per_sender the message count must be N * M, else (a --duration run) >= N.
+  check_fanin.py fails --exit_code C --stderr REGEX -- COMMAND...
+      COMMAND must exit with status C and print REGEX (Python re.search) on stderr.
+"""
+import argparse
+import json
+import math
+import re
+import subprocess
+import sys
+
+KEYS = ["tool", "senders", "msg_size", "messages", "msgs_per_s", "bytes_per_s", "p50_us", "p99_us", "elapsed_s"]
+
+
+def fail(message):
+    print(f"check_fanin: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def run(command):
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=240)
+    except subprocess.TimeoutExpired:
+        fail(f"{' '.join(command)} did not finish in 240 s")
+
+
+def check_json(args, command):
+    done = run(command)
+    if done.returncode != 0:
+        fail(f"{' '.join(command)} exited {done.returncode}: {done.stderr.strip()[-2000:]}")
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    if len(lines) != 1:
+        fail(f"expected exactly one line on stdout, got {len(lines)}: {done.stdout[:600]!r}")
+    try:
+        doc = json.loads(lines[0])
+    except json.JSONDecodeError as error:
+        fail(f"stdout is not JSON ({error}): {lines[0][:400]!r}")
+    if not isinstance(doc, dict) or list(doc) != KEYS:
+        fail(f"expected the keys {KEYS} in this order, got {list(doc) if isinstance(doc, dict) else doc!r}")
+    if doc["tool"] != "mpi_fanin":
+        fail(f"tool is {doc['tool']!r}")
+    for key in KEYS[1:4]:
+        if not isinstance(doc[key], int):
+            fail(f"{key} is not an integer: {doc}")
+    for key in KEYS[4:]:
+        if not isinstance(doc[key], (int, float)) or not math.isfinite(doc[key]) or doc[key] <= 0:
+            fail(f"{key} is not a positive number: {doc}")
+    if doc["senders"] != args.senders:
+        fail(f"senders {doc['senders']}, expected {args.senders}")
+    if doc["msg_size"] != args.msg_size:
+        fail(f"msg_size {doc['msg_size']}, expected {args.msg_size}")
+    if args.messages_per_sender is not None:
+        if doc["messages"] != args.senders * args.messages_per_sender:
+            fail(f"messages {doc['messages']}, expected {args.senders} * {args.messages_per_sender}")
+    elif doc["messages"] < args.senders:
+        fail(f"messages {doc['messages']}: fewer than one per sender")
+    # The derived figures agree with each other.
+    rate = doc["messages"] / doc["elapsed_s"]
+    if not math.isclose(doc["msgs_per_s"], rate, rel_tol=1e-6):
+        fail(f"msgs_per_s {doc['msgs_per_s']} != messages / elapsed_s = {rate}")
+    if not math.isclose(doc["bytes_per_s"], doc["msgs_per_s"] * doc["msg_size"], rel_tol=1e-6):
+        fail(f"bytes_per_s {doc['bytes_per_s']} != msgs_per_s * msg_size")
+    if doc["p99_us"] < doc["p50_us"]:
+        fail(f"p99_us {doc['p99_us']} < p50_us {doc['p50_us']}")
+    print(f"ok: {' '.join(command)}\n{lines[0]}")
+
+
+def check_fails(args, command):
+    done = run(command)
+    if done.returncode != args.exit_code:
+        fail(f"{' '.join(command)} exited {done.returncode}, expected {args.exit_code}; stderr: "
+             f"{done.stderr.strip()[-2000:]}")
+    if not re.search(args.stderr, done.stderr):
+        fail(f"stderr does not match {args.stderr!r}: {done.stderr.strip()[-2000:]}")
+    print(f"ok: {' '.join(command)} failed as expected")
+
+
+def main():
+    if "--" not in sys.argv:
+        fail(__doc__)
+    split = sys.argv.index("--")
+    command = sys.argv[split + 1:]
+    if not command:
+        fail(__doc__)
+    parser = argparse.ArgumentParser(prog="check_fanin.py", usage=__doc__)
+    sub = parser.add_subparsers(dest="mode", required=True)
+    json_mode = sub.add_parser("json")
+    json_mode.add_argument("--senders", type=int, required=True)
+    json_mode.add_argument("--msg_size", type=int, required=True)
+    json_mode.add_argument("--messages_per_sender", type=int)
+    fails_mode = sub.add_parser("fails")
+    fails_mode.add_argument("--exit_code", type=int, required=True)
+    fails_mode.add_argument("--stderr", required=True)
+    args = parser.parse_args(sys.argv[1:split])
+    (check_json if args.mode == "json" else check_fails)(args, command)
+
+
+if __name__ == "__main__":
+    main()
