@@ -25,7 +25,7 @@ run_preset() {
 run_preset release
 if [ "${quick}" = 0 ]; then
   # Sanitizers slow everything 5-20x: the stress tests scale down via this variable.
-  run_preset asan CHANPOOL_STRESS_MESSAGES=200000
-  run_preset tsan CHANPOOL_STRESS_MESSAGES=100000
+  run_preset asan CHANPOOL_STRESS_MESSAGES=200000 CHANPOOL_FANIN_MESSAGES=200000
+  run_preset tsan CHANPOOL_STRESS_MESSAGES=100000 CHANPOOL_FANIN_MESSAGES=100000
 fi
 echo "=== all test runs passed"

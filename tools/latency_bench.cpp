@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "chanpool/channels/channel.hpp"
+#include "latency_fabric.hpp"
 #include "latency_report.hpp"
 #include "pinning.hpp"
 
@@ -32,6 +33,9 @@ struct options {
   std::string channel_kind = "mpmc";
   bool pin = true;
   bool json = false;
+  std::string fabric_mode = "both";
+  std::string provider;
+  double agent_spin_us = 200;
 };
 
 std::uint64_t iterations_for(const options& o, std::size_t size) {
@@ -100,8 +104,15 @@ int main(int argc, char** argv) {
       "Large messages (> inline capacity) use the zero-copy claim/commit path by default; the\n"
       "table also prints a plain memcpy of the same size, measured in the same run, as an anchor.\n\n"
       "Example: latency_bench --transport shm --sizes 8,64,1024,65536,1048576 --iterations 100000 --json"};
-  app.add_option("--transport", o.transport, "shm (fabric arrives with the transport layer)")
-      ->check(CLI::IsMember({"shm"}));
+  app.add_option("--transport", o.transport,
+                 "shm: two processes, two channels. fabric: two virtual nodes through libfabric (see --fabric-mode)")
+      ->check(CLI::IsMember({"shm", "fabric"}));
+  app.add_option("--fabric-mode", o.fabric_mode,
+                 "fabric only: agent (process -> agent -> fabric -> agent -> channel -> process), direct (two "
+                 "endpoints, fi_send/fi_recv, busy-polled CQ: what fi_pingpong measures) or both")
+      ->check(CLI::IsMember({"agent", "direct", "both"}));
+  app.add_option("--provider", o.provider, "fabric only: libfabric provider (default $FI_PROVIDER, else tcp;ofi_rxm)");
+  app.add_option("--agent-spin-us", o.agent_spin_us, "fabric only: agents and receivers poll this long before sleeping");
   app.add_option("--sizes", o.sizes_text, "comma-separated message sizes in bytes");
   app.add_option("--iterations", o.iterations, "round trips per size and pass")->check(CLI::Range(1ull, 1ull << 40));
   app.add_option("--large-iterations", o.large_iterations, "cap on round trips for sizes >= 64 KiB")
@@ -128,6 +139,19 @@ int main(int argc, char** argv) {
   }
   std::size_t largest = 0;
   for (auto s : sizes) largest = std::max(largest, s);
+  if (o.transport == "fabric") {
+    chanpool::tools::fabric_latency_options fo;
+    fo.sizes = sizes;
+    // A fabric round trip costs microseconds, not nanoseconds: fewer by default.
+    fo.iterations = app.count("--iterations") ? o.iterations : 10000;
+    fo.batch = o.batch;
+    fo.mode = o.fabric_mode;
+    fo.provider = o.provider;
+    fo.agent_spin_us = o.agent_spin_us;
+    fo.pin = o.pin;
+    fo.json = o.json;
+    return chanpool::tools::run_fabric_latency(fo);
+  }
 
   ch::channel_config config;
   config.capacity = 64;

@@ -35,6 +35,12 @@ class category final : public std::error_category {
                "creating it): retry, or unlink it if its creator is gone";
       case errc::out_of_memory:
         return "could not size or map the channel segment: /dev/shm may be full, or the size exceeds limits";
+      case errc::peer_unreachable:
+        return "the node's agent is gone or unreachable: check that the job's agents run (their node is "
+               "reported dead after peer_timeout), and that the node index is within the job";
+      case errc::timed_out:
+        return "the operation did not complete in time: the agent may be overloaded or a peer is stuck; "
+               "retry with a longer timeout";
     }
     return "unknown chanpool error " + std::to_string(code);
   }

@@ -2,7 +2,8 @@
 """Runs a tool and checks that its stdout is the JSON its users rely on.
 
 usage: check_json.py KIND -- COMMAND...
-KIND: latency (latency_bench, mpi_latency, boost_mq_latency) or cleanup (chanpool_cleanup --list --json).
+KIND: latency (latency_bench, mpi_latency, boost_mq_latency), cleanup (chanpool_cleanup --list --json)
+or fanin (fanin_bench --json).
 """
 import json
 import subprocess
@@ -37,6 +38,24 @@ def check_cleanup(doc, command):
                 fail(f"segment record lacks '{key}': {row}")
 
 
+def check_fanin(doc, command):
+    for key in ("tool", "nodes", "senders", "msg_size", "aggregation", "msgs_per_s", "p50_us", "p99_us",
+                "bytes_per_s", "messages", "errors"):
+        if key not in doc:
+            fail(f"missing '{key}' in {doc}")
+    if doc["tool"] != "fanin_bench" or doc["errors"] != 0:
+        fail(f"fan-in reported errors: {doc}")
+    nodes = int(command[command.index("--nodes") + 1])
+    per_node = int(command[command.index("--senders_per_node") + 1])
+    per_sender = int(command[command.index("--messages_per_sender") + 1])
+    if doc["nodes"] != nodes or doc["senders"] != nodes * per_node:
+        fail(f"wrong shape: {doc}")
+    if doc["messages"] != nodes * per_node * per_sender:
+        fail(f"expected {nodes * per_node * per_sender} messages: {doc}")
+    if not (doc["msgs_per_s"] > 0 and doc["p99_us"] >= doc["p50_us"] >= 0):
+        fail(f"implausible figures: {doc}")
+
+
 def main():
     if len(sys.argv) < 4 or sys.argv[2] != "--":
         fail(__doc__)
@@ -48,7 +67,7 @@ def main():
         doc = json.loads(done.stdout)
     except json.JSONDecodeError as error:
         fail(f"stdout is not one JSON document ({error}): {done.stdout[:400]!r}")
-    {"latency": check_latency, "cleanup": check_cleanup}[kind](doc, command)
+    {"latency": check_latency, "cleanup": check_cleanup, "fanin": check_fanin}[kind](doc, command)
     print(f"ok: {' '.join(command)}")
 
 

@@ -18,6 +18,8 @@ enum class errc {
   corrupted,          // bad magic or checksum in the header
   not_ready,          // creator has not finished initialising the segment (or died doing so)
   out_of_memory,      // the segment could not be sized or mapped
+  peer_unreachable,   // transport: the node's agent (local or remote) is gone or never answered
+  timed_out,          // transport: a setup step did not finish within its timeout
 };
 
 const std::error_category& chanpool_category() noexcept;

@@ -1,0 +1,220 @@
+// Faults the transport must survive: a SIGKILLed agent, forged and malformed frames, a slow
+// receiver (flow control with bounded memory).
+#include <rdma/fi_endpoint.h>
+#include <rdma/fi_errno.h>
+
+#include <fstream>
+
+#include "chanpool/transport/fabric.hpp"
+#include "chanpool/transport/wire.hpp"
+#include "transport_test_util.hpp"
+
+namespace chanpool::test {
+namespace {
+
+namespace w = chanpool::transport::wire;
+
+std::uint64_t rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6));
+  return 0;
+}
+
+TEST(Faults, KilledAgentIsReportedAndSurvivorsKeepWorking) {
+  virtual_job vj(3);
+  auto sink1 = ch::channel::create("sink", {}, {vj.cluster.node_job(1)}).value();
+  auto sink2 = ch::channel::create("sink", {}, {vj.cluster.node_job(2)}).value();
+  auto c = tr::client::attach(vj.cluster.node_job(0)).value();
+  auto to1 = c.open({1, "sink"}).value();
+  auto to2 = c.open({2, "sink"}).value();
+  ASSERT_EQ(to2.send(make_message(64, 1, 0), 10s, tr::send_mode::deposited), status::ok);
+
+  ASSERT_TRUE(vj.cluster.signal_agent(2, SIGKILL));
+  const auto killed_at = clock::now();
+  status st = status::ok;
+  std::uint64_t seq = 1;
+  while (clock::now() - killed_at < 20s) {
+    st = to2.send(make_message(64, 1, seq++), 1s);
+    if (st == status::peer_dead) break;
+    std::this_thread::sleep_for(5ms);
+  }
+  const auto detected_after = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - killed_at);
+  EXPECT_EQ(st, status::peer_dead);
+  // Bounded: peer_timeout (1 s here; 3 s sanitized) plus a heartbeat and scheduling slack.
+  EXPECT_LT(detected_after, kSanitized ? 10s : 5s);
+  EXPECT_EQ(c.peer(2), tr::peer_state::dead);
+  std::printf("[   INFO   ] dead agent reported after %lld ms\n", static_cast<long long>(detected_after.count()));
+
+  // Node 0 -> node 1 still works, deposited and buffered.
+  EXPECT_EQ(to1.send(make_message(64, 2, 0), 10s, tr::send_mode::deposited), status::ok);
+  for (std::uint64_t i = 1; i < 1000; ++i) ASSERT_EQ(to1.send(make_message(64, 2, i), 10s), status::ok);
+  std::vector<std::byte> out;
+  for (std::uint64_t i = 0; i < 1000; ++i) {
+    ASSERT_EQ(sink1.recv(out, 10s), status::ok) << i;
+    msg_info info;
+    ASSERT_TRUE(verify_message(out, info));
+    EXPECT_EQ(info.seq, i);
+  }
+  // A new open of the dead node fails clearly instead of hanging.
+  auto again = c.open({2, "sink"}, {.resolve_timeout = 5s});
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error(), errc::peer_unreachable);
+}
+
+// Forges frames from outside the job (own endpoint) and checks each is dropped and counted,
+// and that the agent still delivers real traffic afterwards.
+TEST(Faults, MalformedAndWrongKeyFramesAreDroppedAndCounted) {
+  virtual_job vj(2);
+  auto sink = ch::channel::create("sink", {}, {vj.cluster.node_job(1)}).value();
+  auto c = tr::client::attach(vj.cluster.node_job(0)).value();
+  auto rc = c.open({1, "sink"}).value();  // channel id 0 on node 1
+
+  tr::endpoint_config ec;
+  auto ep = tr::fabric_endpoint::open(ec).value();
+  auto addr = tr::read_agent_address(vj.cluster.node_job(1)).value();
+  const std::uint64_t target = ep.insert_peer(addr).value();
+
+  auto send_raw = [&](std::vector<std::byte> frame) {
+    ssize_t rc2;
+    while ((rc2 = fi_send(ep.ep(), frame.data(), frame.size(), nullptr, target, nullptr)) == -FI_EAGAIN) {
+      fi_cq_data_entry e;
+      fi_cq_read(ep.cq(), &e, 1);
+    }
+    ASSERT_EQ(rc2, 0) << fi_strerror(static_cast<int>(-rc2));
+    // Wait for the send completion so the frame has left before the next check.
+    fi_cq_data_entry e;
+    const auto until = clock::now() + 10s;
+    while (clock::now() < until) {
+      const ssize_t n = fi_cq_read(ep.cq(), &e, 1);
+      if (n == 1) return;
+      if (n == -FI_EAVAIL) {
+        fi_cq_err_entry err{};
+        fi_cq_readerr(ep.cq(), &err, 0);
+        FAIL() << "send error " << err.err;
+      }
+    }
+    FAIL() << "no send completion";
+  };
+  // Forged frames claim to come from node 1 itself: node 0's real batch sequence stays intact.
+  std::uint32_t next_batch = 0;
+  auto header = [&](w::frame_kind kind, std::size_t bytes, std::uint32_t count, std::uint64_t key) {
+    w::frame_header h{w::frame_magic, w::protocol_version, static_cast<std::uint16_t>(kind), key, 1,
+                      static_cast<std::uint32_t>(bytes), count, 0};
+    if (kind == w::frame_kind::batch && key == vj.cluster.job_key()) h.sequence = next_batch++;
+    return h;
+  };
+  auto frame_of = [](const w::frame_header& h, std::span<const std::byte> body = {}) {
+    std::vector<std::byte> f(sizeof h + body.size());
+    std::memcpy(f.data(), &h, sizeof h);
+    if (!body.empty()) std::memcpy(f.data() + sizeof h, body.data(), body.size());
+    return f;
+  };
+  const std::uint64_t key = vj.cluster.job_key();
+  // A batch body with one message for channel `id` of `length` bytes (declared), `actual` sent.
+  auto batch_body = [](std::uint32_t id, std::uint32_t length, std::size_t actual) {
+    std::vector<std::byte> b(sizeof(w::message_header) + actual);
+    w::message_header m{length, id, 0, 0, 1, 0};
+    std::memcpy(b.data(), &m, sizeof m);
+    return b;
+  };
+  auto wait_for = [&](auto&& pred) {
+    const auto until = clock::now() + 10s;
+    while (clock::now() < until) {
+      if (pred(tr::read_agent_stats(vj.cluster.node_job(1)).value())) return true;
+      std::this_thread::sleep_for(5ms);
+    }
+    return false;
+  };
+  const auto before = tr::read_agent_stats(vj.cluster.node_job(1)).value();
+
+  // 1. Wrong key.
+  auto body = batch_body(0, 8, 8);
+  send_raw(frame_of(header(w::frame_kind::batch, sizeof(w::frame_header) + body.size(), 1, key ^ 1), body));
+  EXPECT_TRUE(wait_for([&](const tr::agent_stats& s) { return s.dropped_bad_key == before.dropped_bad_key + 1; }));
+  // 2. Bad magic, 3. length field disagreeing with the frame, 4. a runt, 5. unknown kind.
+  auto bad_magic = header(w::frame_kind::heartbeat, sizeof(w::frame_header), 0, key);
+  bad_magic.magic = 0xdeadbeef;
+  send_raw(frame_of(bad_magic));
+  send_raw(frame_of(header(w::frame_kind::heartbeat, 4096, 0, key)));
+  send_raw(std::vector<std::byte>(7, std::byte{0x43}));
+  send_raw(frame_of(header(static_cast<w::frame_kind>(99), sizeof(w::frame_header), 0, key)));
+  // 6. A batch whose message claims more bytes than the frame holds.
+  body = batch_body(0, 1000, 16);
+  send_raw(frame_of(header(w::frame_kind::batch, sizeof(w::frame_header) + body.size(), 1, key), body));
+  EXPECT_TRUE(wait_for([&](const tr::agent_stats& s) { return s.dropped_malformed == before.dropped_malformed + 5; }))
+      << "malformed " << tr::read_agent_stats(vj.cluster.node_job(1)).value().dropped_malformed - before.dropped_malformed;
+  // 7. A well-formed batch for a channel id the agent never gave out.
+  body = batch_body(77, 8, 8);
+  send_raw(frame_of(header(w::frame_kind::batch, sizeof(w::frame_header) + body.size(), 1, key), body));
+  EXPECT_TRUE(wait_for([&](const tr::agent_stats& s) {
+    return s.dropped_unknown_channel == before.dropped_unknown_channel + 1;
+  }));
+  std::size_t len = 0;
+  std::vector<std::byte> buf(256);
+  EXPECT_EQ(sink.try_recv(buf, len), status::empty) << "a forged message was delivered";
+
+  // The agent still works.
+  for (std::uint64_t i = 0; i < 100; ++i) ASSERT_EQ(rc.send(make_message(64, 9, i), 10s), status::ok);
+  for (std::uint64_t i = 0; i < 100; ++i) {
+    ASSERT_EQ(sink.recv(buf, len, 10s), status::ok);
+    msg_info info;
+    ASSERT_TRUE(verify_message({buf.data(), len}, info));
+    EXPECT_EQ(info.seq, i);
+  }
+  ep.close();
+}
+
+// A receiver much slower than the sender: nothing is lost, order holds, the sender meets
+// back-pressure (full) instead of the agents buffering without bound.
+TEST(Faults, SlowReceiverBackpressureNoLossBoundedMemory) {
+  virtual_job vj(2);
+  ch::channel_config cfg;
+  cfg.capacity = 64;
+  auto sink = ch::channel::create("sink", cfg, {vj.cluster.node_job(1)}).value();
+  const std::uint64_t n = kSanitized ? 20000 : 100000;
+  shared_object<std::uint64_t> fulls;
+  child_guard guard;
+  const pid_t sender = guard.add(fork_child([&] {
+    auto c = tr::client::attach(vj.cluster.node_job(0));
+    if (!c) return 2;
+    auto rc = c->open({1, "sink"});
+    if (!rc) return 3;
+    for (std::uint64_t i = 0; i < n; ++i) {
+      auto m = make_message(64, 1, i);
+      status st;
+      while ((st = rc->try_send(m)) == status::full) {
+        ++*fulls;
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+      }
+      if (st != status::ok) return 4;
+    }
+    return 0;
+  }));
+  std::vector<std::byte> buf(256);
+  std::uint64_t max_rss = 0;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    std::size_t len = 0;
+    ASSERT_EQ(sink.recv(buf, len, 30s), status::ok) << i;
+    msg_info info;
+    ASSERT_TRUE(verify_message({buf.data(), len}, info));
+    ASSERT_EQ(info.seq, i);
+    if (i % 5000 == 0) {
+      std::this_thread::sleep_for(20ms);  // slow: the pipeline fills up behind us
+      max_rss = std::max({max_rss, rss_kib(vj.cluster.agent_pid(0)), rss_kib(vj.cluster.agent_pid(1))});
+    }
+  }
+  expect_children_ok({wait_child(sender, 60s)}, "sender");
+  guard.clear();
+  EXPECT_GT(*fulls, 0u) << "the sender never met back-pressure";
+  // Bounded: receive buffers, a window of batches per peer and the inbox, not the 100k messages.
+  EXPECT_LT(max_rss, 200u * 1024) << "agent RSS " << max_rss << " KiB";
+  std::printf("[   INFO   ] sender saw full %llu times; agent max RSS %llu KiB\n",
+              static_cast<unsigned long long>(*fulls), static_cast<unsigned long long>(max_rss));
+  auto stats = tr::read_agent_stats(vj.cluster.node_job(0)).value();
+  EXPECT_GT(stats.credit_stalls, 0u);
+}
+
+}  // namespace
+}  // namespace chanpool::test

@@ -1,0 +1,175 @@
+// Remote channels through node agents on virtual nodes: send/recv across 2 and 8 nodes, order
+// per sender, large messages, deposited mode, bad names and sizes.
+#include "transport_test_util.hpp"
+
+namespace chanpool::test {
+namespace {
+
+TEST(Remote, TwoNodesSendRecvInOrder) {
+  virtual_job vj(2);
+  auto sink = ch::channel::create("sink", {}, {vj.cluster.node_job(1)}).value();
+  auto c = tr::client::attach(vj.cluster.node_job(0)).value();
+  auto rc = c.open({1, "sink"}).value();
+  EXPECT_FALSE(rc.is_local());
+  constexpr std::uint64_t n = 20000;
+  std::vector<std::byte> buf(256);
+  std::uint64_t next = 0;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    auto m = make_message(64, 7, i);
+    ASSERT_EQ(rc.send(m, 10s), status::ok);
+    // Drain as we go so the sink (1024 slots) never blocks the agent for long.
+    std::size_t len = 0;
+    while (sink.try_recv(buf, len) == status::ok) {
+      msg_info info;
+      ASSERT_TRUE(verify_message({buf.data(), len}, info));
+      ASSERT_EQ(info.seq, next++);
+    }
+  }
+  while (next < n) {
+    std::size_t len = 0;
+    ASSERT_EQ(sink.recv(buf, len, 10s), status::ok) << "got " << next << " of " << n;
+    msg_info info;
+    ASSERT_TRUE(verify_message({buf.data(), len}, info));
+    ASSERT_EQ(info.seq, next++);
+  }
+  auto stats = tr::read_agent_stats(vj.cluster.node_job(1)).value();
+  EXPECT_EQ(stats.messages_delivered, n);
+  EXPECT_EQ(stats.dropped_malformed + stats.dropped_bad_key + stats.dropped_unknown_channel, 0u);
+  // Aggregation: far fewer frames than messages.
+  auto sent = c.stats();
+  EXPECT_LT(sent.frames_sent, n / 4) << "messages were not batched";
+}
+
+TEST(Remote, WrongNameIsNotFound) {
+  virtual_job vj(2);
+  auto c = tr::client::attach(vj.cluster.node_job(0)).value();
+  auto rc = c.open({1, "no-such-channel"});
+  ASSERT_FALSE(rc);
+  EXPECT_EQ(rc.error(), errc::not_found) << rc.error().message();
+  auto bad_node = c.open({5, "x"});
+  ASSERT_FALSE(bad_node);
+  EXPECT_EQ(bad_node.error(), errc::peer_unreachable);
+}
+
+TEST(Remote, OversizedMessageIsTooLarge) {
+  virtual_job vj(2);
+  ch::channel_config cfg;
+  cfg.heap_bytes = 1 << 20;
+  auto sink = ch::channel::create("sink", cfg, {vj.cluster.node_job(1)}).value();
+  auto c = tr::client::attach(vj.cluster.node_job(0)).value();
+  auto rc = c.open({1, "sink"}).value();
+  EXPECT_EQ(rc.max_message_bytes(), sink.max_message_bytes());
+  std::vector<std::byte> big(sink.max_message_bytes() + 1);
+  EXPECT_EQ(rc.send(big), status::too_large);
+}
+
+TEST(Remote, LargeMessagesKeepOrderWithSmallOnes) {
+  virtual_job vj(2);
+  auto sink = ch::channel::create("sink", {}, {vj.cluster.node_job(1)}).value();
+  auto c = tr::client::attach(vj.cluster.node_job(0)).value();
+  auto rc = c.open({1, "sink"}).value();
+  const std::size_t sizes[] = {64, 100 * 1024, 80, 1 << 20, 17 * 1024, 32, 3 << 20, 200};
+  constexpr int rounds = 6;
+  std::thread receiver;
+  std::atomic<int> received{0};
+  std::atomic<bool> bad{false};
+  receiver = std::thread([&] {
+    std::vector<std::byte> out;
+    for (int r = 0; r < rounds; ++r)
+      for (std::size_t k = 0; k < std::size(sizes); ++k) {
+        if (sink.recv(out, 20s) != status::ok) {
+          bad = true;
+          return;
+        }
+        msg_info info;
+        const std::uint64_t expect = static_cast<std::uint64_t>(r) * std::size(sizes) + k;
+        if (!verify_message(out, info) || info.seq != expect || out.size() != sizes[k]) bad = true;
+        ++received;
+      }
+  });
+  std::uint64_t seq = 0;
+  for (int r = 0; r < rounds; ++r)
+    for (std::size_t s : sizes) ASSERT_EQ(rc.send(make_message(s, 1, seq++), 20s), status::ok);
+  receiver.join();
+  EXPECT_FALSE(bad);
+  EXPECT_EQ(received.load(), rounds * static_cast<int>(std::size(sizes)));
+  EXPECT_GT(c.stats().large_sent, 0u);
+}
+
+TEST(Remote, DepositedReturnsAfterDelivery) {
+  virtual_job vj(2);
+  auto sink = ch::channel::create("sink", {}, {vj.cluster.node_job(1)}).value();
+  auto c = tr::client::attach(vj.cluster.node_job(0)).value();
+  auto rc = c.open({1, "sink"}).value();
+  for (std::uint64_t i = 0; i < 100; ++i) {
+    ASSERT_EQ(rc.send(make_message(48, 2, i), 10s, tr::send_mode::deposited), status::ok);
+    // Deposited means it is already in the target channel.
+    EXPECT_TRUE(sink.poll().readable);
+    std::vector<std::byte> out;
+    ASSERT_EQ(sink.recv(out, ch::try_once), status::ok);
+  }
+  sink.seal();
+  EXPECT_EQ(rc.send(make_message(48, 2, 100), 10s, tr::send_mode::deposited), status::closed);
+}
+
+TEST(Remote, LocalNodeRoutesDirectlyOrThroughAgent) {
+  virtual_job vj(2);
+  ch::channel_config cfg;
+  cfg.single_producer = true;  // only the agent writes it when routed via_agent
+  auto sink = ch::channel::create("sink", cfg, {vj.cluster.node_job(0)}).value();
+  auto c = tr::client::attach(vj.cluster.node_job(0)).value();
+  auto direct = c.open({0, "sink"}).value();
+  EXPECT_TRUE(direct.is_local());
+  auto via = c.open({0, "sink"}, {.routing = tr::route::via_agent}).value();
+  EXPECT_FALSE(via.is_local());
+  for (std::uint64_t i = 0; i < 1000; ++i) ASSERT_EQ(via.send(make_message(64, 3, i), 10s), status::ok);
+  std::vector<std::byte> out;
+  for (std::uint64_t i = 0; i < 1000; ++i) {
+    ASSERT_EQ(sink.recv(out, 10s), status::ok);
+    msg_info info;
+    ASSERT_TRUE(verify_message(out, info));
+    EXPECT_EQ(info.seq, i);
+  }
+}
+
+// Eight nodes, two senders on each, all to one sink on node 0: every message once, in order
+// per sender.
+TEST(Remote, EightNodesFanInOrderPerSender) {
+  virtual_job vj(8);
+  auto sink = ch::channel::create("sink", {}, {vj.cluster.node_job(0)}).value();
+  constexpr std::uint32_t senders_per_node = 2;
+  constexpr std::uint64_t per_sender = 5000;
+  child_guard guard;
+  std::vector<pid_t> pids;
+  for (std::uint32_t node = 0; node < 8; ++node)
+    for (std::uint32_t s = 0; s < senders_per_node; ++s) {
+      const std::uint32_t id = node * senders_per_node + s;
+      pids.push_back(guard.add(fork_child([&, node, id] {
+        auto c = tr::client::attach(vj.cluster.node_job(node));
+        if (!c) return 2;
+        auto rc = c->open({0, "sink"});
+        if (!rc) return 3;
+        for (std::uint64_t i = 0; i < per_sender; ++i)
+          if (rc->send(make_message(64, id, i), 30s) != status::ok) return 4;
+        return 0;
+      })));
+    }
+  const std::uint32_t senders = 8 * senders_per_node;
+  std::vector<std::uint64_t> next(senders, 0);
+  std::vector<std::byte> buf(256);
+  for (std::uint64_t got = 0; got < senders * per_sender; ++got) {
+    std::size_t len = 0;
+    ASSERT_EQ(sink.recv(buf, len, 30s), status::ok) << "after " << got;
+    msg_info info;
+    ASSERT_TRUE(verify_message({buf.data(), len}, info));
+    ASSERT_LT(info.producer, senders);
+    ASSERT_EQ(info.seq, next[info.producer]++) << "sender " << info.producer;
+  }
+  expect_children_ok(wait_children(pids, 60s), "sender");
+  guard.clear();
+  std::size_t len = 0;
+  EXPECT_EQ(sink.try_recv(buf, len), status::empty) << "a message arrived twice";
+}
+
+}  // namespace
+}  // namespace chanpool::test

@@ -1,0 +1,447 @@
+// fanin_bench: many senders on many nodes, one receiver on node 0, through the node agents.
+//
+// Every sender process attaches to its node's agent and sends fixed-size messages to channel
+// "sink" on node 0 (through the agents even on node 0, so the sink has one producer: node 0's
+// agent). The receiver (this process) verifies every message (sender, sequence: exactly once,
+// in order per sender) and measures the rate at the receiver, from the moment all senders are
+// released to the last message, and the send-to-receive latency (same host clock).
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "chanpool/channels/channel.hpp"
+#include "chanpool/transport/bootstrap.hpp"
+#include "chanpool/transport/client.hpp"
+
+namespace ch = chanpool::channels;
+namespace tr = chanpool::transport;
+using chanpool::status;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+constexpr const char* description = R"(NAME
+  fanin_bench - many-to-one message rate through chanpool's node agents
+
+SYNOPSIS
+  fanin_bench [--nodes N] [--senders_per_node S] [--msg_size B]
+              [--messages_per_sender M | --duration SECONDS] [--aggregation on|off]
+              [--mpi] [--json] [agent tuning options]
+
+DESCRIPTION
+  Starts N virtual nodes on this host (one agent process each, its own shared-memory
+  namespace, talking to the others only through libfabric), S sender processes per node, and
+  one receiver on node 0. Every sender sends to channel "sink" on node 0; the agents batch
+  small messages per destination node and return credits as the receiver drains. The receiver
+  checks that every message arrives exactly once and in order per sender.
+
+  Prints messages/s and bytes/s at the receiver, and p50/p99 of receive time minus send time
+  (the same clock on this host; on a saturated pipeline this is mostly queueing). With --mpi it
+  also runs mpi_fanin (Open MPI, MPI_Send to rank 0 / MPI_Recv(MPI_ANY_SOURCE)) with the same
+  number of processes and messages and prints the ratio.
+
+  Virtual nodes share this machine's cores: with 32 nodes and 128 senders on a few cores the
+  figure measures scheduling as much as the transport. The output says how many cores ran it.
+
+OUTPUT (--json, one line)
+  {"tool":"fanin_bench","nodes":32,"senders":128,"msg_size":64,"aggregation":true,
+   "msgs_per_s":...,"p50_us":...,"p99_us":...,"bytes_per_s":...,"messages":...,
+   "elapsed_s":...,"cores":...,"provider":"...","agents":{...},"mpi":{...},"ratio_vs_mpi":...}
+
+EXIT STATUS
+  0 every message arrived once and in order; 1 a message was lost, duplicated, reordered or a
+  sender failed; 2 bad command line or the job could not start.
+
+EXAMPLES
+  fanin_bench --nodes 32 --senders_per_node 4 --msg_size 64
+  fanin_bench --nodes 32 --aggregation off --messages_per_sender 2000
+  fanin_bench --nodes 32 --mpi --json
+)";
+
+struct options {
+  std::uint32_t nodes = 32;
+  std::uint32_t senders_per_node = 4;
+  std::size_t msg_size = 64;
+  std::uint64_t messages_per_sender = 20000;
+  double duration = 0;
+  std::string aggregation = "on";
+  bool mpi = false;
+  std::string mpi_args;
+  std::string mpi_fanin;
+  bool json = false;
+  std::string provider;
+  std::size_t flush_bytes = 64 * 1024;
+  double flush_deadline_us = 20;
+  std::uint32_t credits = 8;
+  double agent_spin_us = 20;
+  std::uint32_t sink_capacity = 16384;
+  double stall_timeout = 60;
+};
+
+// Message layout: [0,4) sender id | [4,8) flags (1 = final, duration mode) | [8,16) sequence |
+// [16,24) send time (steady clock ns) | rest: filler.
+constexpr std::size_t header_bytes = 24;
+constexpr std::uint32_t final_flag = 1;
+
+std::uint64_t now_ns() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now().time_since_epoch()).count());
+}
+
+// A sender process. Never returns.
+[[noreturn]] void run_sender(const options& o, const std::string& node_job, std::uint32_t id, int ready_fd, int go_fd) {
+  auto c = tr::client::attach(node_job);
+  if (!c) {
+    std::fprintf(stderr, "fanin_bench: sender %u: attach: %s\n", id, c.error().message().c_str());
+    ::_exit(2);
+  }
+  auto sink = c->open({0, "sink"}, {.routing = tr::route::via_agent});
+  if (!sink) {
+    std::fprintf(stderr, "fanin_bench: sender %u: open sink: %s\n", id, sink.error().message().c_str());
+    ::_exit(2);
+  }
+  std::vector<std::byte> msg(o.msg_size, std::byte{0x5a});
+  std::memcpy(msg.data(), &id, 4);
+  const char r = 'r';
+  if (::write(ready_fd, &r, 1) != 1) ::_exit(2);
+  char go;
+  if (::read(go_fd, &go, 1) < 0) ::_exit(2);  // EOF when the receiver opens the gate
+  const std::uint64_t end_ns = o.duration > 0 ? now_ns() + static_cast<std::uint64_t>(o.duration * 1e9) : 0;
+  std::uint64_t seq = 0;
+  auto send = [&](std::uint32_t flags) {
+    std::memcpy(msg.data() + 4, &flags, 4);
+    std::memcpy(msg.data() + 8, &seq, 8);
+    const std::uint64_t t = now_ns();
+    std::memcpy(msg.data() + 16, &t, 8);
+    const status st = sink->send(msg, std::chrono::seconds(static_cast<long>(o.stall_timeout)));
+    if (st != status::ok) {
+      std::fprintf(stderr, "fanin_bench: sender %u: send %llu: %s\n", id, static_cast<unsigned long long>(seq),
+                   std::string(chanpool::to_string(st)).c_str());
+      ::_exit(1);
+    }
+    ++seq;
+  };
+  if (end_ns) {
+    while (true) {
+      for (int i = 0; i < 256; ++i) send(0);
+      if (now_ns() >= end_ns) break;
+    }
+    send(final_flag);
+  } else {
+    for (std::uint64_t i = 0; i < o.messages_per_sender; ++i) send(0);
+  }
+  c->flush();
+  ::_exit(0);
+}
+
+double percentile(std::vector<double>& v, double q) {
+  if (v.empty()) return 0;
+  const auto k = static_cast<std::size_t>(q * static_cast<double>(v.size() - 1));
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+  return v[k];
+}
+
+// Finds mpi_fanin: next to this binary (installed) or in the build tree's mpi_compare/.
+std::string find_mpi_fanin(const std::string& given) {
+  if (!given.empty()) return given;
+  namespace fs = std::filesystem;
+  const fs::path self = fs::read_symlink("/proc/self/exe").parent_path();
+  for (const fs::path& p : {self / "mpi_fanin", self.parent_path() / "mpi_compare" / "mpi_fanin"})
+    if (fs::exists(p)) return p.string();
+  return "mpi_fanin";
+}
+
+// Runs the MPI baseline with the same process and message counts; its JSON line, or null.
+nlohmann::json run_mpi_baseline(const options& o, std::uint32_t senders) {
+  const std::string exe = find_mpi_fanin(o.mpi_fanin);
+  std::string cmd = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun -np " + std::to_string(senders + 1) +
+                    " --oversubscribe --bind-to none " + o.mpi_args + " " + exe + " --msg_size " + std::to_string(o.msg_size);
+  if (o.duration > 0)
+    cmd += " --duration " + std::to_string(o.duration);
+  else
+    cmd += " --messages_per_sender " + std::to_string(o.messages_per_sender);
+  cmd += " --json";
+  if (!o.json) std::printf("running MPI baseline: %s\n", cmd.c_str());
+  std::fflush(stdout);
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return nullptr;
+  std::string out;
+  std::array<char, 4096> buf;
+  while (std::fgets(buf.data(), buf.size(), p)) out += buf.data();
+  const int rc = ::pclose(p);
+  for (std::size_t pos = out.rfind("{\"tool\""); pos != std::string::npos;) {
+    auto j = nlohmann::json::parse(out.substr(pos, out.find('\n', pos) - pos), nullptr, false);
+    if (!j.is_discarded()) return j;
+    break;
+  }
+  std::fprintf(stderr, "fanin_bench: MPI baseline failed (exit %d): %s\n", rc, out.c_str());
+  return nullptr;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  options o;
+  CLI::App app{description, "fanin_bench"};
+  app.get_formatter()->column_width(34);
+  app.add_option("--nodes", o.nodes, "Virtual nodes (one agent each)")->check(CLI::Range(1u, 4096u));
+  app.add_option("--senders_per_node", o.senders_per_node, "Sender processes per node")->check(CLI::Range(1u, 1024u));
+  app.add_option("--msg_size", o.msg_size, "Message bytes (>= 24: sender, flags, sequence, timestamp)")
+      ->check(CLI::Range(std::size_t{header_bytes}, std::size_t{1} << 26));
+  auto* count_opt = app.add_option("--messages_per_sender", o.messages_per_sender, "Messages each sender sends");
+  app.add_option("--duration", o.duration, "Send for this many seconds instead of a fixed count")->excludes(count_opt);
+  app.add_option("--aggregation", o.aggregation, "Batch small messages per destination (on) or send each alone (off)")
+      ->check(CLI::IsMember({"on", "off"}));
+  app.add_flag("--mpi", o.mpi, "Also run mpi_fanin with the same process and message counts");
+  app.add_option("--mpi_args", o.mpi_args, "Extra mpirun arguments for the MPI baseline (e.g. \"--mca btl self,tcp\")");
+  app.add_option("--mpi_fanin", o.mpi_fanin, "Path of mpi_fanin (default: found next to this binary)");
+  app.add_flag("--json", o.json, "One JSON line instead of text");
+  app.add_option("--provider", o.provider, "libfabric provider (default $FI_PROVIDER, else tcp;ofi_rxm)");
+  app.add_option("--flush_bytes", o.flush_bytes, "Batch size that triggers a send")->check(CLI::Range(std::size_t{256}, std::size_t{1} << 22));
+  app.add_option("--flush_deadline_us", o.flush_deadline_us, "Max age of a partial batch while producers are busy");
+  app.add_option("--credits", o.credits, "Frames in flight per destination before senders wait")->check(CLI::Range(1u, 4096u));
+  app.add_option("--agent_spin_us", o.agent_spin_us, "How long agent threads poll before sleeping");
+  app.add_option("--sink_capacity", o.sink_capacity, "Slots in the receiver's channel (power of two)");
+  app.add_option("--stall_timeout", o.stall_timeout, "Give up when nothing arrives for this many seconds");
+  CLI11_PARSE(app, argc, argv);
+
+  const std::uint32_t senders = o.nodes * o.senders_per_node;
+  tr::cluster_config cc;
+  cc.nodes = o.nodes;
+  cc.agent.provider = o.provider;
+  cc.agent.aggregation = o.aggregation == "on";
+  cc.agent.flush_bytes = o.flush_bytes;
+  cc.agent.flush_deadline = std::chrono::microseconds(static_cast<long>(o.flush_deadline_us));
+  cc.agent.credits = o.credits;
+  cc.agent.spin = std::chrono::microseconds(static_cast<long>(o.agent_spin_us));
+  cc.agent.recv_buffer_bytes = std::max<std::size_t>(2u << 20, 4 * (o.flush_bytes + cc.agent.large_threshold + 4096));
+  if (o.msg_size > cc.agent.large_threshold) cc.agent.large_threshold = o.msg_size;  // keep a fan-in a fan-in
+  cc.agent.recv_buffer_bytes = std::max(cc.agent.recv_buffer_bytes, 4 * (o.flush_bytes + cc.agent.large_threshold + 4096));
+  const auto start_t0 = clock_type::now();
+  auto vc = tr::virtual_cluster::start(cc);
+  if (!vc) {
+    std::fprintf(stderr, "fanin_bench: cannot start %u virtual nodes: %s\n", o.nodes, vc.error().message().c_str());
+    return 2;
+  }
+  const double startup_s = std::chrono::duration<double>(clock_type::now() - start_t0).count();
+
+  ch::channel_config sink_cfg;
+  sink_cfg.capacity = o.sink_capacity;
+  sink_cfg.slot_bytes = static_cast<std::uint32_t>(std::max<std::size_t>(128, (o.msg_size + 32 + 63) / 64 * 64));
+  if (sink_cfg.slot_bytes > 1024) sink_cfg.slot_bytes = 128;  // big messages side-load into the heap
+  sink_cfg.heap_bytes = std::max<std::uint64_t>(16u << 20, 64 * o.msg_size);
+  sink_cfg.single_producer = true;  // node 0's agent
+  sink_cfg.single_consumer = true;  // this process
+  auto sink = ch::channel::create("sink", sink_cfg, {vc->node_job(0)});
+  if (!sink) {
+    std::fprintf(stderr, "fanin_bench: cannot create the sink: %s\n", sink.error().message().c_str());
+    return 2;
+  }
+
+  int ready[2], go[2];
+  if (::pipe(ready) != 0 || ::pipe(go) != 0) return 2;
+  std::vector<pid_t> pids;
+  for (std::uint32_t node = 0; node < o.nodes; ++node)
+    for (std::uint32_t s = 0; s < o.senders_per_node; ++s) {
+      const pid_t pid = ::fork();
+      if (pid == 0) {
+        ::close(ready[0]);
+        ::close(go[1]);
+        run_sender(o, vc->node_job(node), node * o.senders_per_node + s, ready[1], go[0]);
+      }
+      if (pid < 0) {
+        std::perror("fanin_bench: fork");
+        return 2;
+      }
+      pids.push_back(pid);
+    }
+  ::close(ready[1]);
+  ::close(go[0]);
+  for (std::uint32_t i = 0; i < senders; ++i) {
+    char c;
+    if (::read(ready[0], &c, 1) != 1) {
+      std::fprintf(stderr, "fanin_bench: a sender failed to start (see above)\n");
+      for (pid_t p : pids) ::kill(p, SIGKILL);
+      return 2;
+    }
+  }
+
+  std::vector<std::uint64_t> next(senders, 0);
+  std::vector<std::int64_t> final_count(senders, -1);
+  std::uint64_t expected = o.duration > 0 ? UINT64_MAX : senders * o.messages_per_sender;
+  std::uint32_t finals = 0;
+  std::uint64_t received = 0, errors = 0;
+  std::vector<double> latency_us;
+  latency_us.reserve(1 << 20);
+  std::vector<std::byte> buf(std::max<std::size_t>(o.msg_size, 64));
+
+  const auto t0 = clock_type::now();
+  ::close(go[1]);  // open the gate: every sender starts now
+  auto last_progress = t0;
+  auto last_arrival = t0;
+  while (received < expected) {
+    std::size_t len = 0;
+    const status st = sink->recv(buf, len, std::chrono::milliseconds(200));
+    const auto now = clock_type::now();
+    if (st == status::ok) {
+      last_arrival = now;
+      std::uint32_t id, flags;
+      std::uint64_t seq, sent;
+      std::memcpy(&id, buf.data(), 4);
+      std::memcpy(&flags, buf.data() + 4, 4);
+      std::memcpy(&seq, buf.data() + 8, 8);
+      std::memcpy(&sent, buf.data() + 16, 8);
+      if (len != o.msg_size || id >= senders || seq != next[id]) {
+        if (errors++ < 10)
+          std::fprintf(stderr, "fanin_bench: bad message: size %zu sender %u seq %llu (expected %llu)\n", len, id,
+                       static_cast<unsigned long long>(seq), id < senders ? static_cast<unsigned long long>(next[id]) : 0ull);
+        if (id < senders) next[id] = seq + 1;
+      } else {
+        ++next[id];
+      }
+      ++received;
+      if ((received & 15) == 0) latency_us.push_back(static_cast<double>(now_ns() - sent) / 1e3);
+      if (flags & final_flag && id < senders && final_count[id] < 0) {
+        final_count[id] = static_cast<std::int64_t>(seq + 1);
+        if (++finals == senders) {
+          expected = 0;
+          for (auto f : final_count) expected += static_cast<std::uint64_t>(f);
+        }
+      }
+    } else if (st != status::timeout) {
+      std::fprintf(stderr, "fanin_bench: receive failed: %s\n", std::string(chanpool::to_string(st)).c_str());
+      errors++;
+      break;
+    }
+    if (now - last_progress > std::chrono::seconds(2) && !o.json) {
+      last_progress = now;
+      std::fprintf(stderr, "  ... %llu messages received (%.1f s)\n", static_cast<unsigned long long>(received),
+                   std::chrono::duration<double>(now - t0).count());
+    }
+    if (st != status::ok) {
+      // A sender that died will never finish: say so instead of waiting for the stall timeout.
+      for (std::size_t i = 0; i < pids.size(); ++i) {
+        int ws = 0;
+        if (pids[i] > 0 && ::waitpid(pids[i], &ws, WNOHANG) == pids[i]) {
+          pids[i] = -1;
+          if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
+            std::fprintf(stderr, "fanin_bench: sender %zu failed (status %d)\n", i, ws);
+            errors++;
+          }
+        }
+      }
+      if (now - last_arrival > std::chrono::duration<double>(o.stall_timeout)) {
+        std::fprintf(stderr, "fanin_bench: nothing arrived for %.0f s; %llu of %llu received\n", o.stall_timeout,
+                     static_cast<unsigned long long>(received), static_cast<unsigned long long>(expected));
+        errors++;
+        break;
+      }
+    }
+  }
+  const double elapsed = std::chrono::duration<double>(clock_type::now() - t0).count();
+  for (pid_t p : pids)
+    if (p > 0) {
+      int ws = 0;
+      ::waitpid(p, &ws, 0);
+      if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) errors++;
+    }
+  std::vector<tr::agent_stats> agent_stats;
+  for (std::uint32_t k = 0; k < o.nodes; ++k)
+    if (auto s = tr::read_agent_stats(vc->node_job(k))) agent_stats.push_back(*s);
+  const std::string fabric = vc->fabric_summary();
+  sink->close();
+  ch::channel::unlink("sink", {vc->node_job(0)});
+  vc->stop();
+
+  std::uint64_t frames = 0, stalls = 0, dropped = 0;
+  for (std::size_t k = 0; k < agent_stats.size(); ++k) {
+    const auto& a = agent_stats[k];
+    frames += a.frames_sent;
+    stalls += a.credit_stalls;
+    dropped += a.dropped_bad_key + a.dropped_malformed + a.dropped_unknown_channel + a.dropped_undeliverable +
+               a.dropped_peer_dead + a.inbox_malformed;
+  }
+  if (dropped) {
+    std::fprintf(stderr, "fanin_bench: the agents dropped %llu messages or frames:\n", static_cast<unsigned long long>(dropped));
+    for (std::size_t k = 0; k < agent_stats.size(); ++k) {
+      const auto& a = agent_stats[k];
+      if (a.dropped_bad_key + a.dropped_malformed + a.dropped_unknown_channel + a.dropped_undeliverable +
+          a.dropped_peer_dead + a.inbox_malformed)
+        std::fprintf(stderr, "  node %zu: bad key %llu, malformed %llu, unknown channel %llu, undeliverable %llu, peer dead %llu, bad inbox record %llu\n",
+                     k, (unsigned long long)a.dropped_bad_key, (unsigned long long)a.dropped_malformed,
+                     (unsigned long long)a.dropped_unknown_channel, (unsigned long long)a.dropped_undeliverable,
+                     (unsigned long long)a.dropped_peer_dead, (unsigned long long)a.inbox_malformed);
+    }
+    errors++;
+  }
+  const double rate = static_cast<double>(received) / elapsed;
+  const double p50 = percentile(latency_us, 0.50), p99 = percentile(latency_us, 0.99);
+  const unsigned cores = std::thread::hardware_concurrency();
+
+  nlohmann::json mpi = nullptr;
+  if (o.mpi) mpi = run_mpi_baseline(o, senders);
+
+  if (o.json) {
+    nlohmann::ordered_json j;
+    j["tool"] = "fanin_bench";
+    j["nodes"] = o.nodes;
+    j["senders"] = senders;
+    j["msg_size"] = o.msg_size;
+    j["aggregation"] = o.aggregation == "on";
+    j["msgs_per_s"] = rate;
+    j["p50_us"] = p50;
+    j["p99_us"] = p99;
+    j["bytes_per_s"] = rate * static_cast<double>(o.msg_size);
+    j["messages"] = received;
+    j["elapsed_s"] = elapsed;
+    j["startup_s"] = startup_s;
+    j["cores"] = cores;
+    j["fabric"] = fabric;
+    j["frames"] = frames;
+    j["msgs_per_frame"] = frames ? static_cast<double>(received) / static_cast<double>(frames) : 0.0;
+    j["credit_stalls"] = stalls;
+    j["errors"] = errors;
+    if (o.mpi) {
+      j["mpi"] = mpi;
+      if (mpi.is_object() && mpi.contains("msgs_per_s") && mpi["msgs_per_s"].get<double>() > 0)
+        j["ratio_vs_mpi"] = rate / mpi["msgs_per_s"].get<double>();
+    }
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::printf("fanin_bench: %u nodes x %u senders = %u senders -> 1 receiver on node 0, %zu B messages, aggregation %s\n",
+                o.nodes, o.senders_per_node, senders, o.msg_size, o.aggregation.c_str());
+    std::printf("  fabric      %s\n", fabric.c_str());
+    std::printf("  machine     %u cores for %u agents + %u senders + 1 receiver (scheduling is part of the figure)\n",
+                cores, o.nodes, senders);
+    std::printf("  start-up    %.3f s for %u agents\n", startup_s, o.nodes);
+    std::printf("  received    %llu messages in %.3f s%s\n", static_cast<unsigned long long>(received), elapsed,
+                errors ? "  ** ERRORS: see above **" : ", each once and in order per sender");
+    std::printf("  rate        %.0f msgs/s, %.1f MB/s\n", rate, rate * static_cast<double>(o.msg_size) / 1e6);
+    std::printf("  latency     p50 %.1f us, p99 %.1f us (send -> receive, includes queueing)\n", p50, p99);
+    std::printf("  frames      %llu (%.1f messages per frame), %llu credit stalls\n", static_cast<unsigned long long>(frames),
+                frames ? static_cast<double>(received) / static_cast<double>(frames) : 0.0,
+                static_cast<unsigned long long>(stalls));
+    if (o.mpi) {
+      if (mpi.is_object()) {
+        const double m = mpi.value("msgs_per_s", 0.0);
+        std::printf("  mpi_fanin   %.0f msgs/s (%u processes, same counts); chanpool / MPI = %.2fx\n", m, senders + 1,
+                    m > 0 ? rate / m : 0.0);
+      } else {
+        std::printf("  mpi_fanin   failed (see stderr)\n");
+      }
+    }
+  }
+  return errors ? 1 : 0;
+}

@@ -1,0 +1,252 @@
+// latency_bench --transport fabric: ping-pong between two virtual nodes.
+//  - agent:  the full path. Process A on node 0 sends to channel "ping" on node 1 through its
+//            agent; process B receives it there and answers to "pong" on node 0 the same way.
+//            Each one-way trip is: inbox -> agent TX -> fabric -> agent RX -> channel -> process.
+//  - direct: two processes, each with its own libfabric endpoint (same provider, same hints as
+//            the agents), fi_send/fi_recv and a busy-polled CQ: what fi_pingpong measures.
+#include "latency_fabric.hpp"
+
+#include <rdma/fi_endpoint.h>
+#include <rdma/fi_errno.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "chanpool/transport/bootstrap.hpp"
+#include "chanpool/transport/client.hpp"
+#include "chanpool/transport/fabric.hpp"
+#include "latency_report.hpp"
+#include "pinning.hpp"
+
+namespace chanpool::tools {
+namespace {
+
+namespace ch = chanpool::channels;
+namespace tr = chanpool::transport;
+
+[[noreturn]] void die(const char* what, const std::string& why) {
+  std::fprintf(stderr, "latency_bench: %s: %s\n", what, why.c_str());
+  std::_Exit(1);
+}
+
+bool write_all(int fd, const void* p, std::size_t n) { return ::write(fd, p, n) == static_cast<ssize_t>(n); }
+bool read_all(int fd, void* p, std::size_t n) {
+  auto* c = static_cast<char*>(p);
+  while (n) {
+    const ssize_t r = ::read(fd, c, n);
+    if (r <= 0) return false;
+    c += r;
+    n -= static_cast<std::size_t>(r);
+  }
+  return true;
+}
+
+// One endpoint that ping-pongs with one peer: a receive always posted, busy-polled CQ.
+struct direct_peer {
+  tr::fabric_endpoint ep;
+  std::uint64_t peer = 0;
+  std::vector<std::byte> send_buf, recv_buf;
+
+  std::uint64_t recvs = 0, sends_posted = 0, sends_done = 0;
+
+  void post_recv() {
+    ssize_t rc;
+    while ((rc = fi_recv(ep.ep(), recv_buf.data(), recv_buf.size(), nullptr, FI_ADDR_UNSPEC, nullptr)) == -FI_EAGAIN) pump();
+    if (rc) die("fi_recv", fi_strerror(static_cast<int>(-rc)));
+  }
+  void pump() {
+    fi_cq_data_entry e;
+    const ssize_t n = fi_cq_read(ep.cq(), &e, 1);
+    if (n == 1) {
+      ++((e.flags & FI_RECV) ? recvs : sends_done);
+    } else if (n == -FI_EAVAIL) {
+      fi_cq_err_entry err{};
+      fi_cq_readerr(ep.cq(), &err, 0);
+      die((err.flags & FI_RECV) ? "receive completion" : "send completion", fi_strerror(err.err));
+    }
+  }
+  // Before exiting: our last message must have left.
+  void drain() {
+    while (sends_done < sends_posted) pump();
+  }
+  void send(std::size_t size) {
+    while (sends_done < sends_posted) pump();  // the buffer is ours again
+    ssize_t rc;
+    while ((rc = fi_send(ep.ep(), send_buf.data(), size, nullptr, peer, nullptr)) == -FI_EAGAIN) pump();
+    if (rc) die("fi_send", fi_strerror(static_cast<int>(-rc)));
+    ++sends_posted;
+  }
+  void await_message() {
+    while (recvs == 0) pump();
+    --recvs;
+    post_recv();
+  }
+  // Pinger: send, then wait for the answer. Ponger: wait for a message, answer it.
+  void exchange(std::size_t size, bool pinger) {
+    if (pinger) {
+      send(size);
+      await_message();
+    } else {
+      await_message();
+      send(size);
+    }
+  }
+};
+
+std::vector<latency_row> run_direct(const fabric_latency_options& o, std::string& fabric_summary) {
+  tr::endpoint_config ec;
+  ec.provider = o.provider;
+  ec.multi_recv = false;
+  if (auto e = tr::preload_providers(ec); e) die("libfabric provider", e.message());
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) die("socketpair", std::strerror(errno));
+  std::size_t largest = 0;
+  for (auto s : o.sizes) largest = std::max(largest, s);
+  auto open_peer = [&](int fd) {
+    direct_peer p;
+    auto ep = tr::fabric_endpoint::open(ec);
+    if (!ep) die("opening an endpoint", ep.error().message());
+    p.ep = std::move(*ep);
+    const auto& mine = p.ep.address();
+    const std::uint32_t len = static_cast<std::uint32_t>(mine.size());
+    std::uint32_t peer_len = 0;
+    if (!write_all(fd, &len, 4) || !write_all(fd, mine.data(), len) || !read_all(fd, &peer_len, 4)) die("address exchange", "peer gone");
+    std::vector<std::byte> theirs(peer_len);
+    if (!read_all(fd, theirs.data(), peer_len)) die("address exchange", "peer gone");
+    auto addr = p.ep.insert_peer(theirs);
+    if (!addr) die("fi_av_insert", addr.error().message());
+    p.peer = *addr;
+    p.send_buf.assign(std::max<std::size_t>(largest, 8), std::byte{0x5a});
+    p.recv_buf.resize(std::max<std::size_t>(largest, 8));
+    p.post_recv();
+    return p;
+  };
+  const pid_t child = ::fork();
+  if (child == 0) {
+    ::close(sv[0]);
+    if (o.pin) pin_to_core(1);
+    direct_peer p = open_peer(sv[1]);
+    for (auto size : o.sizes) {
+      const std::uint64_t n = warm_up_for(iterations_for(size, o.iterations)) + round_trips_per_size(iterations_for(size, o.iterations));
+      for (std::uint64_t i = 0; i < n; ++i) p.exchange(size, false);
+    }
+    p.drain();
+    std::_Exit(0);
+  }
+  ::close(sv[1]);
+  if (o.pin) pin_to_core(0);
+  direct_peer p = open_peer(sv[0]);
+  fabric_summary = p.ep.info().summary();
+  std::vector<latency_row> rows;
+  for (auto size : o.sizes) {
+    const std::uint64_t iters = iterations_for(size, o.iterations);
+    auto round_trip = [&] { p.exchange(size, true); };
+    for (std::uint64_t i = 0; i < warm_up_for(iters); ++i) round_trip();
+    rows.push_back(measure_round_trips(size, iters, o.batch, round_trip));
+  }
+  int st = 0;
+  ::waitpid(child, &st, 0);
+  ::close(sv[0]);
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) die("direct ponger", "exited with an error");
+  return rows;
+}
+
+std::vector<latency_row> run_agents(const fabric_latency_options& o, std::string& fabric_summary) {
+  tr::cluster_config cc;
+  cc.nodes = 2;
+  cc.agent.provider = o.provider;
+  cc.agent.spin = std::chrono::microseconds(static_cast<long>(o.agent_spin_us));
+  auto vc = tr::virtual_cluster::start(cc);
+  if (!vc) die("starting two virtual nodes", vc.error().message());
+  fabric_summary = vc->fabric_summary();
+  std::size_t largest = 0;
+  for (auto s : o.sizes) largest = std::max(largest, s);
+  ch::channel_config cfg;
+  cfg.capacity = 64;
+  cfg.single_producer = true;  // the agent
+  cfg.single_consumer = true;  // the process
+  cfg.heap_bytes = std::max<std::uint64_t>(1u << 20, (4 * largest + 4095) / 4096 * 4096);
+  auto ping = ch::channel::create("ping", cfg, {vc->node_job(1)});
+  auto pong = ch::channel::create("pong", cfg, {vc->node_job(0)});
+  if (!ping || !pong) die("creating channels", (!ping ? ping.error() : pong.error()).message());
+  ch::wait_config wait;
+  wait.spin_for = std::chrono::microseconds(static_cast<long>(o.agent_spin_us));
+  const pid_t child = ::fork();
+  if (child == 0) {
+    if (o.pin) pin_to_core(1);
+    auto c = tr::client::attach(vc->node_job(1));
+    if (!c) die("attach node 1", c.error().message());
+    auto to_pong = c->open({0, "pong"});
+    if (!to_pong) die("open pong", to_pong.error().message());
+    ping->set_wait(wait);
+    std::vector<std::byte> buf(std::max<std::size_t>(largest, 8));
+    for (auto size : o.sizes) {
+      const std::uint64_t n = warm_up_for(iterations_for(size, o.iterations)) + round_trips_per_size(iterations_for(size, o.iterations));
+      for (std::uint64_t i = 0; i < n; ++i) {
+        std::size_t len = 0;
+        if (auto st = ping->recv(buf, len, std::chrono::seconds(30)); st != status::ok) die("ponger recv", std::string(to_string(st)));
+        if (auto st = to_pong->send({buf.data(), len}, std::chrono::seconds(30)); st != status::ok) die("ponger send", std::string(to_string(st)));
+      }
+    }
+    std::_Exit(0);
+  }
+  if (o.pin) pin_to_core(0);
+  auto c = tr::client::attach(vc->node_job(0));
+  if (!c) die("attach node 0", c.error().message());
+  auto to_ping = c->open({1, "ping"});
+  if (!to_ping) die("open ping", to_ping.error().message());
+  pong->set_wait(wait);
+  std::vector<std::byte> source(std::max<std::size_t>(largest, 8), std::byte{0x5a}), buf(source.size());
+  std::vector<latency_row> rows;
+  for (auto size : o.sizes) {
+    const std::uint64_t iters = iterations_for(size, o.iterations);
+    auto round_trip = [&] {
+      if (auto st = to_ping->send({source.data(), size}, std::chrono::seconds(30)); st != status::ok) die("pinger send", std::string(to_string(st)));
+      std::size_t len = 0;
+      if (auto st = pong->recv(buf, len, std::chrono::seconds(30)); st != status::ok) die("pinger recv", std::string(to_string(st)));
+    };
+    for (std::uint64_t i = 0; i < warm_up_for(iters); ++i) round_trip();
+    rows.push_back(measure_round_trips(size, iters, o.batch, round_trip));
+  }
+  int st = 0;
+  ::waitpid(child, &st, 0);
+  ping->close();
+  pong->close();
+  ch::channel::unlink("ping", {vc->node_job(1)});
+  ch::channel::unlink("pong", {vc->node_job(0)});
+  vc->stop();
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) die("agent-path ponger", "exited with an error");
+  return rows;
+}
+
+}  // namespace
+
+int run_fabric_latency(const fabric_latency_options& o) {
+  nlohmann::json out;
+  out["tool"] = "latency_bench";
+  out["transport"] = "fabric";
+  out["modes"] = nlohmann::json::array();
+  for (const std::string mode : {"direct", "agent"}) {
+    if (o.mode != "both" && o.mode != mode) continue;
+    std::string fabric;
+    const auto rows = mode == "direct" ? run_direct(o, fabric) : run_agents(o, fabric);
+    if (o.json) {
+      auto j = to_json("latency_bench", "fabric", rows);
+      j["mode"] = mode;
+      j["fabric"] = fabric;
+      out["modes"].push_back(j);
+      if (mode == "agent" || o.mode == mode) out["results"] = j["results"];  // the headline path
+    } else {
+      print_table("latency_bench", "fabric (" + mode + ")", rows,
+                  fabric + (mode == "agent" ? "; path: process -> inbox -> agent -> fabric -> agent -> channel -> process"
+                                            : "; path: endpoint -> fabric -> endpoint (no agent)"));
+    }
+  }
+  if (o.json) std::printf("%s\n", out.dump().c_str());
+  return 0;
+}
+
+}  // namespace chanpool::tools

@@ -1,0 +1,23 @@
+// latency_bench --transport fabric (see latency_fabric.cpp).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace chanpool::tools {
+
+struct fabric_latency_options {
+  std::vector<std::size_t> sizes;
+  std::uint64_t iterations = 10000;
+  std::uint64_t batch = 100;
+  std::string mode = "both";   // direct, agent or both
+  std::string provider;        // empty: $FI_PROVIDER, else tcp;ofi_rxm
+  double agent_spin_us = 200;  // agents and receivers poll this long before sleeping
+  bool pin = true;
+  bool json = false;
+};
+
+int run_fabric_latency(const fabric_latency_options& options);
+
+}  // namespace chanpool::tools

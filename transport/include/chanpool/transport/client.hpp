@@ -1,0 +1,111 @@
+// A process's view of the transport: attach to the node's agent, open channels on any node by
+// (node, name), and send to them with the channel API.
+//
+//   auto c = client::attach(node_job).value();
+//   auto rc = c.open({7, "results"}).value();      // resolves "results" on node 7
+//   rc.send(bytes);                                // returns once the local agent has it
+//   rc.send(bytes, forever, send_mode::deposited); // returns once it is in node 7's channel
+//
+// The receiving side is a plain channels::channel on its own node: remote messages arrive in it
+// like local ones. Order is FIFO per sending process and target channel.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "chanpool/channels/channel.hpp"
+#include "chanpool/transport/agent.hpp"
+
+namespace chanpool::transport {
+
+using channels::timeout;
+
+// A channel anywhere in the job.
+struct channel_address {
+  std::uint32_t node = 0;
+  std::string name;
+};
+
+enum class send_mode : std::uint8_t {
+  buffered,   // return once the local agent holds the message (its inbox took it)
+  deposited,  // return once the message is in the target channel, or with why it could not be
+};
+
+enum class route : std::uint8_t {
+  direct_if_local,  // a channel on this node is written directly (no agent)
+  via_agent,        // always through the agent (the target may then be single-producer)
+};
+
+struct remote_open_options {
+  route routing = route::direct_if_local;
+  timeout resolve_timeout = std::chrono::seconds(10);
+};
+
+class client;
+
+class remote_channel {
+ public:
+  remote_channel() = default;
+  remote_channel(remote_channel&&) noexcept = default;
+  remote_channel& operator=(remote_channel&&) noexcept = default;
+
+  // ok; full (try_once and the agent's inbox is full: the destination is slow); timeout;
+  // peer_dead (the destination node or this node's agent is gone); too_large (over the target
+  // channel's max_message_bytes); closed (deposited: the target channel was sealed); invalid.
+  // Threadsafe (buffered). A deposited send waits for its confirmation: one deposited send at
+  // a time per client (others queue behind a mutex).
+  status send(std::span<const std::byte> message, timeout t = channels::forever,
+              send_mode mode = send_mode::buffered) noexcept;
+  status try_send(std::span<const std::byte> message) noexcept { return send(message, channels::try_once); }
+
+  const channel_address& address() const noexcept { return address_; }
+  std::size_t max_message_bytes() const noexcept { return max_message_bytes_; }
+  bool is_local() const noexcept { return local_.is_open(); }
+
+ private:
+  friend class client;
+  struct shared;
+  std::shared_ptr<shared> client_;
+  channel_address address_;
+  std::uint32_t channel_id_ = 0;
+  std::size_t max_message_bytes_ = 0;
+  channels::channel local_;  // direct route to a channel on this node
+};
+
+class client {
+ public:
+  client() = default;
+  client(client&&) noexcept = default;
+  client& operator=(client&&) noexcept = default;
+  ~client();
+
+  // Attaches to the agent of the node whose shared-memory namespace is node_job, waiting up to
+  // `wait_for_agent` for it to be ready. Creates this process's reply channel.
+  static result<client> attach(const std::string& node_job, timeout wait_for_agent = std::chrono::seconds(30));
+
+  // Resolves a channel on any node (its agent opens it): errc::not_found for a wrong name,
+  // errc::peer_dead-equivalent (peer_unreachable) when the node is gone.
+  result<remote_channel> open(const channel_address& address, const remote_open_options& options = {});
+
+  // Asks the agent to send every partial batch now (threadsafe).
+  status flush() noexcept;
+
+  std::uint32_t node() const noexcept;
+  std::uint32_t node_count() const noexcept;
+  peer_state peer(std::uint32_t node) const noexcept;
+  agent_stats stats() const noexcept;
+  const std::string& node_job() const noexcept;
+
+ private:
+  std::shared_ptr<remote_channel::shared> shared_;
+};
+
+// The shared-memory namespace of node `node` in an embedded (virtual-node) job.
+std::string virtual_node_job(const std::string& job, std::uint32_t node);
+
+}  // namespace chanpool::transport

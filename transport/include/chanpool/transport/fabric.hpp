@@ -1,0 +1,134 @@
+// A libfabric RDM endpoint with everything it needs (fabric, domain, address vector, completion
+// queue), opened from a provider name, and the libfabric error category.
+//
+// This is the only place that knows how chanpool asks libfabric for an endpoint: the agent, the
+// direct-endpoint latency mode and the tests that inject frames all open one here, so every
+// user of the fabric gets the same capabilities and the same provider selection rules.
+//
+// Not thread-safe on one object for setup; the fids it hands out are opened with
+// FI_THREAD_SAFE, so data-path calls on them may come from any thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include <rdma/fabric.h>
+
+#include "chanpool/channels/error.hpp"
+
+struct fid_fabric;
+struct fid_domain;
+struct fid_ep;
+struct fid_av;
+struct fid_cq;
+struct fid_mr;
+
+namespace chanpool::transport {
+
+// Errors from libfabric calls: the value is the positive FI_E* / errno code; message() is
+// fi_strerror plus advice for the ones users meet (no provider, connection refused, ...).
+const std::error_category& fabric_category() noexcept;
+// From a libfabric return value (negative -FI_E* code).
+inline std::error_code fabric_error(long rc) noexcept {
+  return {static_cast<int>(rc < 0 ? -rc : rc), fabric_category()};
+}
+
+// Default provider on Debian's libfabric 1.17: TCP under the RxM reliable-datagram utility.
+inline constexpr const char* default_provider = "tcp;ofi_rxm";
+
+// Provider to use: `requested` if not empty, else $FI_PROVIDER, else default_provider.
+std::string choose_provider(const std::string& requested);
+
+struct endpoint_config {
+  std::string provider;               // see choose_provider
+  std::string node = "127.0.0.1";     // interface address to listen on (loopback for virtual nodes)
+  std::size_t cq_size = 4096;
+  bool tagged = true;                 // FI_TAGGED (large messages go point to point as tagged sends)
+  bool multi_recv = true;             // FI_MULTI_RECV (batches land in a few large buffers)
+  bool wait_object = true;            // CQ with a wait object so fi_cq_sread can sleep
+};
+
+// Runs provider discovery once in this process. libfabric initialises every provider on the first
+// fi_getinfo (about 100 ms here: the verbs provider scans /proc/kallsyms); a process that forks
+// many agents calls this first so each child inherits the initialised library instead of
+// repeating it. Harmless anywhere else.
+std::error_code preload_providers(const endpoint_config& config);
+
+// What the endpoint got: printed by the tools so every figure names its provider.
+struct endpoint_info {
+  std::string provider;               // e.g. "tcp;ofi_rxm"
+  std::string fabric;
+  std::string domain;
+  std::uint32_t api_version = 0;      // FI_VERSION of libfabric at run time
+  std::size_t inject_size = 0;
+  std::size_t max_msg_size = 0;
+  bool multi_recv = false;
+  bool tagged = false;
+  bool local_mr = false;              // FI_MR_LOCAL: buffers must be registered (verbs, cxi)
+  std::string summary() const;        // one line
+};
+
+// A registered buffer (only where the provider needs FI_MR_LOCAL; otherwise empty and desc()
+// is nullptr, which is what libfabric expects then).
+class memory_registration {
+ public:
+  memory_registration() = default;
+  memory_registration(memory_registration&&) noexcept;
+  memory_registration& operator=(memory_registration&&) noexcept;
+  memory_registration(const memory_registration&) = delete;
+  memory_registration& operator=(const memory_registration&) = delete;
+  ~memory_registration() { reset(); }
+  void* desc() const noexcept { return desc_; }
+  void reset() noexcept;
+
+ private:
+  friend class fabric_endpoint;
+  fid_mr* mr_ = nullptr;
+  void* desc_ = nullptr;
+};
+
+class fabric_endpoint {
+ public:
+  fabric_endpoint() = default;
+  fabric_endpoint(fabric_endpoint&&) noexcept;
+  fabric_endpoint& operator=(fabric_endpoint&&) noexcept;
+  fabric_endpoint(const fabric_endpoint&) = delete;
+  fabric_endpoint& operator=(const fabric_endpoint&) = delete;
+  ~fabric_endpoint();
+
+  static result<fabric_endpoint> open(const endpoint_config& config);
+
+  // This endpoint's name, to be exchanged at bootstrap.
+  const std::vector<std::byte>& address() const noexcept { return address_; }
+  // Inserts peer names in order; peer i gets fi_addr_t i (FI_AV_TABLE). Call once.
+  std::error_code insert_peers(const std::vector<std::vector<std::byte>>& names);
+  // Inserts one more name and returns its fi_addr_t (for tools that talk to a single agent).
+  result<std::uint64_t> insert_peer(std::span<const std::byte> name);
+
+  // Registers a buffer for sends and receives where the provider requires it.
+  result<memory_registration> register_memory(void* buffer, std::size_t bytes);
+
+  fid_ep* ep() const noexcept { return ep_; }
+  fid_cq* cq() const noexcept { return cq_; }
+  fid_domain* domain() const noexcept { return domain_; }
+  const endpoint_info& info() const noexcept { return info_; }
+  // Closes the endpoint alone: nothing is posted or in flight afterwards, so buffers and their
+  // registrations can be freed before close() releases the domain.
+  void close_endpoint() noexcept;
+  void close() noexcept;
+
+ private:
+  fid_fabric* fabric_ = nullptr;
+  fid_domain* domain_ = nullptr;
+  fid_av* av_ = nullptr;
+  fid_cq* cq_ = nullptr;
+  fid_ep* ep_ = nullptr;
+  std::vector<std::byte> address_;
+  endpoint_info info_;
+};
+
+}  // namespace chanpool::transport

@@ -1,0 +1,124 @@
+// The agent-to-agent wire format, and the record a process puts in its node agent's inbox.
+//
+// Every fabric message between agents is one frame: a frame_header, then a kind-specific body.
+// All fields are little-endian fixed-width integers (chanpool runs on little-endian hosts only;
+// frame_header::magic read byte-swapped is how a foreign peer would show up). Bodies are padded
+// to 8 bytes so every header in a batch is aligned.
+//
+// Providers may complete receives out of order (tcp;ofi_rxm reports comp_order NONE, and its
+// eager and rendezvous paths overtake each other), so batches carry a per-destination sequence
+// number and the receiver puts them back in order before delivering.
+//
+// A receiving agent trusts nothing in a frame: it checks magic, version, job key, source node,
+// the frame length against the completion length, and every message length against the end of
+// the frame, before it touches the payload. A frame that fails is dropped and counted.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+namespace chanpool::transport::wire {
+
+inline constexpr std::uint32_t frame_magic = 0x31465043;  // "CPF1"
+inline constexpr std::uint16_t protocol_version = 1;
+
+enum class frame_kind : std::uint16_t {
+  hello = 1,         // start-up: "my endpoint is up"; a node is ready when it heard every peer
+  heartbeat = 2,     // liveness when there is no other traffic
+  batch = 3,         // count messages, each a message_header + payload; costs one credit
+  credit = 4,        // count = batches of the receiver's that this node has fully delivered
+  resolve = 5,       // body: resolve_request + channel name
+  resolve_reply = 6, // body: resolve_reply
+  ack = 7,           // body: count x ack_record (deposited-mode confirmations)
+  goodbye = 8,       // orderly shutdown: not a failure
+};
+
+struct frame_header {
+  std::uint32_t magic;      // frame_magic
+  std::uint16_t version;    // protocol_version
+  std::uint16_t kind;       // frame_kind
+  std::uint64_t job_key;    // per-job secret chosen at bootstrap; a wrong key drops the frame
+  std::uint32_t src_node;   // sending agent's node index
+  std::uint32_t bytes;      // whole frame, header included; must equal the received length
+  std::uint32_t count;      // batch: messages; credit: batches returned; ack: records
+  std::uint32_t sequence;   // batch: 0, 1, 2, ... per (source, destination); others: 0
+};
+static_assert(sizeof(frame_header) == 32);
+static_assert(std::is_trivially_copyable_v<frame_header>);
+
+enum message_flags : std::uint16_t {
+  deposited = 1,  // the sender waits for an ack once the message is in the target channel
+  large = 2,      // payload follows point to point as a tagged message; token is the tag
+};
+
+// One message inside a batch frame; `length` payload bytes follow, then padding to 8.
+struct message_header {
+  std::uint32_t length;      // payload bytes (large: bytes of the tagged message that follows)
+  std::uint32_t channel_id;  // id the receiving agent gave the channel at resolve time
+  std::uint16_t flags;       // message_flags
+  std::uint16_t reserved;
+  std::uint32_t src_pid;     // sending process, for acks
+  std::uint64_t token;       // deposited: the sender's sequence number; large: the tag
+};
+static_assert(sizeof(message_header) == 24);
+static_assert(std::is_trivially_copyable_v<message_header>);
+
+constexpr std::size_t padded(std::size_t bytes) noexcept { return (bytes + 7) & ~std::size_t{7}; }
+
+// Body of a resolve frame; the channel name (name_bytes, no NUL) follows.
+struct resolve_request {
+  std::uint32_t src_pid;     // the process asking; the reply goes back to it
+  std::uint32_t name_bytes;
+  std::uint64_t token;
+};
+static_assert(sizeof(resolve_request) == 16);
+
+// Body of a resolve_reply frame, and the record a process gets in its reply channel.
+struct resolve_reply {
+  std::uint32_t src_pid;
+  std::int32_t error;              // 0, or a chanpool::errc value (not_found, ...)
+  std::uint64_t token;
+  std::uint32_t channel_id;
+  std::uint32_t reserved;
+  std::uint64_t max_message_bytes; // of the target channel
+};
+static_assert(sizeof(resolve_reply) == 32);
+
+// Body element of an ack frame, and the record a process gets in its reply channel.
+struct ack_record {
+  std::uint32_t src_pid;
+  std::uint8_t status;   // chanpool::status of the deposit
+  std::uint8_t reserved[3];
+  std::uint64_t token;
+};
+static_assert(sizeof(ack_record) == 16);
+
+// --- node-local: what a process writes into its agent's inbox channel --------------------------
+
+enum class inbox_kind : std::uint16_t {
+  data = 1,     // payload for (dest_node, channel_id)
+  resolve = 2,  // payload is a channel name to resolve on dest_node
+  flush = 3,    // send every partial batch now
+};
+
+struct inbox_header {
+  std::uint32_t dest_node;
+  std::uint32_t channel_id;
+  std::uint16_t kind;        // inbox_kind
+  std::uint16_t flags;       // message_flags (deposited)
+  std::uint32_t src_pid;
+  std::uint64_t token;
+};
+static_assert(sizeof(inbox_header) == 24);
+static_assert(std::is_trivially_copyable_v<inbox_header>);
+
+// What a process finds in its reply channel: a tag, then a resolve_reply or an ack_record.
+enum class reply_kind : std::uint32_t { resolve = 1, ack = 2 };
+struct reply_envelope {
+  std::uint32_t kind;  // reply_kind
+  std::uint32_t reserved;
+};
+static_assert(sizeof(reply_envelope) == 8);
+
+}  // namespace chanpool::transport::wire

@@ -1,0 +1,234 @@
+#include "chanpool/transport/client.hpp"
+
+#include <sched.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <thread>
+
+#include "chanpool/transport/wire.hpp"
+#include "node_state.hpp"
+#include "futex.hpp"    // channels/src: shared (not private) futex
+#include "process.hpp"
+
+namespace chanpool::transport {
+
+using channels::channel;
+using clock_type = std::chrono::steady_clock;
+namespace w = wire;
+
+namespace {
+// Blocking calls look up from the channel this often to check that the agents are alive.
+constexpr auto liveness_slice = std::chrono::milliseconds(50);
+
+std::string reply_name(std::uint32_t pid) { return "reply-" + std::to_string(pid); }
+}  // namespace
+
+struct remote_channel::shared {
+  std::string node_job;
+  detail::node_state_mapping state;
+  channel inbox;
+  channel replies;
+  std::uint32_t pid = 0;
+  std::atomic<std::uint64_t> next_token{1};
+  std::mutex reply_mu;  // one waiter on the reply channel at a time
+
+  ~shared() {
+    if (replies.is_open()) {
+      replies.close();
+      channel::unlink(reply_name(pid), {node_job});
+    }
+  }
+
+  bool agent_alive() const noexcept {
+    const detail::node_state* s = state.state;
+    if (detail::load_phase(s) == detail::node_phase::stopped) return false;
+    if (!channels::detail::process_alive(s->agent_pid, nullptr, 0)) return false;
+    return s->agent_start_time == 0 || channels::detail::process_start_time(s->agent_pid) == s->agent_start_time;
+  }
+
+  // One atomic load: cheap enough for every send.
+  bool marked_gone(std::uint32_t node) const noexcept {
+    const peer_state p = detail::load_peer(state.state, node);
+    return p == peer_state::dead || p == peer_state::left;
+  }
+  // Also probes the local agent's process (system calls): only when a call is blocked.
+  bool node_gone(std::uint32_t node) const noexcept { return marked_gone(node) || !agent_alive(); }
+
+  // Writes one inbox record (header + payload), waiting up to t while the inbox is full.
+  //
+  // A full inbox means the agent is held back by a slow destination. A waiting sender sleeps on
+  // the node's inbox_room futex, which the agent wakes once the inbox is half empty: sleeping
+  // on the inbox channel itself would make the agent pay a wake-up system call for every slot
+  // it frees, which under sustained back-pressure costs more than the messages.
+  status put(const w::inbox_header& h, std::span<const std::byte> payload, timeout t) noexcept {
+    const std::size_t bytes = sizeof h + payload.size();
+    channels::send_claim claim;
+    status st = inbox.claim_send(bytes, claim, channels::try_once);
+    if (st != status::ok) {
+      if (st == status::closed) return status::peer_dead;  // the agent stopped and sealed it
+      if (st != status::full) return st;
+      if (t == channels::try_once) return marked_gone(h.dest_node) ? status::peer_dead : status::full;
+      const auto start = clock_type::now();
+      std::atomic_ref<std::uint32_t> room(state.state->inbox_room);
+      std::atomic_ref<std::uint32_t> waiters(state.state->inbox_waiters);
+      while (true) {
+        const std::uint32_t seen = room.load(std::memory_order_acquire);
+        waiters.fetch_add(1, std::memory_order_seq_cst);
+        st = inbox.claim_send(bytes, claim, channels::try_once);  // re-check after announcing
+        if (st == status::full) {
+          auto left = t == channels::forever ? timeout(liveness_slice) : t - (clock_type::now() - start);
+          channels::detail::futex_wait(&state.state->inbox_room, seen,
+                                       std::clamp(left, timeout::zero(), timeout(liveness_slice)));
+        }
+        waiters.fetch_sub(1, std::memory_order_relaxed);
+        if (st == status::full) st = inbox.claim_send(bytes, claim, channels::try_once);
+        if (st != status::full) break;
+        if (t != channels::forever && clock_type::now() - start >= t) return status::timeout;
+        if (node_gone(h.dest_node)) return status::peer_dead;
+      }
+      if (st == status::closed) return status::peer_dead;
+      if (st != status::ok) return st;
+    }
+    std::byte* out = claim.data().data();
+    std::memcpy(out, &h, sizeof h);
+    if (!payload.empty()) std::memcpy(out + sizeof h, payload.data(), payload.size());
+    return inbox.commit(claim);
+  }
+
+  // Waits for the reply record of `token`; discards stale ones (of calls that timed out).
+  status await_reply(w::reply_kind kind, std::uint64_t token, std::uint32_t node, timeout t, void* out,
+                     std::size_t out_bytes) noexcept {
+    const auto deadline = t == channels::forever ? clock_type::time_point::max() : clock_type::now() + t;
+    std::byte buf[64];
+    while (true) {
+      std::size_t len = 0;
+      const auto left = deadline - clock_type::now();
+      const timeout slice = left < liveness_slice ? std::chrono::duration_cast<timeout>(left) : timeout(liveness_slice);
+      const status st = replies.recv({buf, sizeof buf}, len, std::max(slice, timeout::zero()));
+      if (st == status::ok) {
+        w::reply_envelope env;
+        if (len != sizeof env + out_bytes) continue;
+        std::memcpy(&env, buf, sizeof env);
+        if (env.kind != static_cast<std::uint32_t>(kind)) continue;
+        std::uint64_t got = 0;
+        // Both reply records carry the token at offset 8 of the body.
+        std::memcpy(&got, buf + sizeof env + 8, sizeof got);
+        if (got != token) continue;
+        std::memcpy(out, buf + sizeof env, out_bytes);
+        return status::ok;
+      }
+      if (st != status::timeout && st != status::empty) return st;
+      if (node_gone(node)) return status::peer_dead;
+      if (clock_type::now() >= deadline) return status::timeout;
+    }
+  }
+};
+
+std::string virtual_node_job(const std::string& job, std::uint32_t node) {
+  return job + "-n" + std::to_string(node);
+}
+
+client::~client() = default;
+
+result<client> client::attach(const std::string& node_job, timeout wait_for_agent) {
+  auto sh = std::make_shared<remote_channel::shared>();
+  sh->node_job = node_job;
+  sh->pid = channels::detail::current_pid();
+  const auto deadline = clock_type::now() + wait_for_agent;
+  while (true) {
+    auto m = detail::open_node_state(node_job);
+    if (m && detail::load_phase(m->state) == detail::node_phase::ready) {
+      sh->state = std::move(*m);
+      break;
+    }
+    const bool waiting = !m ? (m.error() == errc::not_found || m.error() == errc::not_ready) : true;
+    if (!waiting) return m.error();
+    if (clock_type::now() >= deadline) return waiting && !m ? m.error() : std::error_code(errc::timed_out);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  auto inbox = channel::open(detail::inbox_name, {node_job});
+  if (!inbox) return inbox.error();
+  sh->inbox = std::move(*inbox);
+  channels::channel_config rc;
+  rc.capacity = 256;
+  rc.slot_bytes = 128;
+  rc.heap_bytes = 0;
+  channel::unlink(reply_name(sh->pid), {node_job});  // a previous process with this pid
+  auto replies = channel::create(reply_name(sh->pid), rc, {node_job});
+  if (!replies) return replies.error();
+  sh->replies = std::move(*replies);
+  client c;
+  c.shared_ = std::move(sh);
+  return c;
+}
+
+std::uint32_t client::node() const noexcept { return shared_->state.state->node; }
+std::uint32_t client::node_count() const noexcept { return shared_->state.state->node_count; }
+const std::string& client::node_job() const noexcept { return shared_->node_job; }
+peer_state client::peer(std::uint32_t n) const noexcept {
+  return n < node_count() ? detail::load_peer(shared_->state.state, n) : peer_state::unknown;
+}
+agent_stats client::stats() const noexcept { return detail::stats_from(shared_->state.state->counters); }
+
+status client::flush() noexcept {
+  w::inbox_header h{0, 0, static_cast<std::uint16_t>(w::inbox_kind::flush), 0, shared_->pid, 0};
+  return shared_->put(h, {}, channels::forever);
+}
+
+result<remote_channel> client::open(const channel_address& address, const remote_open_options& options) {
+  if (!shared_) return errc::invalid_config;
+  if (address.node >= node_count()) return errc::peer_unreachable;
+  remote_channel rc;
+  rc.client_ = shared_;
+  rc.address_ = address;
+  if (address.node == node() && options.routing == route::direct_if_local) {
+    auto local = channel::open(address.name, {shared_->node_job});
+    if (!local) return local.error();
+    rc.max_message_bytes_ = local->max_message_bytes();
+    rc.local_ = std::move(*local);
+    return rc;
+  }
+  if (shared_->node_gone(address.node)) return errc::peer_unreachable;
+  std::lock_guard lock(shared_->reply_mu);
+  const std::uint64_t token = shared_->next_token.fetch_add(1, std::memory_order_relaxed);
+  w::inbox_header h{address.node, 0, static_cast<std::uint16_t>(w::inbox_kind::resolve), 0, shared_->pid, token};
+  const status put = shared_->put(h, {reinterpret_cast<const std::byte*>(address.name.data()), address.name.size()},
+                                  options.resolve_timeout);
+  if (put == status::peer_dead) return errc::peer_unreachable;
+  if (put != status::ok) return errc::timed_out;
+  w::resolve_reply rep{};
+  const status st = shared_->await_reply(w::reply_kind::resolve, token, address.node, options.resolve_timeout, &rep, sizeof rep);
+  if (st == status::peer_dead) return errc::peer_unreachable;
+  if (st != status::ok) return errc::timed_out;
+  if (rep.error < 0) return errc::peer_unreachable;
+  if (rep.error > 0) return std::error_code(rep.error, chanpool_category());
+  rc.channel_id_ = rep.channel_id;
+  rc.max_message_bytes_ = rep.max_message_bytes;
+  return rc;
+}
+
+status remote_channel::send(std::span<const std::byte> message, timeout t, send_mode mode) noexcept {
+  if (!client_) return status::invalid;
+  if (local_.is_open()) return local_.send(message, t);
+  if (message.size() > max_message_bytes_) return status::too_large;
+  if (client_->marked_gone(address_.node)) return status::peer_dead;
+  if (mode == send_mode::buffered) {
+    const w::inbox_header h{address_.node, channel_id_, static_cast<std::uint16_t>(w::inbox_kind::data), 0, client_->pid, 0};
+    return client_->put(h, message, t);
+  }
+  std::lock_guard lock(client_->reply_mu);
+  const auto start = clock_type::now();
+  const std::uint64_t token = client_->next_token.fetch_add(1, std::memory_order_relaxed);
+  const w::inbox_header h{address_.node, channel_id_, static_cast<std::uint16_t>(w::inbox_kind::data), w::deposited,
+                          client_->pid, token};
+  if (const status st = client_->put(h, message, t); st != status::ok) return st;
+  const timeout left = t == channels::forever ? t : std::max(timeout::zero(), t - (clock_type::now() - start));
+  w::ack_record a{};
+  const status st = client_->await_reply(w::reply_kind::ack, token, address_.node, left, &a, sizeof a);
+  if (st != status::ok) return st;
+  return static_cast<status>(a.status);
+}
+
+}  // namespace chanpool::transport
