@@ -86,6 +86,7 @@ struct options {
   double flush_deadline_us = 20;
   std::uint32_t credits = 8;
   double agent_spin_us = 20;
+  double receiver_spin_us = 50;
   std::uint32_t sink_capacity = 16384;
   double stall_timeout = 60;
 };
@@ -100,24 +101,31 @@ std::uint64_t now_ns() {
       std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now().time_since_epoch()).count());
 }
 
-// A sender process. Never returns.
+// A sender process's work; its exit status.
+int sender_main(const options& o, const std::string& node_job, std::uint32_t id, int ready_fd, int go_fd);
+
+// A sender process. Never returns; the client is gone (reply channel unlinked) before _exit.
 [[noreturn]] void run_sender(const options& o, const std::string& node_job, std::uint32_t id, int ready_fd, int go_fd) {
+  ::_exit(sender_main(o, node_job, id, ready_fd, go_fd));
+}
+
+int sender_main(const options& o, const std::string& node_job, std::uint32_t id, int ready_fd, int go_fd) {
   auto c = tr::client::attach(node_job);
   if (!c) {
     std::fprintf(stderr, "fanin_bench: sender %u: attach: %s\n", id, c.error().message().c_str());
-    ::_exit(2);
+    return 2;
   }
   auto sink = c->open({0, "sink"}, {.routing = tr::route::via_agent});
   if (!sink) {
     std::fprintf(stderr, "fanin_bench: sender %u: open sink: %s\n", id, sink.error().message().c_str());
-    ::_exit(2);
+    return 2;
   }
   std::vector<std::byte> msg(o.msg_size, std::byte{0x5a});
   std::memcpy(msg.data(), &id, 4);
   const char r = 'r';
-  if (::write(ready_fd, &r, 1) != 1) ::_exit(2);
+  if (::write(ready_fd, &r, 1) != 1) return 2;
   char go;
-  if (::read(go_fd, &go, 1) < 0) ::_exit(2);  // EOF when the receiver opens the gate
+  if (::read(go_fd, &go, 1) < 0) return 2;  // EOF when the receiver opens the gate
   const std::uint64_t end_ns = o.duration > 0 ? now_ns() + static_cast<std::uint64_t>(o.duration * 1e9) : 0;
   std::uint64_t seq = 0;
   auto send = [&](std::uint32_t flags) {
@@ -129,21 +137,24 @@ std::uint64_t now_ns() {
     if (st != status::ok) {
       std::fprintf(stderr, "fanin_bench: sender %u: send %llu: %s\n", id, static_cast<unsigned long long>(seq),
                    std::string(chanpool::to_string(st)).c_str());
-      ::_exit(1);
+      return false;
     }
     ++seq;
+    return true;
   };
   if (end_ns) {
     while (true) {
-      for (int i = 0; i < 256; ++i) send(0);
+      for (int i = 0; i < 256; ++i)
+        if (!send(0)) return 1;
       if (now_ns() >= end_ns) break;
     }
-    send(final_flag);
+    if (!send(final_flag)) return 1;
   } else {
-    for (std::uint64_t i = 0; i < o.messages_per_sender; ++i) send(0);
+    for (std::uint64_t i = 0; i < o.messages_per_sender; ++i)
+      if (!send(0)) return 1;
   }
   c->flush();
-  ::_exit(0);
+  return 0;
 }
 
 double percentile(std::vector<double>& v, double q) {
@@ -213,6 +224,7 @@ int main(int argc, char** argv) {
   app.add_option("--flush_deadline_us", o.flush_deadline_us, "Max age of a partial batch while producers are busy");
   app.add_option("--credits", o.credits, "Frames in flight per destination before senders wait")->check(CLI::Range(1u, 4096u));
   app.add_option("--agent_spin_us", o.agent_spin_us, "How long agent threads poll before sleeping");
+  app.add_option("--receiver_spin_us", o.receiver_spin_us, "How long the receiver polls an empty sink before sleeping");
   app.add_option("--sink_capacity", o.sink_capacity, "Slots in the receiver's channel (power of two)");
   app.add_option("--stall_timeout", o.stall_timeout, "Give up when nothing arrives for this many seconds");
   CLI11_PARSE(app, argc, argv);
@@ -249,6 +261,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "fanin_bench: cannot create the sink: %s\n", sink.error().message().c_str());
     return 2;
   }
+
+  ch::wait_config receiver_wait;
+  receiver_wait.spin_for = std::chrono::nanoseconds(static_cast<std::int64_t>(o.receiver_spin_us * 1000));
+  if (o.receiver_spin_us < 0) receiver_wait.mode = ch::wait_mode::spin;  // never sleeps
+  sink->set_wait(receiver_wait);
 
   int ready[2], go[2];
   if (::pipe(ready) != 0 || ::pipe(go) != 0) return 2;

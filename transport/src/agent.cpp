@@ -194,8 +194,25 @@ struct agent::impl {
   std::thread rx_thread;
   std::atomic<bool> stopping{false};
   std::atomic<bool> stopped{false};
+  // TX waits here for credit, buffers or a dead peer. Whoever changes one of those bumps
+  // stall_epoch and notifies (wake_stalled); TX waits only while the epoch it saw before
+  // checking is unchanged, so a notification between its check and its wait is not lost.
   std::mutex stall_mu;
-  std::condition_variable stall_cv;      // TX waits here for credit or buffers
+  std::condition_variable stall_cv;
+  std::atomic<std::uint64_t> stall_epoch{0};
+
+  void wake_stalled() {
+    {
+      std::lock_guard lock(stall_mu);
+      stall_epoch.fetch_add(1, std::memory_order_release);
+    }
+    stall_cv.notify_all();
+  }
+  void wait_stalled(std::uint64_t seen) {
+    std::unique_lock lock(stall_mu);
+    stall_cv.wait_for(lock, std::chrono::milliseconds(100),
+                      [&] { return stall_epoch.load(std::memory_order_acquire) != seen || stopping.load(); });
+  }
   std::mutex backlog_mu;
   // Control frames the provider refused for now, per destination: one unreachable peer must
   // not hold back the heartbeats and credits of the others.
@@ -331,6 +348,7 @@ struct agent::impl {
   bool ensure_current(destination& d) {
     if (d.current) return true;
     bool counted = false;
+    std::uint64_t seen = stall_epoch.load(std::memory_order_acquire);
     std::unique_lock lock(d.mu);
     while (true) {
       if (d.dead.load(std::memory_order_relaxed) || stopping.load(std::memory_order_relaxed)) return false;
@@ -347,10 +365,8 @@ struct agent::impl {
         counted = true;
       }
       lock.unlock();
-      {
-        std::unique_lock s(stall_mu);
-        stall_cv.wait_for(s, std::chrono::milliseconds(1));
-      }
+      wait_stalled(seen);
+      seen = stall_epoch.load(std::memory_order_acquire);
       lock.lock();
       pump_locked(d);
     }
@@ -443,9 +459,10 @@ struct agent::impl {
   // A large payload: a descriptor in the batch (keeps the source's order at the receiver), the
   // bytes as a tagged message the receiver takes straight into the target channel.
   void send_large(destination& d, const w::inbox_header& h, std::span<const std::byte> payload) {
-    while (large_in_flight.load(std::memory_order_acquire) >= 2 * config.credits && !stopping.load()) {
-      std::unique_lock s(stall_mu);
-      stall_cv.wait_for(s, std::chrono::milliseconds(1));
+    while (true) {
+      const std::uint64_t seen = stall_epoch.load(std::memory_order_acquire);
+      if (large_in_flight.load(std::memory_order_acquire) < 2 * config.credits || stopping.load()) break;
+      wait_stalled(seen);
     }
     const std::uint64_t tag = (static_cast<std::uint64_t>(node) << 40) | d.next_tag++;
     if (d.current && d.current->used + sizeof(w::message_header) > d.current->bytes.size()) seal(d);
@@ -509,12 +526,13 @@ struct agent::impl {
       if (st == status::empty) {
         wake_room_waiters();
         flush_partials(true);
-        bool partial = false;
-        for (auto& d : destinations) partial |= d->current && d->current->count;
-        // Sleep on the inbox; a partial batch left behind is looked at again by its deadline
-        // (or earlier: a credit that lets it go posts a flush record).
-        st = inbox.claim_recv(claim, partial ? std::chrono::duration_cast<std::chrono::nanoseconds>(config.flush_deadline)
-                                             : std::chrono::nanoseconds(100'000'000));
+        // Sleep on the inbox. A partial batch that credit would let go is looked at again by its
+        // deadline; one waiting for credit is not (the credit's arrival posts a flush record):
+        // waking every few µs for it would burn the core its producers need.
+        bool due = false;
+        for (auto& d : destinations) due |= d->current && d->current->count && can_send_now(*d);
+        st = inbox.claim_recv(claim, due ? std::chrono::duration_cast<std::chrono::nanoseconds>(config.flush_deadline)
+                                         : std::chrono::nanoseconds(100'000'000));
         if (st == status::timeout) flush_partials(true);
         if (st != status::ok) continue;
       } else if (st != status::ok) {
@@ -558,7 +576,7 @@ struct agent::impl {
       std::lock_guard lock(d.mu);
       mark_dead_locked(d, why, code);
     }
-    stall_cv.notify_all();
+    wake_stalled();
   }
 
   // Caller holds d.mu. Frames queued for a dead peer are dropped and counted; senders learn
@@ -781,7 +799,7 @@ struct agent::impl {
           d.in_flight -= std::min(d.in_flight, h.count);
           pump_locked(d);
         }
-        stall_cv.notify_all();
+        wake_stalled();
         // A partial batch held back for lack of credit can go now: wake TX if it sleeps.
         if (d.has_partial.load(std::memory_order_relaxed)) {
           w::inbox_header f{0, 0, static_cast<std::uint16_t>(w::inbox_kind::flush), 0, 0, 0};
@@ -878,7 +896,7 @@ struct agent::impl {
           std::lock_guard lock(d.mu);
           d.free.push_back(fb);
         }
-        stall_cv.notify_all();
+        wake_stalled();
         return;
       }
       case op_kind::control_send:
@@ -887,7 +905,7 @@ struct agent::impl {
       case op_kind::large_send:
         delete static_cast<large_send*>(op);
         large_in_flight.fetch_sub(1, std::memory_order_release);
-        stall_cv.notify_all();
+        wake_stalled();
         return;
       case op_kind::large_recv: {
         auto* lr = static_cast<large_recv*>(op);
@@ -981,6 +999,14 @@ struct agent::impl {
     }
   }
 
+  bool any_ready() {
+    for (auto& d : destinations) {
+      std::lock_guard lock(d->mu);
+      if (!d->ready.empty()) return true;
+    }
+    return false;
+  }
+
   bool rx_has_pending() const {
     for (const auto& s : sources)
       if (!s.pending.empty()) return true;
@@ -1001,8 +1027,12 @@ struct agent::impl {
       std::uint64_t now = now_ns();
       if (n == -FI_EAGAIN) {
         if (now - last_activity > spin_ns && !rx_has_pending()) {
-          // Sleep until a completion arrives (the CQ's wait object) or the next tick is due.
-          n = fi_cq_sread(endpoint.cq(), entries, batch, nullptr, 2);
+          // Sleep until a completion arrives (the CQ's wait object) or a tick is due: soon when
+          // something waits to be retried, else at the next heartbeat (at most 50 ms).
+          const bool retry_soon = backlog_size.load(std::memory_order_relaxed) > 0 || any_ready();
+          const std::uint64_t until_heartbeat = next_heartbeat > now ? (next_heartbeat - now) / 1'000'000 : 0;
+          const int ms = retry_soon ? 1 : static_cast<int>(std::clamp<std::uint64_t>(until_heartbeat, 1, 50));
+          n = fi_cq_sread(endpoint.cq(), entries, batch, nullptr, ms);
           now = now_ns();
         } else if (rx_has_pending()) {
           std::this_thread::sleep_for(std::chrono::microseconds(50));
@@ -1185,7 +1215,7 @@ void agent::stop() noexcept {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   p.stopping.store(true);
-  p.stall_cv.notify_all();
+  p.wake_stalled();
   p.inbox.seal();
   if (p.tx_thread.joinable()) p.tx_thread.join();
   if (p.rx_thread.joinable()) p.rx_thread.join();

@@ -1,4 +1,6 @@
+#include <dirent.h>
 #include <poll.h>
+#include <sys/mman.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -129,6 +131,7 @@ bool virtual_cluster::signal_agent(std::uint32_t node, int signal) noexcept {
 }
 
 void virtual_cluster::stop() noexcept {
+  const std::uint32_t n = static_cast<std::uint32_t>(agents_.size());
   for (auto& a : agents_)
     if (a.pid > 0) ::kill(a.pid, SIGTERM);
   for (auto& a : agents_) {
@@ -151,6 +154,18 @@ void virtual_cluster::stop() noexcept {
     a.fd = -1;
   }
   agents_.clear();
+  // The nodes' namespaces belong to this job: whatever is left in them (channels of processes
+  // that were killed or exited without closing, a killed agent's state) goes with it.
+  for (std::uint32_t k = 0; k < n; ++k) {
+    const std::string prefix = "chanpool." + std::to_string(::getuid()) + "." + node_job(k) + ".";
+    if (DIR* dir = ::opendir("/dev/shm")) {
+      std::vector<std::string> doomed;
+      while (dirent* e = ::readdir(dir))
+        if (std::strncmp(e->d_name, prefix.c_str(), prefix.size()) == 0) doomed.emplace_back(e->d_name);
+      ::closedir(dir);
+      for (const auto& name : doomed) ::shm_unlink(("/" + name).c_str());
+    }
+  }
 }
 
 result<virtual_cluster> virtual_cluster::start(const cluster_config& config) {
