@@ -24,6 +24,9 @@
 #include "chanpool/channels/channel.hpp"
 #include "chanpool/transport/bootstrap.hpp"
 #include "chanpool/transport/client.hpp"
+#ifdef CHANPOOL_FANIN_WITH_MPI
+#include "chanpool/transport/mpi_bootstrap.hpp"
+#endif
 
 namespace ch = chanpool::channels;
 namespace tr = chanpool::transport;
@@ -201,116 +204,39 @@ nlohmann::json run_mpi_baseline(const options& o, std::uint32_t senders) {
   return nullptr;
 }
 
-}  // namespace
 
-int main(int argc, char** argv) {
-  options o;
-  CLI::App app{description, "fanin_bench"};
-  app.get_formatter()->column_width(34);
-  app.add_option("--nodes", o.nodes, "Virtual nodes (one agent each)")->check(CLI::Range(1u, 4096u));
-  app.add_option("--senders_per_node", o.senders_per_node, "Sender processes per node")->check(CLI::Range(1u, 1024u));
-  app.add_option("--msg_size", o.msg_size, "Message bytes (>= 24: sender, flags, sequence, timestamp)")
-      ->check(CLI::Range(std::size_t{header_bytes}, std::size_t{1} << 26));
-  auto* count_opt = app.add_option("--messages_per_sender", o.messages_per_sender, "Messages each sender sends");
-  app.add_option("--duration", o.duration, "Send for this many seconds instead of a fixed count")->excludes(count_opt);
-  app.add_option("--aggregation", o.aggregation, "Batch small messages per destination (on) or send each alone (off)")
-      ->check(CLI::IsMember({"on", "off"}));
-  app.add_flag("--mpi", o.mpi, "Also run mpi_fanin with the same process and message counts");
-  app.add_option("--mpi_args", o.mpi_args, "Extra mpirun arguments for the MPI baseline (e.g. \"--mca btl self,tcp\")");
-  app.add_option("--mpi_fanin", o.mpi_fanin, "Path of mpi_fanin (default: found next to this binary)");
-  app.add_flag("--json", o.json, "One JSON line instead of text");
-  app.add_option("--provider", o.provider, "libfabric provider (default $FI_PROVIDER, else tcp;ofi_rxm)");
-  app.add_option("--flush_bytes", o.flush_bytes, "Batch size that triggers a send")->check(CLI::Range(std::size_t{256}, std::size_t{1} << 22));
-  app.add_option("--flush_deadline_us", o.flush_deadline_us, "Max age of a partial batch while producers are busy");
-  app.add_option("--credits", o.credits, "Frames in flight per destination before senders wait")->check(CLI::Range(1u, 4096u));
-  app.add_option("--agent_spin_us", o.agent_spin_us, "How long agent threads poll before sleeping");
-  app.add_option("--receiver_spin_us", o.receiver_spin_us, "How long the receiver polls an empty sink before sleeping");
-  app.add_option("--sink_capacity", o.sink_capacity, "Slots in the receiver's channel (power of two)");
-  app.add_option("--stall_timeout", o.stall_timeout, "Give up when nothing arrives for this many seconds");
-  CLI11_PARSE(app, argc, argv);
 
-  const std::uint32_t senders = o.nodes * o.senders_per_node;
-  tr::cluster_config cc;
-  cc.nodes = o.nodes;
-  cc.agent.provider = o.provider;
-  cc.agent.aggregation = o.aggregation == "on";
-  cc.agent.flush_bytes = o.flush_bytes;
-  cc.agent.flush_deadline = std::chrono::microseconds(static_cast<long>(o.flush_deadline_us));
-  cc.agent.credits = o.credits;
-  cc.agent.spin = std::chrono::microseconds(static_cast<long>(o.agent_spin_us));
-  cc.agent.recv_buffer_bytes = std::max<std::size_t>(2u << 20, 4 * (o.flush_bytes + cc.agent.large_threshold + 4096));
-  if (o.msg_size > cc.agent.large_threshold) cc.agent.large_threshold = o.msg_size;  // keep a fan-in a fan-in
-  cc.agent.recv_buffer_bytes = std::max(cc.agent.recv_buffer_bytes, 4 * (o.flush_bytes + cc.agent.large_threshold + 4096));
-  const auto start_t0 = clock_type::now();
-  auto vc = tr::virtual_cluster::start(cc);
-  if (!vc) {
-    std::fprintf(stderr, "fanin_bench: cannot start %u virtual nodes: %s\n", o.nodes, vc.error().message().c_str());
-    return 2;
-  }
-  const double startup_s = std::chrono::duration<double>(clock_type::now() - start_t0).count();
+// What the receiver measured.
+struct receive_result {
+  std::uint64_t received = 0;
+  std::uint64_t errors = 0;
+  double elapsed = 0;
+  std::vector<double> latency_us;
+};
 
-  ch::channel_config sink_cfg;
-  sink_cfg.capacity = o.sink_capacity;
-  sink_cfg.slot_bytes = static_cast<std::uint32_t>(std::max<std::size_t>(128, (o.msg_size + 32 + 63) / 64 * 64));
-  if (sink_cfg.slot_bytes > 1024) sink_cfg.slot_bytes = 128;  // big messages side-load into the heap
-  sink_cfg.heap_bytes = std::max<std::uint64_t>(16u << 20, 64 * o.msg_size);
-  sink_cfg.single_producer = true;  // node 0's agent
-  sink_cfg.single_consumer = true;  // this process
-  auto sink = ch::channel::create("sink", sink_cfg, {vc->node_job(0)});
-  if (!sink) {
-    std::fprintf(stderr, "fanin_bench: cannot create the sink: %s\n", sink.error().message().c_str());
-    return 2;
-  }
-
-  ch::wait_config receiver_wait;
-  receiver_wait.spin_for = std::chrono::nanoseconds(static_cast<std::int64_t>(o.receiver_spin_us * 1000));
-  if (o.receiver_spin_us < 0) receiver_wait.mode = ch::wait_mode::spin;  // never sleeps
-  sink->set_wait(receiver_wait);
-
-  int ready[2], go[2];
-  if (::pipe(ready) != 0 || ::pipe(go) != 0) return 2;
-  std::vector<pid_t> pids;
-  for (std::uint32_t node = 0; node < o.nodes; ++node)
-    for (std::uint32_t s = 0; s < o.senders_per_node; ++s) {
-      const pid_t pid = ::fork();
-      if (pid == 0) {
-        ::close(ready[0]);
-        ::close(go[1]);
-        run_sender(o, vc->node_job(node), node * o.senders_per_node + s, ready[1], go[0]);
-      }
-      if (pid < 0) {
-        std::perror("fanin_bench: fork");
-        return 2;
-      }
-      pids.push_back(pid);
-    }
-  ::close(ready[1]);
-  ::close(go[0]);
-  for (std::uint32_t i = 0; i < senders; ++i) {
-    char c;
-    if (::read(ready[0], &c, 1) != 1) {
-      std::fprintf(stderr, "fanin_bench: a sender failed to start (see above)\n");
-      for (pid_t p : pids) ::kill(p, SIGKILL);
-      return 2;
-    }
-  }
-
+// Receives until every sender's messages are in (or a stall/error), checking each message.
+// open_gate() releases the senders; `pids` are the senders this process forked (reaped here).
+template <class OpenGate>
+receive_result receive_all(const options& o, ch::channel& sink, std::uint32_t senders, std::vector<pid_t>& pids,
+                           OpenGate&& open_gate) {
   std::vector<std::uint64_t> next(senders, 0);
   std::vector<std::int64_t> final_count(senders, -1);
   std::uint64_t expected = o.duration > 0 ? UINT64_MAX : senders * o.messages_per_sender;
   std::uint32_t finals = 0;
-  std::uint64_t received = 0, errors = 0;
-  std::vector<double> latency_us;
+  receive_result r;
+  std::uint64_t& received = r.received;
+  std::uint64_t& errors = r.errors;
+  std::vector<double>& latency_us = r.latency_us;
   latency_us.reserve(1 << 20);
   std::vector<std::byte> buf(std::max<std::size_t>(o.msg_size, 64));
 
   const auto t0 = clock_type::now();
-  ::close(go[1]);  // open the gate: every sender starts now
+  open_gate();  // every sender starts now
   auto last_progress = t0;
   auto last_arrival = t0;
   while (received < expected) {
     std::size_t len = 0;
-    const status st = sink->recv(buf, len, std::chrono::milliseconds(200));
+    const status st = sink.recv(buf, len, std::chrono::milliseconds(200));
     const auto now = clock_type::now();
     if (st == status::ok) {
       last_arrival = now;
@@ -367,21 +293,24 @@ int main(int argc, char** argv) {
       }
     }
   }
-  const double elapsed = std::chrono::duration<double>(clock_type::now() - t0).count();
+  r.elapsed = std::chrono::duration<double>(clock_type::now() - t0).count();
   for (pid_t p : pids)
     if (p > 0) {
       int ws = 0;
       ::waitpid(p, &ws, 0);
-      if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) errors++;
+      if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) r.errors++;
     }
-  std::vector<tr::agent_stats> agent_stats;
-  for (std::uint32_t k = 0; k < o.nodes; ++k)
-    if (auto s = tr::read_agent_stats(vc->node_job(k))) agent_stats.push_back(*s);
-  const std::string fabric = vc->fabric_summary();
-  sink->close();
-  ch::channel::unlink("sink", {vc->node_job(0)});
-  vc->stop();
+  return r;
+}
 
+// Prints the result (text or JSON) and returns the exit status.
+int report(const options& o, receive_result& r, const std::vector<tr::agent_stats>& agent_stats,
+           const std::string& fabric, double startup_s, const std::string& bootstrap) {
+  const std::uint32_t senders = o.nodes * o.senders_per_node;
+  std::uint64_t& errors = r.errors;
+  const std::uint64_t received = r.received;
+  const double elapsed = r.elapsed;
+  std::vector<double>& latency_us = r.latency_us;
   std::uint64_t frames = 0, stalls = 0, dropped = 0;
   for (std::size_t k = 0; k < agent_stats.size(); ++k) {
     const auto& a = agent_stats[k];
@@ -426,6 +355,7 @@ int main(int argc, char** argv) {
     j["startup_s"] = startup_s;
     j["cores"] = cores;
     j["fabric"] = fabric;
+    j["bootstrap"] = bootstrap;
     j["frames"] = frames;
     j["msgs_per_frame"] = frames ? static_cast<double>(received) / static_cast<double>(frames) : 0.0;
     j["credit_stalls"] = stalls;
@@ -439,7 +369,7 @@ int main(int argc, char** argv) {
   } else {
     std::printf("fanin_bench: %u nodes x %u senders = %u senders -> 1 receiver on node 0, %zu B messages, aggregation %s\n",
                 o.nodes, o.senders_per_node, senders, o.msg_size, o.aggregation.c_str());
-    std::printf("  fabric      %s\n", fabric.c_str());
+    std::printf("  fabric      %s (bootstrap: %s)\n", fabric.c_str(), bootstrap.c_str());
     std::printf("  machine     %u cores for %u agents + %u senders + 1 receiver (scheduling is part of the figure)\n",
                 cores, o.nodes, senders);
     std::printf("  start-up    %.3f s for %u agents\n", startup_s, o.nodes);
@@ -461,4 +391,254 @@ int main(int argc, char** argv) {
     }
   }
   return errors ? 1 : 0;
+}
+
+tr::agent_config agent_config_for(const options& o) {
+  tr::agent_config a;
+  a.provider = o.provider;
+  a.aggregation = o.aggregation == "on";
+  a.flush_bytes = o.flush_bytes;
+  a.flush_deadline = std::chrono::microseconds(static_cast<long>(o.flush_deadline_us));
+  a.credits = o.credits;
+  a.spin = std::chrono::microseconds(static_cast<long>(o.agent_spin_us));
+  if (o.msg_size > a.large_threshold) a.large_threshold = o.msg_size;  // keep a fan-in a fan-in
+  a.recv_buffer_bytes = std::max<std::size_t>(2u << 20, 4 * (o.flush_bytes + a.large_threshold + 4096));
+  return a;
+}
+
+chanpool::result<ch::channel> create_sink(const options& o, const std::string& node0_job) {
+  ch::channel_config cfg;
+  cfg.capacity = o.sink_capacity;
+  cfg.slot_bytes = static_cast<std::uint32_t>(std::max<std::size_t>(128, (o.msg_size + 32 + 63) / 64 * 64));
+  if (cfg.slot_bytes > 1024) cfg.slot_bytes = 128;  // big messages side-load into the heap
+  cfg.heap_bytes = std::max<std::uint64_t>(16u << 20, 64 * o.msg_size);
+  cfg.single_producer = true;  // node 0's agent
+  cfg.single_consumer = true;  // this process
+  auto sink = ch::channel::create("sink", cfg, {node0_job});
+  if (!sink) return sink.error();
+  ch::wait_config w;
+  w.spin_for = std::chrono::nanoseconds(static_cast<std::int64_t>(o.receiver_spin_us * 1000));
+  if (o.receiver_spin_us < 0) w.mode = ch::wait_mode::spin;  // never sleeps
+  sink->set_wait(w);
+  return std::move(*sink);
+}
+
+// Embedded default: N virtual nodes on this host.
+int run_embedded(options& o) {
+  const std::uint32_t senders = o.nodes * o.senders_per_node;
+  tr::cluster_config cc;
+  cc.nodes = o.nodes;
+  cc.agent = agent_config_for(o);
+  const auto start_t0 = clock_type::now();
+  auto vc = tr::virtual_cluster::start(cc);
+  if (!vc) {
+    std::fprintf(stderr, "fanin_bench: cannot start %u virtual nodes: %s\n", o.nodes, vc.error().message().c_str());
+    return 2;
+  }
+  const double startup_s = std::chrono::duration<double>(clock_type::now() - start_t0).count();
+  auto sink = create_sink(o, vc->node_job(0));
+  if (!sink) {
+    std::fprintf(stderr, "fanin_bench: cannot create the sink: %s\n", sink.error().message().c_str());
+    return 2;
+  }
+  int ready[2], go[2];
+  if (::pipe(ready) != 0 || ::pipe(go) != 0) return 2;
+  std::vector<pid_t> pids;
+  for (std::uint32_t node = 0; node < o.nodes; ++node)
+    for (std::uint32_t s = 0; s < o.senders_per_node; ++s) {
+      const pid_t pid = ::fork();
+      if (pid == 0) {
+        ::close(ready[0]);
+        ::close(go[1]);
+        run_sender(o, vc->node_job(node), node * o.senders_per_node + s, ready[1], go[0]);
+      }
+      if (pid < 0) {
+        std::perror("fanin_bench: fork");
+        return 2;
+      }
+      pids.push_back(pid);
+    }
+  ::close(ready[1]);
+  ::close(go[0]);
+  for (std::uint32_t i = 0; i < senders; ++i) {
+    char c;
+    if (::read(ready[0], &c, 1) != 1) {
+      std::fprintf(stderr, "fanin_bench: a sender failed to start (see above)\n");
+      for (pid_t p : pids) ::kill(p, SIGKILL);
+      return 2;
+    }
+  }
+  receive_result r = receive_all(o, *sink, senders, pids, [&] { ::close(go[1]); });
+  std::vector<tr::agent_stats> agent_stats;
+  for (std::uint32_t k = 0; k < o.nodes; ++k)
+    if (auto st = tr::read_agent_stats(vc->node_job(k))) agent_stats.push_back(*st);
+  const std::string fabric = vc->fabric_summary();
+  sink->close();
+  ch::channel::unlink("sink", {vc->node_job(0)});
+  vc->stop();
+  return report(o, r, agent_stats, fabric, startup_s, "embedded (" + std::to_string(o.nodes) + " virtual nodes)");
+}
+
+#ifdef CHANPOOL_FANIN_WITH_MPI
+// Cluster mode: this process is one node (its MPI rank). Senders are forked before MPI_Init
+// (MPI does not support fork after it) and learn their node's namespace over a pipe. MPI
+// exchanges the agents' addresses and synchronises the start; the data path is libfabric.
+int run_under_mpi(options& o, int argc, char** argv) {
+  struct pending_sender {
+    pid_t pid;
+    int setup_fd;  // we write "<id> <node_job>\n"
+  };
+  int ready[2], go[2];
+  if (::pipe(ready) != 0 || ::pipe(go) != 0) return 2;
+  std::vector<pending_sender> local;
+  for (std::uint32_t s = 0; s < o.senders_per_node; ++s) {
+    int setup[2];
+    if (::pipe(setup) != 0) return 2;
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::close(setup[1]);
+      ::close(ready[0]);
+      ::close(go[1]);
+      char line[256] = {};
+      std::size_t n = 0;
+      while (n < sizeof line - 1 && ::read(setup[0], line + n, 1) == 1 && line[n] != '\n') ++n;
+      line[n] = 0;
+      unsigned id = 0;
+      char job[200] = {};
+      if (std::sscanf(line, "%u %199s", &id, job) != 2) ::_exit(2);
+      run_sender(o, job, id, ready[1], go[0]);
+    }
+    ::close(setup[0]);
+    local.push_back({pid, setup[1]});
+  }
+  ::close(ready[1]);
+  ::close(go[0]);
+
+  MPI_Init(&argc, &argv);
+  int rank = 0, size = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  o.nodes = static_cast<std::uint32_t>(size);
+  const std::uint32_t senders = o.nodes * o.senders_per_node;
+  // One job name for all ranks: rank 0's.
+  char job[32] = {};
+  if (rank == 0) std::snprintf(job, sizeof job, "fb%d", static_cast<int>(::getpid()));
+  MPI_Bcast(job, sizeof job, MPI_CHAR, 0, MPI_COMM_WORLD);
+  const auto start_t0 = clock_type::now();
+  auto agent = tr::start_agent_mpi(MPI_COMM_WORLD, job, agent_config_for(o));
+  int ok = agent ? 1 : 0, all_ok = 0;
+  MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+  if (!all_ok) {
+    if (!agent) std::fprintf(stderr, "fanin_bench: rank %d: agent: %s\n", rank, agent.error().message().c_str());
+    for (auto& l : local) ::kill(l.pid, SIGKILL);
+    MPI_Finalize();
+    return 2;
+  }
+  const double startup_s = std::chrono::duration<double>(clock_type::now() - start_t0).count();
+  const std::string node_job = tr::virtual_node_job(job, static_cast<std::uint32_t>(rank));
+  chanpool::result<ch::channel> sink = chanpool::errc::not_found;
+  if (rank == 0) {
+    sink = create_sink(o, node_job);
+    if (!sink) std::fprintf(stderr, "fanin_bench: cannot create the sink: %s\n", sink.error().message().c_str());
+  }
+  MPI_Barrier(MPI_COMM_WORLD);  // the sink exists before anyone resolves it
+  for (std::uint32_t s = 0; s < local.size(); ++s) {
+    const std::string line = std::to_string(static_cast<std::uint32_t>(rank) * o.senders_per_node + s) + " " + node_job + "\n";
+    if (::write(local[s].setup_fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) ok = 0;
+    ::close(local[s].setup_fd);
+  }
+  for (std::uint32_t s = 0; s < local.size(); ++s) {
+    char c;
+    if (::read(ready[0], &c, 1) != 1) ok = 0;
+  }
+  MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+  if (!all_ok) {
+    std::fprintf(stderr, "fanin_bench: rank %d: a sender failed to start (see above)\n", rank);
+    for (auto& l : local) ::kill(l.pid, SIGKILL);
+    MPI_Abort(MPI_COMM_WORLD, 2);
+  }
+  std::vector<pid_t> pids;
+  for (auto& l : local) pids.push_back(l.pid);
+  int status = 0;
+  MPI_Barrier(MPI_COMM_WORLD);  // every sender everywhere is ready: go
+  if (rank == 0) {
+    receive_result r = receive_all(o, *sink, senders, pids, [&] { ::close(go[1]); });
+    sink->close();
+    ch::channel::unlink("sink", {node_job});
+    // Every node's counters, gathered at rank 0 (MPI only for the report, after the run).
+    const tr::agent_stats mine = (*agent)->stats();
+    std::vector<tr::agent_stats> all(static_cast<std::size_t>(size));
+    MPI_Gather(&mine, sizeof mine, MPI_BYTE, all.data(), sizeof mine, MPI_BYTE, 0, MPI_COMM_WORLD);
+    MPI_Barrier(MPI_COMM_WORLD);
+    status = report(o, r, all, (*agent)->fabric_info().summary(), startup_s,
+                    "mpi (" + std::to_string(size) + " ranks, one node each)");
+  } else {
+    ::close(go[1]);
+    int errors = 0;
+    for (pid_t p : pids) {
+      int ws = 0;
+      ::waitpid(p, &ws, 0);
+      if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) errors++;
+    }
+    const tr::agent_stats mine = (*agent)->stats();
+    MPI_Gather(&mine, sizeof mine, MPI_BYTE, nullptr, 0, MPI_BYTE, 0, MPI_COMM_WORLD);
+    MPI_Barrier(MPI_COMM_WORLD);  // rank 0 has everything: the agents may stop
+    status = errors ? 1 : 0;
+  }
+  (*agent)->stop();
+  agent->reset();
+  MPI_Finalize();
+  return status;
+}
+#endif
+
+
+// True when this process was started by an MPI launcher (one process per node).
+bool launched_by_mpi() {
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS"})
+    if (std::getenv(v)) return true;
+  return false;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  options o;
+  CLI::App app{description, "fanin_bench"};
+  app.get_formatter()->column_width(34);
+  app.add_option("--nodes", o.nodes, "Virtual nodes (one agent each)")->check(CLI::Range(1u, 4096u));
+  app.add_option("--senders_per_node", o.senders_per_node, "Sender processes per node")->check(CLI::Range(1u, 1024u));
+  app.add_option("--msg_size", o.msg_size, "Message bytes (>= 24: sender, flags, sequence, timestamp)")
+      ->check(CLI::Range(std::size_t{header_bytes}, std::size_t{1} << 26));
+  auto* count_opt = app.add_option("--messages_per_sender", o.messages_per_sender, "Messages each sender sends");
+  app.add_option("--duration", o.duration, "Send for this many seconds instead of a fixed count")->excludes(count_opt);
+  app.add_option("--aggregation", o.aggregation, "Batch small messages per destination (on) or send each alone (off)")
+      ->check(CLI::IsMember({"on", "off"}));
+  app.add_flag("--mpi", o.mpi, "Also run mpi_fanin with the same process and message counts");
+  app.add_option("--mpi_args", o.mpi_args, "Extra mpirun arguments for the MPI baseline (e.g. \"--mca btl self,tcp\")");
+  app.add_option("--mpi_fanin", o.mpi_fanin, "Path of mpi_fanin (default: found next to this binary)");
+  app.add_flag("--json", o.json, "One JSON line instead of text");
+  app.add_option("--provider", o.provider, "libfabric provider (default $FI_PROVIDER, else tcp;ofi_rxm)");
+  app.add_option("--flush_bytes", o.flush_bytes, "Batch size that triggers a send")->check(CLI::Range(std::size_t{256}, std::size_t{1} << 22));
+  app.add_option("--flush_deadline_us", o.flush_deadline_us, "Max age of a partial batch while producers are busy");
+  app.add_option("--credits", o.credits, "Frames in flight per destination before senders wait")->check(CLI::Range(1u, 4096u));
+  app.add_option("--agent_spin_us", o.agent_spin_us, "How long agent threads poll before sleeping");
+  app.add_option("--receiver_spin_us", o.receiver_spin_us, "How long the receiver polls an empty sink before sleeping");
+  app.add_option("--sink_capacity", o.sink_capacity, "Slots in the receiver's channel (power of two)");
+  app.add_option("--stall_timeout", o.stall_timeout, "Give up when nothing arrives for this many seconds");
+  std::string bootstrap = "auto";
+  app.add_option("--bootstrap", bootstrap,
+                 "embedded: --nodes virtual nodes on this host; mpi: one process per node started by mpirun/srun "
+                 "(addresses exchanged with MPI, data through libfabric); auto: mpi when started by a launcher")
+      ->check(CLI::IsMember({"auto", "embedded", "mpi"}));
+  CLI11_PARSE(app, argc, argv);
+  if (bootstrap == "mpi" || (bootstrap == "auto" && launched_by_mpi())) {
+#ifdef CHANPOOL_FANIN_WITH_MPI
+    return run_under_mpi(o, argc, argv);
+#else
+    std::fprintf(stderr, "fanin_bench: built without MPI (CHANPOOL_ENABLE_MPI=OFF): --bootstrap mpi is not available\n");
+    return 2;
+#endif
+  }
+  return run_embedded(o);
 }

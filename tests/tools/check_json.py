@@ -45,7 +45,8 @@ def check_fanin(doc, command):
             fail(f"missing '{key}' in {doc}")
     if doc["tool"] != "fanin_bench" or doc["errors"] != 0:
         fail(f"fan-in reported errors: {doc}")
-    nodes = int(command[command.index("--nodes") + 1])
+    # Embedded: --nodes N. Under mpirun: one node per rank (-np N).
+    nodes = int(command[command.index("--nodes") + 1] if "--nodes" in command else command[command.index("-np") + 1])
     per_node = int(command[command.index("--senders_per_node") + 1])
     per_sender = int(command[command.index("--messages_per_sender") + 1])
     if doc["nodes"] != nodes or doc["senders"] != nodes * per_node:
