@@ -5,7 +5,8 @@
 #   mpi-tcp        mpirun -np 2 mpi_latency over Open MPI's tcp BTL on lo
 #   mpi-shm        the same over the shared-memory BTL: a reference row showing that the tcp row
 #                  really went through TCP (it must be many times slower)
-#   chanpool-fabric  latency_bench --transport fabric: NOT YET AVAILABLE, see run_chanpool_fabric
+#   chanpool-direct  latency_bench --transport fabric --fabric-mode direct (chanpool's endpoints)
+#   chanpool-agents  latency_bench --transport fabric --fabric-mode agent (the full agent path)
 # mpi_latency reports the median of batch means and a p99 (tools/common/latency_report.hpp);
 # fi_pingpong only reports a mean over all its iterations, without warm-up.
 set -euo pipefail
@@ -30,7 +31,8 @@ Measures the fabric latency baselines on loopback, one after another, and prints
   libfabric-tcp    FI_TCP_IFACE=lo fi_pingpong -p "tcp;ofi_rxm" -e rdm (server, client on 127.0.0.1)
   mpi-tcp          mpirun -np 2 mpi_latency, Open MPI ob1 + tcp BTL restricted to lo
   mpi-shm          mpirun -np 2 mpi_latency, Open MPI ob1 + vader (shared memory), for reference
-  chanpool-fabric  latency_bench --transport fabric (not available yet: reported as a note)
+  chanpool-direct  latency_bench --transport fabric --fabric-mode direct
+  chanpool-agents  latency_bench --transport fabric --fabric-mode agent
 
 The header gives the libfabric version (fi_info --version), the provider's fi_info entry for
 interface lo, the Open MPI version, CPU, core count and load.
@@ -261,21 +263,19 @@ run_mpi() {
     "$mpi_bin" mpirun "${mpi_shm_flags[@]}" "$mpi_bin" "${tool_flags[@]}"
 }
 
-# ---------------------------------------------------------------------------------------------
-# PLACEHOLDER: chanpool's own fabric rows (to be filled in by the transport work).
-# When `latency_bench --transport fabric` exists, replace the body below with, e.g.:
-#   run_json_contender chanpool-fabric "$fabric_provider" \
-#     "latency_bench --transport fabric ... --sizes $sizes ..." "$BUILD/tools/latency_bench" \
-#     "$BUILD/tools/latency_bench" --transport fabric <provider "$fabric_provider", endpoint
-#     "$fabric_endpoint", loopback address "$fabric_address", FI_TCP_IFACE="$fabric_iface"> \
-#     --sizes "$sizes" --iterations "$iterations" --json
-# It must use the same provider string, endpoint type, interface and loopback address as the
-# baselines above, pin its two sides to two cores like them, and print latency_report.hpp's
-# JSON so that run_json_contender can read it ("chanpool-fabric" already heads `order` in the
-# table code below). Until then this only records a note.
-# ---------------------------------------------------------------------------------------------
+# chanpool's own rows, same provider and loopback address as the baselines, the two sides pinned
+# to two cores like them (latency_bench pins with hwloc):
+#   chanpool-direct  two processes, each its own endpoint from transport/fabric.hpp: fi_send /
+#                    fi_recv, busy-polled CQ (what fi_pingpong does, through chanpool's hints)
+#   chanpool-agents  the full path through two node agents: process -> inbox channel -> agent ->
+#                    fabric -> agent -> channel -> process, and back
 run_chanpool_fabric() {
-  notes+=("chanpool-fabric: not measured yet: latency_bench --transport fabric does not exist (placeholder run_chanpool_fabric in this script)")
+  local bin="$BUILD/tools/latency_bench"
+  local flags=(--transport fabric --provider "$fabric_provider" --sizes "$sizes" --iterations "$iterations" --json)
+  run_json_contender chanpool-direct "$fabric_provider, chanpool endpoints" \
+    "latency_bench ${flags[*]} --fabric-mode direct" "$bin" "$bin" "${flags[@]}" --fabric-mode direct
+  run_json_contender chanpool-agents "$fabric_provider, through the agents" \
+    "latency_bench ${flags[*]} --fabric-mode agent" "$bin" "$bin" "${flags[@]}" --fabric-mode agent
 }
 
 cpu_model="$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null)"
@@ -298,7 +298,7 @@ note_text="$(printf '%s\n' "${notes[@]+"${notes[@]}"}")"
 python3 - "$rows_file" "$json_file" "$header" "$header2" "$header3" "$note_text" <<'PY' || failed=1
 import json, sys
 rows_path, json_path, header, header2, header3, note_text = sys.argv[1:7]
-order = ["chanpool-fabric", "libfabric-tcp", "mpi-tcp", "mpi-shm"]
+order = ["chanpool-direct", "chanpool-agents", "libfabric-tcp", "mpi-tcp", "mpi-shm"]
 rows = []
 for line in open(rows_path):
     contender, transport, size, median, p99, count, statistic, command = line.rstrip("\n").split("\t")

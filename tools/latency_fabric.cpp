@@ -173,7 +173,7 @@ std::vector<latency_row> run_agents(const fabric_latency_options& o, std::string
   auto pong = ch::channel::create("pong", cfg, {vc->node_job(0)});
   if (!ping || !pong) die("creating channels", (!ping ? ping.error() : pong.error()).message());
   ch::wait_config wait;
-  wait.spin_for = std::chrono::microseconds(static_cast<long>(o.agent_spin_us));
+  wait.spin_for = std::chrono::microseconds(static_cast<long>(o.receiver_spin_us));
   const pid_t child = ::fork();
   if (child == 0) {
     if (o.pin) pin_to_core(1);

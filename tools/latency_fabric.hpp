@@ -13,7 +13,8 @@ struct fabric_latency_options {
   std::uint64_t batch = 100;
   std::string mode = "both";   // direct, agent or both
   std::string provider;        // empty: $FI_PROVIDER, else tcp;ofi_rxm
-  double agent_spin_us = 200;  // agents and receivers poll this long before sleeping
+  double agent_spin_us = 0;     // agent threads poll this long before sleeping
+  double receiver_spin_us = 0;  // the two processes poll their channel this long before sleeping
   bool pin = true;
   bool json = false;
 };

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs every transport benchmark behind docs/benchmarks.md in one go, on this machine:
+#   1. fan-in, 32 virtual nodes x 4 senders -> 1 receiver, 64 B: aggregation on with the MPI
+#      baseline (mpi_fanin, same 129 processes and message count, Open MPI's default transports),
+#      then aggregation off, then the MPI baseline forced onto TCP; bracketed by bench/ring_floor
+#      (a bare ring: this VM's speed before and after)
+#   2. fabric one-way latency: chanpool direct endpoints and the full agent path, fi_pingpong and
+#      Open MPI over TCP on the same loopback (scripts/compare_fabric_latency.sh)
+# Usage: scripts/bench_transport.sh [--messages_per_sender M]   (BUILD overrides build/release)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+per_sender=20000
+[ "${1:-}" = "--messages_per_sender" ] && per_sender="$2"
+BUILD="${BUILD:-build/release}"
+export BUILD
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+if [ ! -x "$BUILD/tools/fanin_bench" ] || [ ! -x "$BUILD/mpi_compare/mpi_fanin" ]; then
+  ./scripts/install-deps.sh >/dev/null
+  cmake --preset release >/dev/null
+  cmake --build --preset release -j "$(nproc)" >/dev/null
+fi
+fanin=("$BUILD/tools/fanin_bench" --nodes 32 --senders_per_node 4 --msg_size 64 --messages_per_sender "$per_sender")
+echo "## fan-in ($(date -Iseconds), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
+"$BUILD/bench/ring_floor" | tail -2
+echo "### ${fanin[*]} --aggregation on --mpi"
+"${fanin[@]}" --aggregation on --mpi
+echo "### ${fanin[*]} --aggregation off"
+"${fanin[@]}" --aggregation off
+echo "### MPI baseline over TCP: mpirun -np 129 ... --mca pml ob1 --mca btl self,tcp --mca btl_tcp_if_include lo mpi_fanin"
+mpirun -np 129 --oversubscribe --bind-to none --mca pml ob1 --mca btl self,tcp --mca btl_tcp_if_include lo \
+  "$BUILD/mpi_compare/mpi_fanin" --msg_size 64 --messages_per_sender "$per_sender"
+"$BUILD/bench/ring_floor" | tail -2
+echo
+echo "## fabric latency, side by side"
+scripts/compare_fabric_latency.sh --sizes 64,4096,65536 --iterations 10000
