@@ -48,7 +48,13 @@ segment_record inspect(const std::string& shm_name) {
   r.creator_pid = h->creator_pid;
   const bool creator_alive = h->creator_pid != 0 && process_alive(h->creator_pid, nullptr, 0) &&
                              (h->creator_start_time == 0 || process_start_time(h->creator_pid) == h->creator_start_time);
-  if (ec) {
+  // A node agent's shared state (transport/src/node_state.hpp) is not a channel but shares the
+  // header prefix (magic, version, creator pid and start time at the same offsets): judged by
+  // its owner like any segment, and not reported as a problem.
+  constexpr std::uint64_t agent_state_magic = 0x3130545344'4F4E43ull;  // "CNODST01"
+  if (ec && h->magic == agent_state_magic) {
+    r.live_processes = creator_alive ? 1 : 0;
+  } else if (ec) {
     r.problem = ec.message();
     r.live_processes = creator_alive ? 1 : 0;
   } else {

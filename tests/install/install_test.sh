@@ -12,6 +12,8 @@ cmake --install "$build_dir" --prefix "$work/prefix" >/dev/null
 test -f "$work/prefix/lib/cmake/chanpool/chanpoolConfig.cmake"
 test -f "$work/prefix/lib/cmake/chanpool/chanpoolConfigVersion.cmake"
 test -f "$work/prefix/lib/pkgconfig/chanpool.pc"
+test -f "$work/prefix/lib/pkgconfig/chanpool-transport.pc"
+test -x "$work/prefix/bin/fanin_bench"
 test -x "$work/prefix/bin/latency_bench"
 test -x "$work/prefix/bin/chanpool_cleanup"
 
@@ -19,10 +21,23 @@ echo "--- find_package(chanpool)"
 cmake -S "$source_dir/tests/install/consumer" -B "$work/cmake-consumer" -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
 cmake --build "$work/cmake-consumer" >/dev/null
 "$work/cmake-consumer/consumer"
+"$work/cmake-consumer/transport_consumer"
 
 echo "--- pkg-config chanpool"
 export PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig"
 # shellcheck disable=SC2046  # pkg-config output is meant to split into arguments
-c++ -std=c++20 "$source_dir/tests/install/consumer/main.cpp" -o "$work/pkg-consumer" \
+c++ -std=c++20 "$source_dir/tests/install/consumer/main.cpp" -o "$work/pkg-consumer"
+
+echo "--- pkg-config chanpool-transport"
+# shellcheck disable=SC2046
+c++ -std=c++20 "$source_dir/tests/install/consumer/transport_main.cpp" -o "$work/pkg-transport-consumer" \
+  $(pkg-config --cflags chanpool-transport) $(pkg-config --libs chanpool-transport)
+"$work/pkg-transport-consumer" \
   $(pkg-config --cflags chanpool) $(pkg-config --libs chanpool)
 "$work/pkg-consumer"
+
+echo "--- pkg-config chanpool-transport"
+# shellcheck disable=SC2046
+c++ -std=c++20 "$source_dir/tests/install/consumer/transport_main.cpp" -o "$work/pkg-transport-consumer" \
+  $(pkg-config --cflags chanpool-transport) $(pkg-config --libs chanpool-transport)
+"$work/pkg-transport-consumer"

@@ -1032,7 +1032,12 @@ struct agent::impl {
           const bool retry_soon = backlog_size.load(std::memory_order_relaxed) > 0 || any_ready();
           const std::uint64_t until_heartbeat = next_heartbeat > now ? (next_heartbeat - now) / 1'000'000 : 0;
           const int ms = retry_soon ? 1 : static_cast<int>(std::clamp<std::uint64_t>(until_heartbeat, 1, 50));
-          n = fi_cq_sread(endpoint.cq(), entries, batch, nullptr, ms);
+          if (endpoint.info().cq_fd_wait) {
+            n = fi_cq_sread(endpoint.cq(), entries, batch, nullptr, ms);
+          } else {
+            std::this_thread::sleep_for(std::chrono::microseconds(100));
+            n = fi_cq_read(endpoint.cq(), entries, batch);
+          }
           now = now_ns();
         } else if (rx_has_pending()) {
           std::this_thread::sleep_for(std::chrono::microseconds(50));

@@ -123,7 +123,8 @@ std::error_code preload_providers(const endpoint_config& config) {
   if (!hints) return hints.error();
   info_ptr h{*hints};
   info_ptr info;
-  const char* node = config.node.empty() ? nullptr : config.node.c_str();
+  const bool shm = choose_provider(config.provider).rfind("shm", 0) == 0;  // see open()
+  const char* node = config.node.empty() || shm ? nullptr : config.node.c_str();
   if (int rc = fi_getinfo(FI_VERSION(1, 9), node, nullptr, node ? FI_SOURCE : 0, h.p, &info.p); rc) return fabric_error(rc);
   return {};
 }
@@ -134,8 +135,11 @@ result<fabric_endpoint> fabric_endpoint::open(const endpoint_config& config) {
   info_ptr hints{*made};
   const std::string provider = choose_provider(config.provider);
   info_ptr info;
-  const char* node = config.node.empty() ? nullptr : config.node.c_str();
-  // FI_SOURCE: `node` is the local address to listen on, not a peer to reach.
+  // FI_SOURCE: `node` is the local address to listen on, not a peer to reach. Not for shm: it
+  // names its endpoint after that address, so every agent would take the same name; without one
+  // it picks a unique name per endpoint (shm is single-host: there is no interface to choose).
+  const bool shm = provider.rfind("shm", 0) == 0;
+  const char* node = config.node.empty() || shm ? nullptr : config.node.c_str();
   if (int rc = fi_getinfo(FI_VERSION(1, 9), node, nullptr, node ? FI_SOURCE : 0, hints.p, &info.p); rc)
     return fabric_error(rc);
 
@@ -158,6 +162,12 @@ result<fabric_endpoint> fabric_endpoint::open(const endpoint_config& config) {
   cq_attr.format = FI_CQ_FORMAT_DATA;
   cq_attr.wait_obj = config.wait_object ? FI_WAIT_UNSPEC : FI_WAIT_NONE;
   if (int rc = fi_cq_open(out.domain_, &cq_attr, &out.cq_, nullptr); rc) return fabric_error(rc);
+  // A CQ whose wait object is a file descriptor sleeps in the kernel in fi_cq_sread. Others (shm's
+  // is a sched_yield loop that does not honour the timeout in 1.17) are polled with naps instead.
+  if (config.wait_object) {
+    int fd = -1;
+    out.info_.cq_fd_wait = fi_control(&out.cq_->fid, FI_GETWAIT, &fd) == 0 && fd >= 0;
+  }
 
   fi_av_attr av_attr{};
   av_attr.type = FI_AV_TABLE;
