@@ -26,13 +26,7 @@ cmake --build "$work/cmake-consumer" >/dev/null
 echo "--- pkg-config chanpool"
 export PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig"
 # shellcheck disable=SC2046  # pkg-config output is meant to split into arguments
-c++ -std=c++20 "$source_dir/tests/install/consumer/main.cpp" -o "$work/pkg-consumer"
-
-echo "--- pkg-config chanpool-transport"
-# shellcheck disable=SC2046
-c++ -std=c++20 "$source_dir/tests/install/consumer/transport_main.cpp" -o "$work/pkg-transport-consumer" \
-  $(pkg-config --cflags chanpool-transport) $(pkg-config --libs chanpool-transport)
-"$work/pkg-transport-consumer" \
+c++ -std=c++20 "$source_dir/tests/install/consumer/main.cpp" -o "$work/pkg-consumer" \
   $(pkg-config --cflags chanpool) $(pkg-config --libs chanpool)
 "$work/pkg-consumer"
 
