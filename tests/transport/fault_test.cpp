@@ -215,10 +215,11 @@ TEST(Faults, SlowReceiverBackpressureNoLossBoundedMemory) {
   guard.clear();
   EXPECT_GT(*fulls, 0u) << "the sender never met back-pressure";
   // Bounded: a window of frames per peer, the held-back rest of a batch, the receive buffers;
-  // not the stream (n * 4 KiB). Sanitizers multiply every allocation's footprint.
+  // not the stream (n * 4 KiB). Not judged under a sanitizer: its shadow memory is private and
+  // grows with every shared page the agent touches (ThreadSanitizer: several times the inbox).
   const std::uint64_t growth = max_rss > rss_before ? max_rss - rss_before : 0;
   const std::uint64_t stream_kib = n * size / 1024;
-  EXPECT_LT(growth, (kSanitized ? 4 : 1) * stream_kib / 3) << "agent private RSS grew by " << growth << " KiB";
+  if (!kSanitized) EXPECT_LT(growth, stream_kib / 3) << "agent private RSS grew by " << growth << " KiB";
   std::printf("[   INFO   ] sender saw full %llu times; agent private RSS grew by %llu KiB (stream %llu KiB)\n",
               static_cast<unsigned long long>(*fulls), static_cast<unsigned long long>(growth),
               static_cast<unsigned long long>(stream_kib));

@@ -598,17 +598,26 @@ struct agent::impl {
     detail::relaxed_add(counters().dropped_peer_dead, dropped);
   }
 
-  void send_acks_and_credits(std::uint32_t s) {
+  // Acks go out at once (a deposited sender waits for them). Credits go out in batches of a
+  // quarter window while completions keep coming, and all of them when the CQ runs dry
+  // (all = true): under load that is a quarter of the credit frames, and of the wake-ups they
+  // cost the sending agents, and an idle receiver still returns every credit at once.
+  void send_acks_and_credits(std::uint32_t s, bool all) {
     source_state& src = sources[s];
     if (!src.acks.empty()) {
       send_control(s, w::frame_kind::ack, static_cast<std::uint32_t>(src.acks.size()), src.acks.data(),
                    src.acks.size() * sizeof(w::ack_record));
       src.acks.clear();
     }
-    if (src.credits_owed) {
+    if (src.credits_owed && (all || src.credits_owed >= std::max(1u, config.credits / 4))) {
       send_control(s, w::frame_kind::credit, src.credits_owed, nullptr, 0);
       src.credits_owed = 0;
     }
+  }
+
+  void return_all_credits() {
+    for (std::uint32_t s = 0; s < node_count; ++s)
+      if (sources[s].credits_owed) send_acks_and_credits(s, true);
   }
 
   void ack(std::uint32_t s, const w::message_header& m, status st) {
@@ -979,7 +988,7 @@ struct agent::impl {
     for (std::uint32_t s = 0; s < node_count; ++s)
       if (!sources[s].pending.empty()) {
         drain_pending(s);
-        send_acks_and_credits(s);
+        send_acks_and_credits(s, true);
       }
     if (now < next_heartbeat) return;
     const auto interval = static_cast<std::uint64_t>(
@@ -1026,6 +1035,7 @@ struct agent::impl {
       ssize_t n = fi_cq_read(endpoint.cq(), entries, batch);
       std::uint64_t now = now_ns();
       if (n == -FI_EAGAIN) {
+        return_all_credits();
         if (now - last_activity > spin_ns && !rx_has_pending()) {
           // Sleep until a completion arrives (the CQ's wait object) or a tick is due: soon when
           // something waits to be retried, else at the next heartbeat (at most 50 ms).
@@ -1052,7 +1062,7 @@ struct agent::impl {
         released.clear();
         std::sort(touched.begin(), touched.end());
         touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
-        for (std::uint32_t s : touched) send_acks_and_credits(s);
+        for (std::uint32_t s : touched) send_acks_and_credits(s, false);
       } else if (n == -FI_EAVAIL) {
         handle_error_completion();
       }
