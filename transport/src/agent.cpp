@@ -62,12 +62,11 @@ struct frame_buffer : operation {
 
 struct destination {
   std::uint32_t node = 0;
-  std::mutex mu;                                  // guards free, ready, credits, in_flight
+  std::mutex mu;                                  // guards free, ready, credits, next_sequence
   std::vector<std::unique_ptr<frame_buffer>> owned;
   std::vector<frame_buffer*> free;
   std::deque<frame_buffer*> ready;                // sealed, waiting for credit or for the provider
   std::uint32_t credits = 0;
-  std::uint32_t in_flight = 0;
   std::uint32_t next_sequence = 0;                // of the next batch frame sent
   frame_buffer* current = nullptr;                // TX thread only
   std::uint64_t current_since_ns = 0;             // TX thread only
@@ -315,7 +314,6 @@ struct agent::impl {
       d.ready.pop_front();
       ++d.next_sequence;
       --d.credits;
-      ++d.in_flight;
       detail::relaxed_add(counters().frames_sent, 1);
       detail::relaxed_add(counters().messages_sent, fb->count);
       detail::relaxed_add(counters().bytes_sent, fb->used);
@@ -805,7 +803,6 @@ struct agent::impl {
           std::lock_guard lock(d.mu);
           // Never above the window: a forged or duplicated credit frame cannot unbound it.
           d.credits = std::min(d.credits + h.count, config.credits);
-          d.in_flight -= std::min(d.in_flight, h.count);
           pump_locked(d);
         }
         wake_stalled();
