@@ -31,6 +31,8 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "mpi_common.hpp"
+
 namespace {
 
 constexpr const char* tool_name = "mpi_fanin";
@@ -256,14 +258,7 @@ std::optional<int> parse_command_line(int argc, char** argv, options& opts, bool
   return std::nullopt;
 }
 
-// Open MPI reports several lines (version, repository, date); the first one names it.
-std::string mpi_library_name() {
-  char version[MPI_MAX_LIBRARY_VERSION_STRING] = {};
-  int length = 0;
-  MPI_Get_library_version(version, &length);
-  std::string text(version, static_cast<std::size_t>(std::max(length, 0)));
-  return text.substr(0, text.find_first_of("\r\n,"));
-}
+using chanpool::mpi_compare::mpi_library_name;
 
 void fill_payload(std::vector<std::byte>& buffer, int rank) {
   for (std::size_t i = header_bytes; i < buffer.size(); ++i)

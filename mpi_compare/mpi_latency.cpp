@@ -20,6 +20,8 @@
 
 #include "latency_report.hpp"
 
+#include "mpi_common.hpp"
+
 namespace {
 
 namespace report = chanpool::tools;
@@ -86,15 +88,7 @@ std::optional<int> parse_command_line(int argc, char** argv, options& opts, bool
   return std::nullopt;
 }
 
-// Open MPI reports several lines (version, repository, date); the first one names it.
-std::string mpi_library_name() {
-  char version[MPI_MAX_LIBRARY_VERSION_STRING] = {};
-  int length = 0;
-  MPI_Get_library_version(version, &length);
-  std::string text(version, static_cast<std::size_t>(std::max(length, 0)));
-  text = text.substr(0, text.find_first_of("\r\n,"));
-  return text;
-}
+using chanpool::mpi_compare::mpi_library_name;
 
 // Send and receive errors need no checks: MPI_COMM_WORLD keeps MPI_ERRORS_ARE_FATAL.
 void send_to(int peer, std::vector<char>& buffer, std::size_t size) {
