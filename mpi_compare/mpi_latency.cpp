@@ -19,7 +19,6 @@
 #include <CLI/CLI.hpp>
 
 #include "latency_report.hpp"
-
 #include "mpi_common.hpp"
 
 namespace {
