@@ -96,6 +96,27 @@ TEST(Remote, LargeMessagesKeepOrderWithSmallOnes) {
   EXPECT_GT(c.stats().large_sent, 0u);
 }
 
+// Every size around the largest message that still goes in a batch, with a frame size that is
+// not a multiple of 8: padding and headers must never push a frame past its buffer.
+TEST(Remote, SizesAroundTheFrameLimitArriveIntact) {
+  auto cfg = test_agent_config();
+  cfg.flush_bytes = 10001;
+  virtual_job vj(2, cfg);
+  auto sink = ch::channel::create("sink", {}, {vj.cluster.node_job(1)}).value();
+  auto c = tr::client::attach(vj.cluster.node_job(0)).value();
+  auto rc = c.open({1, "sink"}).value();
+  std::vector<std::byte> out;
+  std::uint64_t seq = 0;
+  for (std::size_t size = 9900; size <= 10100; ++size) {
+    ASSERT_EQ(rc.send(make_message(size, 4, seq), 10s), status::ok) << size;
+    ASSERT_EQ(sink.recv(out, 10s), status::ok) << size;
+    msg_info info;
+    ASSERT_TRUE(verify_message(out, info)) << size;
+    ASSERT_EQ(info.seq, seq++);
+    ASSERT_EQ(out.size(), size);
+  }
+}
+
 TEST(Remote, DepositedReturnsAfterDelivery) {
   virtual_job vj(2);
   auto sink = ch::channel::create("sink", {}, {vj.cluster.node_job(1)}).value();

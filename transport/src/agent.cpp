@@ -1142,7 +1142,9 @@ result<std::unique_ptr<agent>> agent::create(std::uint32_t node, std::uint32_t n
   }
   p->config.flush_bytes = frame_limit;
   p->max_frame_bytes = frame_limit;
-  p->large_threshold = std::min(config.large_threshold, frame_limit - sizeof(wire::frame_header) - sizeof(wire::message_header));
+  // Rounded down to 8 so that a payload at the threshold plus its padding still fits a frame.
+  p->large_threshold = std::min(config.large_threshold,
+                                (frame_limit - sizeof(wire::frame_header) - sizeof(wire::message_header)) & ~std::size_t{7});
   for (std::uint32_t i = 0; i < node_count; ++i) {
     p->destinations.push_back(std::make_unique<destination>());
     p->destinations.back()->node = i;
