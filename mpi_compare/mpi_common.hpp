@@ -1,4 +1,6 @@
-// Helpers shared by the MPI baselines (mpi_latency, mpi_fanin).
+// Helpers shared by the MPI baselines (mpi_latency, mpi_fanin, mpi_pool_round, mpi_pool_dynamic).
+// work_items(), the Pool comparison's seeded list of durations, lives in work_items.hpp (free of
+// MPI, for the non-MPI tools too) and is included here.
 #pragma once
 
 #include <mpi.h>
@@ -6,6 +8,8 @@
 #include <algorithm>
 #include <cstddef>
 #include <string>
+
+#include "work_items.hpp"
 
 namespace chanpool::mpi_compare {
 
