@@ -11,23 +11,14 @@ usage:
 import argparse
 import json
 import math
-import re
-import subprocess
 import sys
 
+import mpi_check_common as common
+from mpi_check_common import check_fails, fail, run
+
+common.PROG = "check_fanin"
+
 KEYS = ["tool", "senders", "msg_size", "messages", "msgs_per_s", "bytes_per_s", "p50_us", "p99_us", "elapsed_s"]
-
-
-def fail(message):
-    print(f"check_fanin: {message}", file=sys.stderr)
-    sys.exit(1)
-
-
-def run(command):
-    try:
-        return subprocess.run(command, capture_output=True, text=True, timeout=240)
-    except subprocess.TimeoutExpired:
-        fail(f"{' '.join(command)} did not finish in 240 s")
 
 
 def check_json(args, command):
@@ -69,16 +60,6 @@ def check_json(args, command):
     if doc["p99_us"] < doc["p50_us"]:
         fail(f"p99_us {doc['p99_us']} < p50_us {doc['p50_us']}")
     print(f"ok: {' '.join(command)}\n{lines[0]}")
-
-
-def check_fails(args, command):
-    done = run(command)
-    if done.returncode != args.exit_code:
-        fail(f"{' '.join(command)} exited {done.returncode}, expected {args.exit_code}; stderr: "
-             f"{done.stderr.strip()[-2000:]}")
-    if not re.search(args.stderr, done.stderr):
-        fail(f"stderr does not match {args.stderr!r}: {done.stderr.strip()[-2000:]}")
-    print(f"ok: {' '.join(command)} failed as expected")
 
 
 def main():

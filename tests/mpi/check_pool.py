@@ -18,25 +18,16 @@ usage:
 import argparse
 import json
 import math
-import re
-import subprocess
 import sys
+
+import mpi_check_common as common
+from mpi_check_common import check_fails, fail, run
+
+common.PROG = "check_pool"
 
 KEYS = ["tool", "workers", "items", "imbalance_factor", "min_time", "seed", "runtime_s", "runtimes_s"]
 MASK64 = (1 << 64) - 1
 EPSILON_S = 1e-3
-
-
-def fail(message):
-    print(f"check_pool: {message}", file=sys.stderr)
-    sys.exit(1)
-
-
-def run(command):
-    try:
-        return subprocess.run(command, capture_output=True, text=True, timeout=240)
-    except subprocess.TimeoutExpired:
-        fail(f"{' '.join(command)} did not finish in 240 s")
 
 
 class MT19937_64:
@@ -152,16 +143,6 @@ def check_json(args, command):
             fail(f"runtime {r:.6f} s is >= 10 x the ideal lower bound {bound:.6f} s")
     print(f"ok: {' '.join(command)}\n{lines[0]}\n"
           f"ideal lower bound {bound:.6f} s; {floor_name} {floor:.6f} s")
-
-
-def check_fails(args, command):
-    done = run(command)
-    if done.returncode != args.exit_code:
-        fail(f"{' '.join(command)} exited {done.returncode}, expected {args.exit_code}; stderr: "
-             f"{done.stderr.strip()[-2000:]}")
-    if not re.search(args.stderr, done.stderr):
-        fail(f"stderr does not match {args.stderr!r}: {done.stderr.strip()[-2000:]}")
-    print(f"ok: {' '.join(command)} failed as expected")
 
 
 def main():

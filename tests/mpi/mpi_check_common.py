@@ -1,0 +1,30 @@
+"""Helpers shared by the MPI baseline checkers (check_fanin.py, check_pool.py)."""
+import re
+import subprocess
+import sys
+
+# The checker's name in messages; each checker sets it.
+PROG = "check"
+
+
+def fail(message):
+    print(f"{PROG}: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def run(command):
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=240)
+    except subprocess.TimeoutExpired:
+        fail(f"{' '.join(command)} did not finish in 240 s")
+
+
+def check_fails(args, command):
+    """COMMAND must exit with args.exit_code and print args.stderr (a regex) on stderr."""
+    done = run(command)
+    if done.returncode != args.exit_code:
+        fail(f"{' '.join(command)} exited {done.returncode}, expected {args.exit_code}; stderr: "
+             f"{done.stderr.strip()[-2000:]}")
+    if not re.search(args.stderr, done.stderr):
+        fail(f"stderr does not match {args.stderr!r}: {done.stderr.strip()[-2000:]}")
+    print(f"ok: {' '.join(command)} failed as expected")
