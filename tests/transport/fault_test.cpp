@@ -191,7 +191,7 @@ TEST(Faults, SlowReceiverBackpressureNoLossBoundedMemory) {
       auto m = make_message(size, 1, i);
       status st;
       while ((st = rc->try_send(m)) == status::full) {
-        ++*fulls;
+        std::atomic_ref<std::uint64_t>(*fulls).fetch_add(1, std::memory_order_relaxed);
         std::this_thread::sleep_for(std::chrono::microseconds(100));
       }
       if (st != status::ok) return 4;
@@ -200,6 +200,14 @@ TEST(Faults, SlowReceiverBackpressureNoLossBoundedMemory) {
   }));
   std::vector<std::byte> buf(size);
   std::uint64_t max_rss = 0;
+  // First nobody reads: the stream is several times what the pipeline holds, so the sender must
+  // meet back-pressure (full) while the agents stay bounded. Then drain, slowly.
+  const auto until = clock::now() + 60s;
+  while (std::atomic_ref<std::uint64_t>(*fulls).load(std::memory_order_relaxed) == 0 && clock::now() < until) {
+    std::this_thread::sleep_for(5ms);
+    max_rss = std::max({max_rss, rss_kib(vj.cluster.agent_pid(0)), rss_kib(vj.cluster.agent_pid(1))});
+  }
+  ASSERT_GT(*fulls, 0u) << "the sender never met back-pressure";
   for (std::uint64_t i = 0; i < n; ++i) {
     std::size_t len = 0;
     ASSERT_EQ(sink.recv(buf, len, 30s), status::ok) << i;
@@ -213,7 +221,6 @@ TEST(Faults, SlowReceiverBackpressureNoLossBoundedMemory) {
   }
   expect_children_ok({wait_child(sender, 60s)}, "sender");
   guard.clear();
-  EXPECT_GT(*fulls, 0u) << "the sender never met back-pressure";
   // Bounded: a window of frames per peer, the held-back rest of a batch, the receive buffers;
   // not the stream (n * 4 KiB). Not judged under a sanitizer: its shadow memory is private and
   // grows with every shared page the agent touches (ThreadSanitizer: several times the inbox).
