@@ -1,0 +1,640 @@
+// The orchestrator's engine. See engine.hpp, and docs/pool.md for the protocol.
+#include "engine.hpp"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <stdexcept>
+#include <system_error>
+
+#include "node.hpp"
+#include "placement.hpp"
+
+namespace chanpool::pool::detail {
+namespace {
+
+namespace ch = chanpool::channels;
+namespace tp = chanpool::transport;
+using steady = std::chrono::steady_clock;
+
+// Chunks are also cut by size, so one chunk's message stays well inside a channel's heap.
+constexpr std::size_t max_chunk_bytes = 1 << 20;
+// Prefetch aims to keep this much work queued per worker, so a short task never waits for the
+// orchestrator's round trip.
+constexpr double prefetch_horizon_s = 0.002;
+constexpr auto liveness_period = std::chrono::milliseconds(100);
+
+std::atomic<std::uint32_t> pools_started{0};
+
+// True once `pid` has exited (gone, or a zombie not yet reaped by its parent).
+bool process_exited(pid_t pid) {
+  if (pid <= 0) return true;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat) return true;
+  std::string line;
+  std::getline(stat, line);
+  const auto paren = line.rfind(')');
+  if (paren == std::string::npos || paren + 2 >= line.size()) return true;
+  const char state = line[paren + 2];
+  return state == 'Z' || state == 'X';
+}
+
+[[noreturn]] void throw_start_error(const std::string& what, std::error_code ec = {}) {
+  if (ec) throw std::system_error(ec, "chanpool pool: " + what);
+  throw std::runtime_error("chanpool pool: " + what);
+}
+
+std::string items_text(std::uint64_t first, std::uint32_t count) {
+  if (count <= 1) return "item " + std::to_string(first);
+  return "items " + std::to_string(first) + ".." + std::to_string(first + count - 1);
+}
+
+}  // namespace
+
+engine::engine(const pool_options& options) : options_(options) {
+  parent_pid_ = static_cast<std::uint32_t>(::getpid());
+  try {
+    start();
+  } catch (...) {
+    stop_processes(true);
+    throw;
+  }
+}
+
+engine::~engine() {
+  if (!joined_) terminate();
+}
+
+void engine::start() {
+  const auto t0 = steady::now();
+  if (options_.nodes == 0) throw std::invalid_argument("chanpool pool: nodes must be at least 1");
+  if (options_.max_prefetch_per_worker < options_.prefetch_per_worker)
+    options_.max_prefetch_per_worker = options_.prefetch_per_worker;
+  const unsigned cores = physical_cores();
+  info_.nodes = options_.nodes;
+  info_.workers_per_node = options_.workers_per_node != 0 ? options_.workers_per_node
+                                                         : std::max(1u, cores / options_.nodes);
+  info_.workers = info_.nodes * info_.workers_per_node;
+  info_.pinned = options_.pin == pin_policy::always ||
+                 (options_.pin == pin_policy::automatic && info_.workers <= cores);
+  info_.job = !options_.job.empty() ? options_.job
+                                    : "pool" + std::to_string(::getpid()) + "-" + std::to_string(pools_started++);
+
+  // The results channel first: workers resolve it as soon as they start.
+  ch::channel_config results_cfg;
+  results_cfg.capacity = 16384;
+  results_cfg.slot_bytes = 256;
+  results_cfg.heap_bytes = std::max<std::uint64_t>(256u << 20, 8ull * options_.max_item_bytes);
+  auto results = ch::channel::create(results_channel_name, results_cfg, {.job = tp::virtual_node_job(info_.job, 0)});
+  if (!results) throw_start_error("cannot create the results channel", results.error());
+  results_ = std::move(*results);
+
+  nodes_.resize(info_.nodes);
+  // Supervisors (and their workers) start while the agents come up: a worker waits for its
+  // node's agent in client::attach.
+  fork_supervisors();
+
+  tp::cluster_config cc;
+  cc.nodes = info_.nodes;
+  cc.job = info_.job;
+  cc.agent = options_.agent;
+  cc.start_timeout = options_.start_timeout;
+  auto cluster = tp::virtual_cluster::start(cc);
+  if (!cluster) throw_start_error("cannot start the node agents", cluster.error());
+  cluster_ = std::move(*cluster);
+  info_.fabric = cluster_.fabric_summary();
+  for (std::uint32_t k = 0; k < info_.nodes; ++k) {
+    info_.agent_pids.push_back(cluster_.agent_pid(k));
+    info_.supervisor_pids.push_back(nodes_[k].supervisor);
+  }
+
+  auto c = tp::client::attach(cluster_.node_job(0));
+  if (!c) throw_start_error("cannot attach to node 0's agent", c.error());
+  client_ = std::move(*c);
+
+  const auto deadline = t0 + options_.start_timeout;
+  for (std::uint32_t k = 0; k < info_.nodes; ++k) {
+    for (;;) {
+      auto r = client_.open({k, tasks_channel_name});
+      if (r) {
+        nodes_[k].tasks = std::move(*r);
+        break;
+      }
+      if (r.error() != make_error_code(errc::not_found) || steady::now() > deadline)
+        throw_start_error("cannot open node " + std::to_string(k) + "'s task channel", r.error());
+      if (process_exited(nodes_[k].supervisor))
+        throw_start_error("node " + std::to_string(k) + "'s supervisor exited during start-up (see its message above)");
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+  }
+  wait_for_workers();
+  info_.startup_seconds = std::chrono::duration<double>(steady::now() - t0).count();
+  next_liveness_check_ = steady::now() + liveness_period;
+  scheduler_ = std::thread([this] { scheduler_loop(); });
+}
+
+void engine::fork_supervisors() {
+  const std::uint32_t tasks_capacity = [&] {
+    std::uint32_t want = 4 * info_.workers_per_node * (1 + options_.max_prefetch_per_worker) + 64;
+    std::uint32_t cap = 64;
+    while (cap < want && cap < (1u << 20)) cap <<= 1;
+    return cap;
+  }();
+  for (std::uint32_t k = 0; k < info_.nodes; ++k) {
+    node_plan plan;
+    plan.node_job = tp::virtual_node_job(info_.job, k);
+    plan.orchestrator_job = tp::virtual_node_job(info_.job, 0);
+    plan.node = k;
+    plan.workers = info_.workers_per_node;
+    plan.tasks_capacity = tasks_capacity;
+    plan.max_item_bytes = options_.max_item_bytes;
+    plan.maxtasksperchild = options_.maxtasksperchild;
+    plan.pin = info_.pinned;
+    plan.first_core = k * info_.workers_per_node;
+    plan.initializer_task = options_.initializer_task;
+    plan.initializer_args = options_.initializer_args;
+    std::fflush(nullptr);
+    const pid_t pid = ::fork();
+    if (pid == 0) run_supervisor(plan, static_cast<int>(parent_pid_));
+    if (pid < 0) throw_start_error("cannot fork node " + std::to_string(k) + "'s supervisor",
+                                   std::error_code(errno, std::generic_category()));
+    nodes_[k].supervisor = pid;
+    nodes_[k].workers = info_.workers_per_node;
+  }
+}
+
+void engine::wait_for_workers() {
+  const auto deadline = steady::now() + options_.start_timeout;
+  std::set<std::pair<std::uint32_t, std::uint32_t>> ready;
+  std::vector<std::byte> buffer;
+  while (ready.size() < info_.workers) {
+    if (steady::now() > deadline)
+      throw_start_error(std::to_string(ready.size()) + " of " + std::to_string(info_.workers) +
+                        " workers became ready within the start timeout");
+    const status st = results_.recv(buffer, std::chrono::milliseconds(50));
+    if (st == status::timeout) {
+      for (std::uint32_t k = 0; k < info_.nodes; ++k)
+        if (process_exited(nodes_[k].supervisor))
+          throw_start_error("node " + std::to_string(k) + "'s supervisor exited during start-up (see its message above)");
+      continue;
+    }
+    if (st != status::ok) throw_start_error("the results channel failed: " + std::string(to_string(st)));
+    const std::string_view message(reinterpret_cast<const char*>(buffer.data()), buffer.size());
+    const auto h = wire::read_header<wire::result_header>(message);
+    if (!h || h->magic != wire::result_magic || h->version != wire::version) continue;
+    if (h->kind == wire::result_kind::worker_ready) {
+      if (h->flags != 0)
+        throw_start_error("worker " + std::to_string(h->worker) + " on node " + std::to_string(h->node) + ": " +
+                          std::string(message.substr(sizeof *h)));
+      ready.emplace(h->node, h->worker);
+    } else if (h->kind == wire::result_kind::worker_lost) {
+      std::lock_guard lock(counters_mutex_);
+      ++counters_.workers_lost;  // the supervisor replaces it; its replacement reports ready
+    }
+  }
+}
+
+std::shared_ptr<job> engine::submit(submission&& s) {
+  if (s.ends.size() >= (std::uint64_t{1} << 40)) throw std::length_error("chanpool pool: too many items");
+  std::uint64_t previous = 0;
+  for (std::size_t i = 0; i < s.ends.size(); ++i) {
+    if (s.ends[i] - previous > options_.max_item_bytes)
+      throw std::invalid_argument("chanpool pool: the arguments of item " + std::to_string(i) + " of task '" +
+                                  s.task->name + "' encode to " + std::to_string(s.ends[i] - previous) +
+                                  " bytes, over pool_options::max_item_bytes (" +
+                                  std::to_string(options_.max_item_bytes) + ")");
+    previous = s.ends[i];
+  }
+  job_record rec;
+  rec.task = s.task;
+  rec.args = std::move(s.args);
+  rec.ends = std::move(s.ends);
+  rec.chunksize = std::max<std::size_t>(1, s.chunksize);
+  std::shared_ptr<job> state;
+  {
+    std::lock_guard lock(inbox_mutex_);
+    if (closed_ || terminated_) throw pool_not_running("chanpool pool: the pool is closed or terminated");
+    if (!broken_.empty()) throw pool_not_running("chanpool pool: the pool is broken: " + broken_);
+    state = std::make_shared<job>(next_job_++, s.task->name, rec.ends.size());
+    state->on_ready = std::move(s.on_ready);
+    rec.state = state;
+    inbox_.push_back(std::move(rec));
+  }
+  // Wakes the scheduler if it sleeps on the results channel.
+  wire::result_header wake;
+  wake.kind = wire::result_kind::wake;
+  (void)results_.send(std::as_bytes(std::span(&wake, 1)), std::chrono::milliseconds(100));
+  return state;
+}
+
+void engine::take_submissions() {
+  std::deque<job_record> taken;
+  {
+    std::lock_guard lock(inbox_mutex_);
+    taken.swap(inbox_);
+  }
+  for (job_record& rec : taken) {
+    const std::uint32_t id = rec.state->id();
+    const std::size_t n = rec.ends.size();
+    for (std::size_t i = 0; i < n;) {
+      chunk_info c;
+      c.first = i;
+      const std::uint64_t start_byte = i == 0 ? 0 : rec.ends[i - 1];
+      std::size_t j = i + 1;  // at least one item, however large
+      while (j < n && j - i < rec.chunksize && rec.ends[j] - start_byte <= max_chunk_bytes) ++j;
+      c.count = static_cast<std::uint32_t>(j - i);
+      rec.chunks.push_back(c);
+      i = j;
+    }
+    if (n == 0) {
+      run_callback(*rec.state);
+      continue;
+    }
+    for (std::uint32_t c = 0; c < rec.chunks.size(); ++c) pending_.push_back({id, c});
+    jobs_.emplace(id, std::move(rec));
+  }
+}
+
+}  // namespace chanpool::pool::detail
+
+namespace chanpool::pool::detail {
+
+// --- the scheduler thread ------------------------------------------------------------------------
+
+void engine::scheduler_loop() {
+  std::vector<std::byte> buffer;
+  while (!stop_scheduler_.load(std::memory_order_acquire)) {
+    take_submissions();
+    dispatch();
+    if (!pending_.empty() || !jobs_.empty()) {
+      // Nothing to do while work is out but results: fall through to the wait.
+    } else {
+      bool closed = false;
+      {
+        std::lock_guard lock(inbox_mutex_);
+        closed = closed_ && inbox_.empty();
+      }
+      if (closed) send_stops();
+    }
+    // Sleeps on the results channel: results, worker reports and submissions' wake-ups all
+    // arrive there. The timeout bounds how late a dead node is noticed.
+    status st = results_.recv(buffer, liveness_period);
+    for (int drained = 0; st == status::ok; ++drained) {
+      handle_message(std::string_view(reinterpret_cast<const char*>(buffer.data()), buffer.size()));
+      if (drained == 256) break;  // let dispatch() refill nodes between long bursts
+      st = results_.recv(buffer, ch::try_once);
+    }
+    if (steady::now() >= next_liveness_check_) {
+      check_liveness();
+      next_liveness_check_ = steady::now() + liveness_period;
+    }
+  }
+}
+
+std::size_t engine::live_nodes() const {
+  return static_cast<std::size_t>(std::count_if(nodes_.begin(), nodes_.end(), [](const node_record& n) { return n.alive; }));
+}
+
+// Chunks a node may hold: one per worker, plus prefetch. The prefetch grows for short chunks (so
+// workers never wait for the orchestrator's round trip) and shrinks to nothing at the tail of
+// the work, where an item queued behind a busy worker would make another node's worker idle.
+std::uint32_t engine::node_capacity(std::uint32_t node) const {
+  const std::uint32_t workers = nodes_[node].workers;
+  std::uint32_t per_worker = options_.prefetch_per_worker;
+  if (chunk_seconds_ewma_ >= 0) {
+    const double want = std::ceil(prefetch_horizon_s / std::max(chunk_seconds_ewma_, 1e-9));
+    per_worker = static_cast<std::uint32_t>(
+        std::clamp<double>(want, options_.prefetch_per_worker, options_.max_prefetch_per_worker));
+  }
+  const std::size_t fair_share = pending_.size() / std::max<std::size_t>(1, live_nodes());
+  return workers + static_cast<std::uint32_t>(std::min<std::size_t>(std::size_t{per_worker} * workers, fair_share));
+}
+
+void engine::dispatch() {
+  if (pending_.empty()) return;
+  if (live_nodes() == 0) {
+    fail_everything(failure_kind::worker_lost, "every node of the pool is lost");
+    return;
+  }
+  const auto n = static_cast<std::uint32_t>(nodes_.size());
+  std::vector<bool> blocked(n, false);
+  for (bool progress = true; progress && !pending_.empty();) {
+    progress = false;
+    for (std::uint32_t i = 0; i < n && !pending_.empty(); ++i) {
+      const std::uint32_t k = (round_robin_ + i) % n;
+      node_record& node = nodes_[k];
+      if (!node.alive || blocked[k] || node.outstanding.size() >= node_capacity(k)) continue;
+      const chunk_ref ref = pending_.front();
+      pending_.pop_front();
+      const auto it = jobs_.find(ref.job);
+      if (it == jobs_.end()) continue;  // its job finished (a re-run no longer needed)
+      const chunk_info& c = it->second.chunks[ref.chunk];
+      if (c.attempts > 0) {  // a re-run: skip it if every item came back meanwhile
+        bool all_done = true;
+        for (std::uint64_t x = c.first; x < c.first + c.count && all_done; ++x) all_done = it->second.state->item_finished(x);
+        if (all_done) continue;
+      }
+      if (send_chunk(k, ref)) {
+        progress = true;
+      } else {
+        pending_.push_front(ref);
+        blocked[k] = true;
+      }
+    }
+    round_robin_ = (round_robin_ + 1) % n;
+  }
+}
+
+bool engine::send_chunk(std::uint32_t node, chunk_ref ref) {
+  job_record& rec = jobs_.at(ref.job);
+  chunk_info& c = rec.chunks[ref.chunk];
+  wire::task_header h;
+  h.task_id = rec.task->id;
+  h.job = ref.job;
+  h.chunk = ref.chunk;
+  h.attempt = c.attempts;
+  h.first_item = c.first;
+  h.item_count = c.count;
+  send_buffer_.clear();
+  wire::append_pod(send_buffer_, h);
+  for (std::uint64_t i = c.first; i < c.first + c.count; ++i) {
+    const std::uint64_t begin = i == 0 ? 0 : rec.ends[i - 1];
+    const auto length = static_cast<std::uint32_t>(rec.ends[i] - begin);
+    wire::append_pod(send_buffer_, length);
+    send_buffer_.append(rec.args, begin, length);
+  }
+  const status st = nodes_[node].tasks.send(std::as_bytes(std::span(send_buffer_.data(), send_buffer_.size())), ch::try_once);
+  if (st == status::ok) {
+    ++c.attempts;
+    nodes_[node].outstanding.insert(ref);
+    std::lock_guard lock(counters_mutex_);
+    ++counters_.chunks_sent;
+    return true;
+  }
+  if (st == status::peer_dead) node_lost(node, "node " + std::to_string(node) + " is unreachable (its agent or ours is gone)");
+  return false;
+}
+
+void engine::handle_message(std::string_view message) {
+  const auto h = wire::read_header<wire::result_header>(message);
+  if (!h || h->magic != wire::result_magic || h->version != wire::version || h->node >= nodes_.size()) {
+    std::lock_guard lock(counters_mutex_);
+    ++counters_.bad_messages;
+    return;
+  }
+  const std::string_view body = message.substr(sizeof *h);
+  switch (h->kind) {
+    case wire::result_kind::results: handle_results(*h, body); return;
+    case wire::result_kind::worker_lost: handle_worker_lost(*h, body); return;
+    case wire::result_kind::wake: return;
+    case wire::result_kind::worker_ready:
+      if (h->flags != 0) {  // a replacement worker whose initializer fails: nothing can run
+        broken_ = "worker " + std::to_string(h->worker) + " on node " + std::to_string(h->node) + ": " + std::string(body);
+        fail_everything(failure_kind::worker_lost, broken_);
+      }
+      return;
+  }
+  std::lock_guard lock(counters_mutex_);
+  ++counters_.bad_messages;
+}
+
+void engine::handle_results(const wire::result_header& h, std::string_view body) {
+  std::vector<job::item_bytes> items;
+  items.reserve(h.item_count);
+  std::size_t at = 0;
+  for (std::uint32_t i = 0; i < h.item_count; ++i) {
+    wire::item_record rec;
+    if (body.size() - at < sizeof rec) break;
+    std::memcpy(&rec, body.data() + at, sizeof rec);
+    at += sizeof rec;
+    if (body.size() - at < rec.length) break;
+    items.push_back({h.first_item + i, static_cast<std::uint32_t>(at), rec.length, rec.ok != 0});
+    at += rec.length;
+  }
+  if (items.size() != h.item_count || at != body.size()) {
+    std::lock_guard lock(counters_mutex_);
+    ++counters_.bad_messages;
+    return;  // its chunk is re-run if its worker dies; a live worker never sends this
+  }
+  const bool last = (h.flags & 1u) != 0;
+  if (last) {
+    nodes_[h.node].outstanding.erase({h.job, h.chunk});
+    const double seconds = static_cast<double>(h.busy_ns) * 1e-9;
+    chunk_seconds_ewma_ = chunk_seconds_ewma_ < 0 ? seconds : 0.9 * chunk_seconds_ewma_ + 0.1 * seconds;
+  }
+  const auto it = jobs_.find(h.job);
+  if (it == jobs_.end() || h.item_count == 0) {
+    if (h.item_count != 0) {
+      std::lock_guard lock(counters_mutex_);
+      ++counters_.duplicate_results;
+    }
+    return;
+  }
+  job& state = *it->second.state;
+  if (state.complete_items(std::string(body), items)) run_callback(state);
+  finish_job_if_done(h.job);
+}
+
+void engine::handle_worker_lost(const wire::result_header& h, std::string_view body) {
+  {
+    std::lock_guard lock(counters_mutex_);
+    ++counters_.workers_lost;
+  }
+  const std::string why = "its worker (node " + std::to_string(h.node) + ", pid " + std::to_string(h.pid) + ") " +
+                          std::string(body);
+  node_record& node = nodes_[h.node];
+  if (h.flags & wire::lost_running_chunk) {
+    const chunk_ref ref{h.job, h.chunk};
+    if (node.outstanding.erase(ref) != 0) chunk_lost(ref, why);
+  } else if (h.flags & wire::lost_unknown_chunk) {
+    // It died holding a message it had just taken: which chunk is unknown, so everything this
+    // node holds runs again elsewhere too (duplicates of what still runs here are dropped).
+    const auto outstanding = std::move(node.outstanding);
+    node.outstanding.clear();
+    for (const chunk_ref& ref : outstanding) chunk_lost(ref, why);
+  }
+}
+
+void engine::chunk_lost(chunk_ref ref, const std::string& why) {
+  const auto it = jobs_.find(ref.job);
+  if (it == jobs_.end()) return;
+  job_record& rec = it->second;
+  const chunk_info& c = rec.chunks[ref.chunk];
+  if (c.attempts > options_.max_task_retries) {
+    const std::string message = "task '" + rec.task->name + "' (" + items_text(c.first, c.count) + "): " + why +
+                                "; gave up after " + std::to_string(c.attempts) + " runs (max_task_retries=" +
+                                std::to_string(options_.max_task_retries) + ")";
+    if (rec.state->fail_items(c.first, c.count, failure_kind::worker_lost, message)) run_callback(*rec.state);
+    finish_job_if_done(ref.job);
+    return;
+  }
+  pending_.push_front(ref);
+  std::lock_guard lock(counters_mutex_);
+  ++counters_.chunks_rerun;
+}
+
+void engine::finish_job_if_done(std::uint32_t job_id) {
+  const auto it = jobs_.find(job_id);
+  if (it == jobs_.end()) return;
+  job& state = *it->second.state;
+  for (const chunk_info& c : it->second.chunks)
+    if (!state.item_finished(c.first + c.count - 1) || !state.item_finished(c.first)) return;
+  // Every chunk's ends are in; make sure of the middles too (re-runs finish out of order).
+  for (std::size_t i = 0; i < state.size(); ++i)
+    if (!state.item_finished(i)) return;
+  jobs_.erase(it);
+}
+
+void engine::run_callback(job& j) {
+  if (!j.on_ready) return j.publish_ready();
+  try {
+    j.on_ready(j);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "chanpool pool: a callback of task '%s' threw: %s (ignored)\n", j.task_name().c_str(), e.what());
+  } catch (...) {
+    std::fprintf(stderr, "chanpool pool: a callback of task '%s' threw (ignored)\n", j.task_name().c_str());
+  }
+  j.publish_ready();
+}
+
+void engine::check_liveness() {
+  const bool own_agent_gone = process_exited(cluster_.agent_pid(0));
+  for (std::uint32_t k = 0; k < nodes_.size(); ++k) {
+    node_record& node = nodes_[k];
+    if (!node.alive || node.stop_sent) continue;  // a stopped node's processes exit: not a loss
+    std::string why;
+    if (process_exited(node.supervisor)) {
+      why = "node " + std::to_string(k) + "'s supervisor exited";
+    } else if (process_exited(cluster_.agent_pid(k))) {
+      why = "node " + std::to_string(k) + "'s agent exited";
+    } else if (k != 0 && own_agent_gone) {
+      why = "node 0's agent exited: node " + std::to_string(k) + " cannot reach the orchestrator";
+    } else if (k != 0 && client_.peer(k) == tp::peer_state::dead) {
+      why = "node " + std::to_string(k) + " stopped answering heartbeats";
+    }
+    if (!why.empty()) node_lost(k, why);
+  }
+}
+
+void engine::node_lost(std::uint32_t k, const std::string& why) {
+  node_record& node = nodes_[k];
+  if (!node.alive) return;
+  node.alive = false;
+  {
+    std::lock_guard lock(counters_mutex_);
+    ++counters_.nodes_lost;
+  }
+  std::fprintf(stderr, "chanpool pool: node %u lost: %s; its work runs again on the other nodes\n", k, why.c_str());
+  // Its workers can no longer report; the supervisor takes them down.
+  if (node.supervisor > 0) ::kill(node.supervisor, SIGTERM);
+  const auto outstanding = std::move(node.outstanding);
+  node.outstanding.clear();
+  for (const chunk_ref& ref : outstanding) chunk_lost(ref, why);
+  if (live_nodes() == 0) fail_everything(failure_kind::worker_lost, "every node of the pool is lost (last: " + why + ")");
+}
+
+void engine::fail_everything(failure_kind kind, const std::string& why) {
+  for (auto& [id, rec] : jobs_)
+    if (rec.state->fail_items(0, rec.state->size(), kind, why)) run_callback(*rec.state);
+  jobs_.clear();
+  pending_.clear();
+}
+
+void engine::send_stops() {
+  for (node_record& node : nodes_) {
+    if (!node.alive || node.stop_sent) continue;
+    wire::task_header stop;
+    stop.kind = wire::task_kind::stop;
+    for (std::uint32_t w = 0; w < node.workers; ++w)
+      (void)node.tasks.send(std::as_bytes(std::span(&stop, 1)), std::chrono::seconds(1));
+    node.stop_sent = true;
+  }
+}
+
+// --- lifetime ------------------------------------------------------------------------------------
+
+void engine::close() {
+  {
+    std::lock_guard lock(inbox_mutex_);
+    closed_ = true;
+  }
+  wire::result_header wake;
+  wake.kind = wire::result_kind::wake;
+  (void)results_.send(std::as_bytes(std::span(&wake, 1)), std::chrono::milliseconds(100));
+}
+
+void engine::stop_processes(bool kill) {
+  if (kill) {
+    for (const node_record& n : nodes_)
+      if (n.supervisor > 0) ::kill(n.supervisor, SIGTERM);
+  }
+  for (node_record& n : nodes_) {
+    if (n.supervisor <= 0) continue;
+    // A supervisor kills and reaps its workers on SIGTERM; give it a moment, then insist.
+    for (int i = 0; i < 200 && ::waitpid(n.supervisor, nullptr, WNOHANG) == 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (::waitpid(n.supervisor, nullptr, WNOHANG) == 0) {
+      ::kill(n.supervisor, SIGKILL);
+      ::waitpid(n.supervisor, nullptr, 0);
+    }
+    n.supervisor = -1;
+  }
+  cluster_.stop();
+  if (results_.is_open()) {
+    results_.close();
+    (void)ch::channel::unlink(results_channel_name, {.job = tp::virtual_node_job(info_.job, 0)});
+  }
+}
+
+void engine::terminate() {
+  {
+    std::lock_guard lock(inbox_mutex_);
+    if (terminated_ && joined_) return;
+    terminated_ = true;
+    closed_ = true;
+  }
+  stop_scheduler_.store(true, std::memory_order_release);
+  if (scheduler_.joinable()) scheduler_.join();
+  std::deque<job_record> inbox;
+  {
+    std::lock_guard lock(inbox_mutex_);
+    inbox.swap(inbox_);
+  }
+  for (job_record& rec : inbox) jobs_.emplace(rec.state->id(), std::move(rec));
+  fail_everything(failure_kind::terminated, "the pool was terminated before this item finished");
+  stop_processes(true);
+  joined_ = true;
+}
+
+void engine::join() {
+  {
+    std::lock_guard lock(inbox_mutex_);
+    if (!closed_) throw std::logic_error("chanpool pool: join() before close() or terminate()");
+    if (joined_) return;
+  }
+  // The scheduler finishes the work, then sends each worker a stop message; the supervisors
+  // exit once all their workers have.
+  for (node_record& n : nodes_) {
+    if (n.supervisor <= 0) continue;
+    ::waitpid(n.supervisor, nullptr, 0);
+    n.supervisor = -1;
+  }
+  stop_scheduler_.store(true, std::memory_order_release);
+  if (scheduler_.joinable()) scheduler_.join();
+  stop_processes(false);
+  std::lock_guard lock(inbox_mutex_);
+  joined_ = true;
+}
+
+pool_counters engine::counters() const {
+  std::lock_guard lock(counters_mutex_);
+  return counters_;
+}
+
+}  // namespace chanpool::pool::detail

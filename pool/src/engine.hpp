@@ -1,0 +1,124 @@
+// The orchestrator: starts the nodes, hands chunks to nodes by credit, collects results, and
+// re-runs what died. One scheduler thread owns all of the state below the mutex-guarded inbox;
+// user threads only submit and wait on their jobs.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "chanpool/channels/channel.hpp"
+#include "chanpool/pool/pool.hpp"
+#include "chanpool/transport/bootstrap.hpp"
+#include "chanpool/transport/client.hpp"
+#include "wire.hpp"
+
+namespace chanpool::pool::detail {
+
+class engine {
+ public:
+  explicit engine(const pool_options& options);  // throws std::system_error / std::runtime_error
+  ~engine();
+
+  std::shared_ptr<job> submit(submission&& s);
+  void close();
+  void terminate();
+  void join();
+  const pool_info& info() const noexcept { return info_; }
+  pool_counters counters() const;
+
+ private:
+  struct chunk_info {
+    std::uint64_t first = 0;
+    std::uint32_t count = 0;
+    std::uint32_t attempts = 0;  // runs started so far
+  };
+  struct job_record {
+    std::shared_ptr<job> state;
+    const task_entry* task = nullptr;
+    std::string args;
+    std::vector<std::uint64_t> ends;
+    std::size_t chunksize = 1;
+    std::vector<chunk_info> chunks;
+  };
+  struct chunk_ref {
+    std::uint32_t job = 0;
+    std::uint32_t chunk = 0;
+    bool operator<(const chunk_ref& o) const { return job != o.job ? job < o.job : chunk < o.chunk; }
+  };
+  struct node_record {
+    transport::remote_channel tasks;
+    pid_t supervisor = -1;
+    bool alive = true;
+    bool stop_sent = false;
+    std::uint32_t workers = 0;
+    std::set<chunk_ref> outstanding;  // sent here, last result not yet back
+  };
+
+  void start();
+  void fork_supervisors();
+  void wait_for_workers();
+  void scheduler_loop();
+  void take_submissions();
+  void dispatch();
+  bool send_chunk(std::uint32_t node, chunk_ref ref);
+  void handle_message(std::string_view message);
+  void handle_results(const wire::result_header& h, std::string_view body);
+  void handle_worker_lost(const wire::result_header& h, std::string_view body);
+  void chunk_lost(chunk_ref ref, const std::string& why);
+  void check_liveness();
+  void node_lost(std::uint32_t node, const std::string& why);
+  void fail_everything(failure_kind kind, const std::string& why);
+  void finish_job_if_done(std::uint32_t job_id);
+  void run_callback(job& j);
+  void send_stops();
+  void stop_processes(bool kill);
+  std::uint32_t node_capacity(std::uint32_t node) const;
+  std::size_t live_nodes() const;
+
+  pool_options options_;
+  pool_info info_;
+  transport::virtual_cluster cluster_;
+  transport::client client_;
+  channels::channel results_;
+  std::vector<node_record> nodes_;
+  std::uint32_t parent_pid_ = 0;
+
+  // Submissions from user threads, taken by the scheduler.
+  std::mutex inbox_mutex_;
+  std::deque<job_record> inbox_;
+  bool closed_ = false;       // close(): no more submissions
+  bool terminated_ = false;
+  std::uint32_t next_job_ = 1;
+
+  // Scheduler state (scheduler thread only, except counters).
+  std::unordered_map<std::uint32_t, job_record> jobs_;
+  std::deque<chunk_ref> pending_;
+  std::uint32_t round_robin_ = 0;
+  double chunk_seconds_ewma_ = -1;  // mean run time of a chunk, for prefetch depth
+  std::string send_buffer_;
+  std::vector<std::byte> recv_buffer_;
+  std::chrono::steady_clock::time_point next_liveness_check_{};
+  std::string broken_;  // a fatal problem (an initializer that fails): new work fails with it
+
+  mutable std::mutex counters_mutex_;
+  pool_counters counters_;
+
+  std::atomic<bool> stop_scheduler_{false};
+  std::thread scheduler_;
+  bool joined_ = false;
+};
+
+}  // namespace chanpool::pool::detail

@@ -1,0 +1,440 @@
+// The node side of a Pool: supervisor and worker processes. See node.hpp.
+#include "node.hpp"
+
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "chanpool/channels/channel.hpp"
+#include "chanpool/pool/task.hpp"
+#include "chanpool/transport/client.hpp"
+#include "placement.hpp"
+#include "wire.hpp"
+
+namespace chanpool::pool::detail {
+namespace {
+
+namespace ch = chanpool::channels;
+namespace tp = chanpool::transport;
+using steady = std::chrono::steady_clock;
+
+// Result messages are cut at this size so one chunk's results never need one huge message.
+constexpr std::size_t result_message_target = 256 * 1024;
+
+[[noreturn]] void die(int code) {
+  std::fflush(stderr);
+  ::_exit(code);
+}
+
+// Dies with the parent: the pool's processes never outlive the process that owns them.
+void follow_parent(int parent_pid) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != parent_pid) die(exit_stopped);
+}
+
+std::string describe_exit(int wstatus) {
+  if (WIFSIGNALED(wstatus)) {
+    const int sig = WTERMSIG(wstatus);
+    std::string s = "killed by signal " + std::to_string(sig);
+    if (const char* name = ::sigabbrev_np(sig)) s += std::string(" (SIG") + name + ")";
+    return s;
+  }
+  if (WIFEXITED(wstatus)) return "exited with status " + std::to_string(WEXITSTATUS(wstatus));
+  return "ended (wait status " + std::to_string(wstatus) + ")";
+}
+
+// --- worker ------------------------------------------------------------------------------------
+
+class worker {
+ public:
+  worker(const node_plan& plan, std::uint32_t index, worker_slot& slot) : plan_(plan), index_(index), slot_(slot) {}
+
+  [[noreturn]] void run() {
+    if (plan_.pin) {
+      if (auto why = pin_to_core(plan_.first_core + index_); !why.empty())
+        std::fprintf(stderr, "chanpool pool: worker %u on node %u not pinned: %s\n", index_, plan_.node, why.c_str());
+    }
+    setup();
+    send_ready();
+    std::uint32_t chunks_done = 0;
+    std::string payload;
+    for (;;) {
+      slot_.activity.store(worker_activity::receiving, std::memory_order_release);
+      ch::recv_claim claim;
+      const status st = tasks_.claim_recv(claim);
+      if (st == status::closed) die(exit_stopped);
+      if (st != status::ok) {
+        std::fprintf(stderr, "chanpool pool: worker %u on node %u: receive failed (%s)\n", index_, plan_.node,
+                     std::string(to_string(st)).c_str());
+        die(exit_setup_failed);
+      }
+      const auto data = claim.data();
+      const std::string_view message(reinterpret_cast<const char*>(data.data()), data.size());
+      const auto header = wire::read_header<wire::task_header>(message);
+      if (!header || header->magic != wire::task_magic || header->version != wire::version) {
+        tasks_.release(claim);
+        std::fprintf(stderr, "chanpool pool: worker %u on node %u dropped a malformed task message (%zu bytes)\n",
+                     index_, plan_.node, message.size());
+        continue;
+      }
+      if (header->kind == wire::task_kind::stop) {
+        tasks_.release(claim);
+        slot_.activity.store(worker_activity::idle, std::memory_order_release);
+        die(exit_stopped);
+      }
+      slot_.job.store(header->job, std::memory_order_relaxed);
+      slot_.chunk.store(header->chunk, std::memory_order_relaxed);
+      slot_.attempt.store(header->attempt, std::memory_order_relaxed);
+      slot_.item_count.store(header->item_count, std::memory_order_relaxed);
+      slot_.first_item.store(header->first_item, std::memory_order_relaxed);
+      slot_.activity.store(worker_activity::running, std::memory_order_release);
+      payload.assign(message.substr(sizeof(wire::task_header)));
+      tasks_.release(claim);
+
+      run_chunk(*header, payload);
+      slot_.activity.store(worker_activity::idle, std::memory_order_release);
+      if (plan_.maxtasksperchild != 0 && ++chunks_done >= plan_.maxtasksperchild) die(exit_maxtasks);
+    }
+  }
+
+ private:
+  void setup() {
+    auto tasks = ch::channel::open(tasks_channel_name, {.job = plan_.node_job});
+    if (!tasks) {
+      std::fprintf(stderr, "chanpool pool: worker on node %u cannot open its task channel: %s\n", plan_.node,
+                   tasks.error().message().c_str());
+      die(exit_setup_failed);
+    }
+    tasks_ = std::move(*tasks);
+    auto c = tp::client::attach(plan_.node_job);
+    if (!c) {
+      std::fprintf(stderr, "chanpool pool: worker on node %u cannot attach to its agent: %s\n", plan_.node,
+                   c.error().message().c_str());
+      die(exit_transport_gone);
+    }
+    client_ = std::move(*c);
+    auto r = client_.open({0, results_channel_name});
+    if (!r) {
+      std::fprintf(stderr, "chanpool pool: worker on node %u cannot reach the results channel on node 0: %s\n",
+                   plan_.node, r.error().message().c_str());
+      die(exit_transport_gone);
+    }
+    results_ = std::move(*r);
+  }
+
+  wire::result_header header_for(wire::result_kind kind) const {
+    wire::result_header h;
+    h.kind = kind;
+    h.node = plan_.node;
+    h.worker = index_;
+    h.pid = static_cast<std::uint32_t>(::getpid());
+    return h;
+  }
+
+  void send_ready() {
+    std::string message;
+    wire::result_header h = header_for(wire::result_kind::worker_ready);
+    std::string failure;
+    if (!plan_.initializer_task.empty()) {
+      const task_entry* init = find_task(plan_.initializer_task);
+      if (init == nullptr) {
+        failure = "initializer '" + plan_.initializer_task + "' is not registered in this binary";
+      } else {
+        std::string ignored;
+        try {
+          init->invoke(plan_.initializer_args, ignored);
+        } catch (const std::exception& e) {
+          failure = "initializer '" + plan_.initializer_task + "' failed: " + e.what();
+        } catch (...) {
+          failure = "initializer '" + plan_.initializer_task + "' failed: unknown exception";
+        }
+      }
+    }
+    if (!failure.empty()) h.flags = 1;
+    wire::append_pod(message, h);
+    message += failure;
+    send_result_message(message);
+    if (!failure.empty()) die(exit_setup_failed);
+  }
+
+  void send_result_message(const std::string& message) {
+    const status st = results_.send(std::as_bytes(std::span(message.data(), message.size())));
+    if (st == status::ok) return;
+    std::fprintf(stderr, "chanpool pool: worker %u on node %u cannot send results (%s); exiting\n", index_,
+                 plan_.node, std::string(to_string(st)).c_str());
+    die(st == status::peer_dead ? exit_transport_gone : exit_setup_failed);
+  }
+
+  void run_chunk(const wire::task_header& task, std::string_view payload) {
+    const task_entry* entry = find_task(task.task_id);
+    std::string out;
+    std::uint64_t first = task.first_item;
+    std::uint32_t count = 0;
+    const auto started = steady::now();
+    auto begin_message = [&] {
+      out.clear();
+      wire::result_header h = header_for(wire::result_kind::results);
+      h.job = task.job;
+      h.chunk = task.chunk;
+      h.attempt = task.attempt;
+      wire::append_pod(out, h);
+      count = 0;
+    };
+    auto finish_message = [&](bool last) {
+      wire::result_header h;
+      std::memcpy(&h, out.data(), sizeof h);
+      h.first_item = first;
+      h.item_count = count;
+      h.busy_ns = static_cast<std::uint64_t>(std::chrono::nanoseconds(steady::now() - started).count());
+      h.flags = last ? 1u : 0u;  // the chunk's last result message
+      std::memcpy(out.data(), &h, sizeof h);
+      send_result_message(out);
+      first += count;
+    };
+    begin_message();
+    std::size_t at = 0;
+    for (std::uint32_t i = 0; i < task.item_count; ++i) {
+      const std::size_t record_at = out.size();
+      wire::item_record rec;
+      wire::append_pod(out, rec);
+      std::uint32_t length = 0;
+      bool ok = true;
+      std::string error;
+      if (payload.size() - at < sizeof length) {
+        ok = false;
+        error = "malformed task message: item record truncated";
+      } else {
+        std::memcpy(&length, payload.data() + at, sizeof length);
+        at += sizeof length;
+        if (payload.size() - at < length) {
+          ok = false;
+          error = "malformed task message: item longer than the message";
+          at = payload.size();
+        }
+      }
+      std::string_view args;
+      if (ok) {
+        args = payload.substr(at, length);
+        at += length;
+      }
+      if (ok && entry == nullptr) {
+        ok = false;
+        error = "no task with id " + std::to_string(task.task_id) + " is registered in the worker's binary";
+      }
+      if (ok) {
+        try {
+          entry->invoke(args, out);
+        } catch (const std::exception& e) {
+          ok = false;
+          error = e.what();
+        } catch (...) {
+          ok = false;
+          error = "unknown exception (not derived from std::exception)";
+        }
+        if (ok && out.size() - record_at - sizeof rec > plan_.max_item_bytes) {
+          ok = false;
+          error = "its result is " + std::to_string(out.size() - record_at - sizeof rec) +
+                  " bytes, over the pool's max_item_bytes (" + std::to_string(plan_.max_item_bytes) + ")";
+        }
+      }
+      if (!ok) {
+        out.resize(record_at + sizeof rec);
+        out += error;
+      }
+      rec.length = static_cast<std::uint32_t>(out.size() - record_at - sizeof rec);
+      rec.ok = ok ? 1 : 0;
+      std::memcpy(out.data() + record_at, &rec, sizeof rec);
+      ++count;
+      if (out.size() >= result_message_target && i + 1 < task.item_count) {
+        finish_message(false);
+        begin_message();
+      }
+    }
+    finish_message(true);
+  }
+
+  const node_plan& plan_;
+  const std::uint32_t index_;
+  worker_slot& slot_;
+  ch::channel tasks_;
+  tp::client client_;
+  tp::remote_channel results_;
+};
+
+// --- supervisor --------------------------------------------------------------------------------
+
+class supervisor {
+ public:
+  explicit supervisor(const node_plan& plan) : plan_(plan) {}
+
+  [[noreturn]] void run() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    ::sigprocmask(SIG_BLOCK, &set, nullptr);
+
+    ch::channel_config cfg;
+    cfg.capacity = plan_.tasks_capacity;
+    cfg.slot_bytes = 256;
+    cfg.heap_bytes = std::max<std::uint64_t>(64u << 20, 4ull * plan_.max_item_bytes);
+    auto tasks = ch::channel::create(tasks_channel_name, cfg, {.job = plan_.node_job});
+    if (!tasks) {
+      std::fprintf(stderr, "chanpool pool: node %u cannot create its task channel: %s\n", plan_.node,
+                   tasks.error().message().c_str());
+      die(exit_setup_failed);
+    }
+    tasks_ = std::move(*tasks);
+
+    void* shared = ::mmap(nullptr, sizeof(worker_slot) * plan_.workers, PROT_READ | PROT_WRITE,
+                          MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (shared == MAP_FAILED) {
+      std::fprintf(stderr, "chanpool pool: node %u: mmap of worker slots failed: %s\n", plan_.node, std::strerror(errno));
+      die(exit_setup_failed);
+    }
+    slots_ = new (shared) worker_slot[plan_.workers];
+    pids_.assign(plan_.workers, -1);
+    stopped_.assign(plan_.workers, false);
+    setup_failures_.assign(plan_.workers, 0);
+    for (std::uint32_t i = 0; i < plan_.workers; ++i) spawn(i);
+    lost_seen_ = tasks_.stats().lost_messages;
+
+    const int parent = ::getppid();
+    for (;;) {
+      timespec wait{0, 200'000'000};
+      siginfo_t info;
+      const int sig = ::sigtimedwait(&set, &info, &wait);
+      if (sig == SIGTERM || sig == SIGINT) terminate_workers();
+      if (::getppid() != parent) terminate_workers();
+      reap();
+      if (std::all_of(stopped_.begin(), stopped_.end(), [](bool s) { return s; })) die(exit_stopped);
+    }
+  }
+
+ private:
+  void spawn(std::uint32_t i) {
+    slots_[i].activity.store(worker_activity::idle, std::memory_order_relaxed);
+    const int me = ::getpid();
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      sigset_t all;
+      sigfillset(&all);
+      ::sigprocmask(SIG_UNBLOCK, &all, nullptr);
+      follow_parent(me);
+      tasks_.close();  // the worker opens its own handle (its own registration in the segment)
+      worker(plan_, i, slots_[i]).run();
+    }
+    if (pid < 0) {
+      std::fprintf(stderr, "chanpool pool: node %u cannot fork worker %u: %s\n", plan_.node, i, std::strerror(errno));
+      stopped_[i] = true;
+      return;
+    }
+    pids_[i] = pid;
+  }
+
+  [[noreturn]] void terminate_workers() {
+    for (const pid_t pid : pids_)
+      if (pid > 0) ::kill(pid, SIGKILL);
+    for (const pid_t pid : pids_)
+      if (pid > 0) ::waitpid(pid, nullptr, 0);
+    die(exit_stopped);
+  }
+
+  void reap() {
+    for (;;) {
+      int wstatus = 0;
+      const pid_t pid = ::waitpid(-1, &wstatus, WNOHANG);
+      if (pid <= 0) return;
+      const auto it = std::find(pids_.begin(), pids_.end(), pid);
+      if (it == pids_.end()) continue;
+      const auto i = static_cast<std::uint32_t>(it - pids_.begin());
+      pids_[i] = -1;
+      const int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
+      if (code == exit_stopped || code == exit_transport_gone) {
+        stopped_[i] = true;
+        continue;
+      }
+      if (code == exit_maxtasks) {
+        spawn(i);
+        continue;
+      }
+      if (code == exit_setup_failed && ++setup_failures_[i] > 3) {
+        std::fprintf(stderr, "chanpool pool: node %u: worker %u failed to start 4 times; not replaced\n", plan_.node, i);
+        stopped_[i] = true;
+        report_lost(i, pid, wstatus);
+        continue;
+      }
+      report_lost(i, pid, wstatus);
+      spawn(i);
+    }
+  }
+
+  // Tells the orchestrator what the dead worker was doing, so it can re-run that chunk.
+  void report_lost(std::uint32_t i, pid_t pid, int wstatus) {
+    const worker_slot& s = slots_[i];
+    const worker_activity activity = s.activity.load(std::memory_order_acquire);
+    tasks_.repair();  // frees a slot it held; a message it had claimed is dropped and counted
+    const std::uint64_t lost_now = tasks_.stats().lost_messages;
+    const bool lost_a_message = lost_now != lost_seen_;
+    lost_seen_ = lost_now;
+
+    wire::result_header h;
+    h.kind = wire::result_kind::worker_lost;
+    h.node = plan_.node;
+    h.worker = i;
+    h.pid = static_cast<std::uint32_t>(pid);
+    if (activity == worker_activity::running) {
+      h.flags = wire::lost_running_chunk;
+      h.job = s.job.load(std::memory_order_relaxed);
+      h.chunk = s.chunk.load(std::memory_order_relaxed);
+      h.attempt = s.attempt.load(std::memory_order_relaxed);
+      h.item_count = s.item_count.load(std::memory_order_relaxed);
+      h.first_item = s.first_item.load(std::memory_order_relaxed);
+    } else if (lost_a_message) {
+      h.flags = wire::lost_unknown_chunk;
+    }
+    std::string message;
+    wire::append_pod(message, h);
+    message += describe_exit(wstatus);
+    if (!reporter_) {
+      auto c = tp::client::attach(plan_.node_job, std::chrono::seconds(5));
+      if (!c) return;
+      auto r = c->open({0, results_channel_name});
+      if (!r) return;
+      reporter_client_ = std::move(*c);
+      reporter_ = std::move(*r);
+    }
+    (void)reporter_->send(std::as_bytes(std::span(message.data(), message.size())), std::chrono::seconds(5));
+  }
+
+  const node_plan& plan_;
+  ch::channel tasks_;
+  worker_slot* slots_ = nullptr;
+  std::vector<pid_t> pids_;
+  std::vector<bool> stopped_;
+  std::vector<int> setup_failures_;
+  std::uint64_t lost_seen_ = 0;
+  tp::client reporter_client_;
+  std::optional<tp::remote_channel> reporter_;
+};
+
+}  // namespace
+
+void run_supervisor(const node_plan& plan, int parent_pid) {
+  follow_parent(parent_pid);
+  supervisor(plan).run();
+}
+
+}  // namespace chanpool::pool::detail
