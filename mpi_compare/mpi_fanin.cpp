@@ -19,7 +19,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
-#include <iostream>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -31,6 +30,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "man_help.hpp"
 #include "mpi_common.hpp"
 
 namespace {
@@ -161,59 +161,79 @@ bool is_printing_rank() {
   return true;  // started without a launcher
 }
 
-constexpr const char* description =
-    "NAME\n"
-    "  mpi_fanin - many-to-one message rate baseline: MPI_Send to one MPI_Recv(MPI_ANY_SOURCE)\n"
-    "\n"
-    "SYNOPSIS\n"
-    "  mpirun -np P mpi_fanin [--msg_size BYTES] [--messages_per_sender M | --duration S] [--json]\n"
-    "\n"
-    "DESCRIPTION\n"
-    "  Ranks 1..P-1 (the senders) each send messages of --msg_size bytes to rank 0 with MPI_Send;\n"
-    "  rank 0 receives every message with MPI_Recv(MPI_ANY_SOURCE) into one buffer. This is the\n"
-    "  fan-in an MPI user writes by hand, the baseline for chanpool's many-to-one aggregation.\n"
-    "  P >= 2. Only rank 0 prints.\n"
-    "\n"
-    "  Every message starts with a 32-byte header: sender rank, per-sender sequence number,\n"
-    "  send time (CLOCK_MONOTONIC ns, read just before MPI_Send) and a checksum of the payload and\n"
-    "  the header; the rest is a sender-specific pattern. Rank 0 verifies every message as it\n"
-    "  arrives (sender, size, checksum, per-sender order without gaps or repeats) and, at the end,\n"
-    "  that each sender's count is complete; this verification is part of the measured rate.\n"
-    "\n"
-    "  With --messages_per_sender each sender sends exactly M messages. With --duration each sender\n"
-    "  sends until S seconds have passed on its clock; its last message is flagged final and\n"
-    "  carries its count (sequence number + 1), so rank 0 knows how many to expect.\n"
-    "\n"
-    "  Measured at rank 0: elapsed = from the MPI_Barrier that precedes the first send to the\n"
-    "  last receive; msgs/s = messages / elapsed; bytes/s = messages * msg_size / elapsed;\n"
-    "  latency = receive time - send time per message, p50 and p99 in microseconds (to within\n"
-    "  1 %). Under saturation the latency includes queueing behind other senders' messages.\n"
-    "  The latency uses one host's CLOCK_MONOTONIC and means something only when every rank runs\n"
-    "  on the same host: on a cluster the nodes' clocks differ and the figures are meaningless\n"
-    "  (negative differences are counted as 0).\n";
-
-constexpr const char* footer =
-    "OUTPUT\n"
-    "  A human summary on stdout; with --json only one line:\n"
-    "  {\"tool\":\"mpi_fanin\",\"senders\":N,\"msg_size\":B,\"messages\":T,\"msgs_per_s\":R,\n"
-    "   \"bytes_per_s\":R,\"p50_us\":L,\"p99_us\":L,\"elapsed_s\":S}\n"
-    "\n"
-    "EXIT STATUS\n"
-    "  0 all messages arrived intact; 1 lost, duplicated, out-of-order or corrupt messages\n"
-    "  (described on stderr), or no message for --stall_timeout seconds; 2 bad command line or\n"
-    "  fewer than 2 ranks.\n"
-    "\n"
-    "EXAMPLES\n"
-    "  mpirun -np 5 mpi_fanin --msg_size 64 --messages_per_sender 100000\n"
-    "  As root and with more ranks than cores (Open MPI refuses both unless told):\n"
-    "  OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \\\n"
-    "    mpirun -np 9 --oversubscribe --bind-to none mpi_fanin --duration 2 --json\n"
-    "  Force a transport: shared memory: --mca pml ob1 --mca btl self,vader;\n"
-    "  TCP: --mca pml ob1 --mca btl self,tcp.\n";
+// The manual page printed by --help (tools/common/man_help.hpp).
+chanpool::tools::man::page manual() {
+  return {
+      .name = tool_name,
+      .summary = "many-to-one message rate baseline: MPI_Send to one MPI_Recv(MPI_ANY_SOURCE)",
+      .synopsis = "mpirun -np P mpi_fanin [--msg_size BYTES] [--messages_per_sender M | --duration S]\n"
+                  "                       [--stall_timeout S] [--json]",
+      .description =
+          "Ranks 1..P-1 (the senders) each send messages of --msg_size bytes to rank 0 with MPI_Send;\n"
+          "rank 0 receives every message with MPI_Recv(MPI_ANY_SOURCE) into one buffer. This is the\n"
+          "fan-in an MPI user writes by hand, the baseline for chanpool's many-to-one aggregation\n"
+          "(fanin_bench --mpi runs it with the same counts). P >= 2. Only rank 0 prints.\n"
+          "\n"
+          "Every message starts with a 32-byte header: sender rank, flags, per-sender sequence number,\n"
+          "send time (CLOCK_MONOTONIC ns, read just before MPI_Send) and a checksum of the payload and\n"
+          "the header; the rest is a sender-specific pattern. Rank 0 verifies every message as it\n"
+          "arrives (sender, size, checksum, per-sender order without gaps or repeats) and, at the end,\n"
+          "that each sender's count is complete; this verification is part of the measured rate.\n"
+          "\n"
+          "With --messages_per_sender each sender sends exactly M messages. With --duration each sender\n"
+          "sends until S seconds have passed on its clock; its last message is flagged final and\n"
+          "carries its count (sequence number + 1), so rank 0 knows how many to expect.\n"
+          "\n"
+          "Measured at rank 0: elapsed = from the MPI_Barrier that precedes the first send to the\n"
+          "last receive; msgs/s = messages / elapsed; bytes/s = messages * msg_size / elapsed;\n"
+          "latency = receive time - send time per message, p50 and p99 in microseconds (to within\n"
+          "1 %). Under saturation the latency includes queueing behind other senders' messages.\n"
+          "The latency uses one host's CLOCK_MONOTONIC and means something only when every rank runs\n"
+          "on the same host: on a cluster the nodes' clocks differ and the figures are meaningless\n"
+          "(negative differences are counted as 0).\n"
+          "\n"
+          "The command line is parsed before MPI_Init: --help and usage errors need no MPI start-up.",
+      .output =
+          "Text (default):\n"
+          "# mpi_fanin: <MPI library>, N senders -> rank 0, MPI_Send / MPI_Recv(MPI_ANY_SOURCE), B B messages\n"
+          "# mode: --messages_per_sender M   (or --duration S s per sender)\n"
+          "messages   total received (per sender min..max), every one verified\n"
+          "elapsed    seconds from the barrier before the first send to the last receive\n"
+          "rate       msgs/s and MB/s (10^6 bytes)\n"
+          "latency    p50 and p99 of receive - send time, in microseconds\n"
+          "note       (only if some) messages that arrived before their send time\n"
+          "\n"
+          "--json, one line with the keys in this order:\n"
+          "{\"tool\":\"mpi_fanin\",\"senders\":N,\"msg_size\":B,\"messages\":T,\"msgs_per_s\":R,\n"
+          " \"bytes_per_s\":R,\"p50_us\":L,\"p99_us\":L,\"elapsed_s\":S}",
+      .exit_status =
+          "0 all messages arrived intact.\n"
+          "1 lost, duplicated, out-of-order or corrupt messages (described on stderr, nothing on\n"
+          "  stdout), or no message for --stall_timeout seconds.\n"
+          "2 bad command line (also --msg_size below 32), or fewer than 2 ranks (MPI_Abort with 2).",
+      .environment =
+          "OMPI_COMM_WORLD_RANK, PMIX_RANK, PMI_RANK\n"
+          "        read before MPI_Init: only the process whose rank is 0 (or one started without a\n"
+          "        launcher) prints --help and usage errors.\n"
+          "OMPI_ALLOW_RUN_AS_ROOT=1, OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1\n"
+          "        Open MPI's mpirun refuses to run as root without both.\n"
+          "OMPI_MCA_<param>\n"
+          "        Open MPI parameters, as mpirun --mca <param> <value> (e.g. OMPI_MCA_btl=self,tcp).",
+      .examples =
+          "mpirun -np 5 mpi_fanin --msg_size 64 --messages_per_sender 100000\n"
+          "As root and with more ranks than cores (Open MPI refuses both unless told):\n"
+          "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \\\n"
+          "  mpirun -np 9 --oversubscribe --bind-to none mpi_fanin --duration 2 --json\n"
+          "Force a transport: shared memory: --mca pml ob1 --mca btl self,vader;\n"
+          "TCP: --mca pml ob1 --mca btl self,tcp (--mca btl_tcp_if_include lo on one host):\n"
+          "mpirun -np 129 --oversubscribe --bind-to none --mca pml ob1 --mca btl self,tcp \\\n"
+          "  --mca btl_tcp_if_include lo mpi_fanin --msg_size 64 --messages_per_sender 20000"};
+}
 
 // Returns an exit code when the program should stop (help shown or bad command line).
 std::optional<int> parse_command_line(int argc, char** argv, options& opts, bool print) {
-  CLI::App app{description, tool_name};
+  CLI::App app;
+  chanpool::tools::man::apply(app, manual());
   app.add_option("--msg_size", opts.msg_size,
                  "Bytes per message, header included (>= 32: the header's size)")
       ->capture_default_str()
@@ -222,7 +242,7 @@ std::optional<int> parse_command_line(int argc, char** argv, options& opts, bool
                     ->capture_default_str()
                     ->check(CLI::Range(std::uint64_t{1}, max_messages_per_sender));
   auto* duration = app.add_option("--duration", opts.duration_s,
-                                  "Send for this many seconds instead of a fixed count (e.g. 2.5)")
+                                  "Send for this many seconds instead of a fixed count (e.g. 2.5; not given: the count applies)")
                        ->check(CLI::Range(1e-3, 86400.0));
   count->excludes(duration);
   app.add_option("--stall_timeout", opts.stall_timeout_s,
@@ -238,15 +258,8 @@ std::optional<int> parse_command_line(int argc, char** argv, options& opts, bool
   app.add_option("--inject_fault", opts.inject, "Test hook: rank 1 damages its stream once")
       ->transform(CLI::CheckedTransformer(faults))
       ->group("");
-  app.footer(footer);
-
-  std::ostream silent(nullptr);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    app.exit(e, print ? std::cout : silent, print ? std::cerr : silent);
-    return e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success) ? EXIT_SUCCESS : exit_usage;
-  }
+  if (const auto exit_code = chanpool::tools::man::parse(app, argc, argv, print))
+    return *exit_code == EXIT_SUCCESS ? EXIT_SUCCESS : exit_usage;
   if (opts.msg_size < header_bytes) {
     if (print)
       std::fprintf(stderr,

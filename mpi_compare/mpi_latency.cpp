@@ -10,7 +10,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <iostream>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,6 +18,7 @@
 #include <CLI/CLI.hpp>
 
 #include "latency_report.hpp"
+#include "man_help.hpp"
 #include "mpi_common.hpp"
 
 namespace {
@@ -55,28 +55,63 @@ bool is_printing_rank() {
   return true;  // started without a launcher
 }
 
+// The manual page printed by --help (tools/common/man_help.hpp).
+chanpool::tools::man::page manual() {
+  return {
+      .name = tool_name,
+      .summary = "MPI ping-pong latency baseline (MPI_Send/MPI_Recv between two ranks)",
+      .synopsis = "mpirun -np 2 mpi_latency [--sizes B,B,...] [--iterations N] [--batch N] [--json]",
+      .description =
+          "Rank 0 sends a message with MPI_Send to rank 1, which answers with a message of the same\n"
+          "size (MPI_Recv, then MPI_Send); one-way latency = round trip / 2. The MPI baseline that\n"
+          "latency_bench --transport shm is compared against (scripts/compare_latency.sh). Must run\n"
+          "as exactly 2 ranks; only rank 0 prints. Which transport MPI uses between the two ranks is\n"
+          "up to the MPI library and its parameters (Open MPI on one host: shared memory, vader).\n"
+          "\n"
+          "Method, per size (shared with latency_bench and boost_mq_latency,\n"
+          "tools/common/latency_report.hpp): a warm-up of min(iterations, 10000) round trips, then a\n"
+          "pass that reads the clock every --batch round trips (the one-way figure is the median of\n"
+          "those batch means / 2) and a pass that times every round trip (clock read included; its\n"
+          "99th percentile / 2 is the p99). Sizes >= 65536 B run min(iterations, 2000) round trips.\n"
+          "\n"
+          "The command line is parsed before MPI_Init: --help and usage errors need no MPI start-up.",
+      .output =
+          "Text (default):\n"
+          "# mpi_latency, transport mpi: one-way latency = round trip / 2\n"
+          "# <MPI library and version>, MPI_Send/MPI_Recv between 2 ranks, warm-up ...\n"
+          "# median: of batch means; p99: of individually timed round trips (clock read included)\n"
+          "# size(B)   one-way(ns)   p99(ns)   iterations   (one row per size)\n"
+          "\n"
+          "--json: one JSON object (indented over several lines) {\"tool\":\"mpi_latency\",\n"
+          "\"transport\":\"mpi\",\"results\":[{\"size\":B,\"one_way_ns\":median,\"p99_ns\":p99,\n"
+          "\"iterations\":N}, ...]}.",
+      .exit_status = "0 every size was measured.\n"
+                     "2 bad command line (unknown option, malformed --sizes, a size outside 1..2^30), or\n"
+                     "  not exactly 2 ranks (MPI_Abort with 2; mpirun then exits 2).\n"
+                     "MPI errors abort the job (MPI_ERRORS_ARE_FATAL); mpirun reports them.",
+      .environment =
+          "OMPI_COMM_WORLD_RANK, PMIX_RANK, PMI_RANK\n"
+          "        read before MPI_Init: only the process whose rank is 0 (or one started without a\n"
+          "        launcher) prints --help and usage errors.\n"
+          "OMPI_ALLOW_RUN_AS_ROOT=1, OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1\n"
+          "        Open MPI's mpirun refuses to run as root without both.\n"
+          "OMPI_MCA_<param>\n"
+          "        Open MPI parameters, as mpirun --mca <param> <value> (e.g. OMPI_MCA_btl=self,vader).",
+      .examples =
+          "mpirun -np 2 mpi_latency --sizes 8,64,65536 --iterations 5000\n"
+          "mpirun -np 2 --bind-to core --mca pml ob1 --mca btl self,vader mpi_latency --sizes 64 --json\n"
+          "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \\\n"
+          "  mpirun -np 2 --oversubscribe --bind-to none mpi_latency --sizes 64 --iterations 1000 --json"};
+}
+
 // Returns an exit code when the program should stop (help shown or bad command line).
 std::optional<int> parse_command_line(int argc, char** argv, options& opts, bool print) {
-  CLI::App app{
-      "MPI ping-pong latency baseline: rank 0 sends a message with MPI_Send to rank 1, which\n"
-      "answers with a message of the same size; one-way latency = round trip / 2.\n"
-      "Must run as exactly 2 ranks, e.g. `mpirun -np 2 mpi_latency`. Only rank 0 prints.\n"
-      "Method (shared with latency_bench and boost_mq_latency): per size, a warm-up of\n"
-      "min(iterations, 10000) round trips, then a median of batch means and a p99 of\n"
-      "individually timed round trips.",
-      tool_name};
+  CLI::App app;
+  chanpool::tools::man::apply(app, manual());
   report::ping_pong_flags flags;
   report::add_ping_pong_flags(app, flags);
-  app.footer("Example (as root Open MPI also needs OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1):\n"
-             "  mpirun -np 2 --bind-to core --mca pml ob1 --mca btl self,vader mpi_latency --sizes 64 --json");
-
-  std::ostream silent(nullptr);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    app.exit(e, print ? std::cout : silent, print ? std::cerr : silent);
-    return e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success) ? EXIT_SUCCESS : exit_usage;
-  }
+  if (const auto exit_code = chanpool::tools::man::parse(app, argc, argv, print))
+    return *exit_code == EXIT_SUCCESS ? EXIT_SUCCESS : exit_usage;
   opts.iterations = flags.iterations;
   opts.batch = flags.batch;
   opts.json = flags.json;

@@ -19,7 +19,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
-#include <iostream>
 #include <numeric>
 #include <optional>
 #include <queue>
@@ -31,6 +30,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "man_help.hpp"
 #include "mpi_common.hpp"
 
 namespace chanpool::mpi_compare::pool {
@@ -126,7 +126,8 @@ class root_channel {
 
 struct tool {
   const char* name;
-  const char* description;  // NAME, SYNOPSIS, DESCRIPTION (the tool's own part)
+  const char* summary;      // the manual's NAME line, after "<name> - "
+  const char* description;  // the manual's DESCRIPTION: the tool's own schedule
   const char* schedule_name;  // for the human summary
   std::function<void(root_channel&)> schedule;
 };
@@ -138,34 +139,78 @@ inline bool is_printing_rank() {
   return true;  // started without a launcher
 }
 
-inline std::string footer(const char* name) {
-  const std::string n = name;
-  return "OUTPUT\n"
-         "  A human summary on stdout: the runtime of each map and, for comparison, the zero-overhead\n"
-         "  times of the round and the dynamic schedule and the lower bound max(total / workers,\n"
-         "  longest item). With --json only one line:\n"
-         "  {\"tool\":\"" + n + "\",\"workers\":W,\"items\":N,\"imbalance_factor\":K,\"min_time\":S,\n"
-         "   \"seed\":SEED,\"runtime_s\":MEAN,\"runtimes_s\":[R1,...]}\n"
-         "  runtime_s is the mean of runtimes_s, one entry per --num_iters map.\n"
-         "\n"
-         "EXIT STATUS\n"
-         "  0 every item of every map done exactly once; 1 an item done twice, never, or by a rank it\n"
-         "  was not sent to (described on stderr); 2 bad command line or fewer than 2 ranks.\n"
-         "\n"
-         "EXAMPLES\n"
-         "  The seed's two cases (4 items per worker, 0.1 s to 0.1 * K s) with 32 workers:\n"
-         "  mpirun -np 33 " + n + " --imbalance_factor 1 --json\n"
-         "  mpirun -np 33 " + n + " --imbalance_factor 8 --json\n"
-         "  As root and with more ranks than cores (Open MPI refuses both unless told):\n"
-         "  OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \\\n"
-         "    mpirun -np 129 --oversubscribe --bind-to none " + n + " --imbalance_factor 8 --num_iters 3\n"
-         "  Force a transport: shared memory: --mca pml ob1 --mca btl self,vader;\n"
-         "  TCP: --mca pml ob1 --mca btl self,tcp.\n";
+// The manual page printed by --help (tools/common/man_help.hpp): the tool's summary and
+// schedule, then what the harness shares.
+inline chanpool::tools::man::page manual(const tool& t) {
+  const std::string n = t.name;
+  const std::string pad(n.size(), ' ');
+  return {
+      .name = n,
+      .summary = t.summary,
+      .synopsis = "mpirun -np P " + n + " [--imbalance_factor K] [--items_per_worker N] [--min_time S]\n" +
+                  "             " + pad + " [--seed SEED] [--num_iters I] [--json]",
+      .description =
+          std::string(t.description) +
+          "\n"
+          "A work item is a sleep (std::this_thread::sleep_for; the worker does not spin, though Open\n"
+          "MPI ranks busy-poll while they wait in MPI_Recv, which on an oversubscribed machine\n"
+          "competes with everything else). The durations come from one seeded list that\n"
+          "mpi_pool_round, mpi_pool_dynamic and chanpool's Pool generate identically: item i is\n"
+          "min_time + u_i * ((K - 1) * min_time), u_i = (x_i >> 11) * 2^-53, x_i the i-th output of\n"
+          "std::mt19937_64(SEED): uniform in [min_time, K * min_time) (mpi_compare/work_items.hpp).\n"
+          "Each reply carries the item's index; the root checks that every item was done exactly\n"
+          "once, by the rank it was sent to.\n"
+          "\n"
+          "Messages: root -> worker an item {index, seconds} (tag 21); worker -> root the index\n"
+          "(tag 22); root -> worker an empty end-of-map message (tag 23).\n"
+          "\n"
+          "runtime = at the root, from the MPI_Barrier before the first send to the last reply. With\n"
+          "--num_iters I the whole map runs I times (same list), each timed from its own barrier.\n"
+          "P >= 2. Only rank 0 prints. The command line is parsed before MPI_Init: --help and usage\n"
+          "errors need no MPI start-up.",
+      .output =
+          "Text (default):\n"
+          "# " + n + ": <MPI library>, W workers, N items (M per worker), <schedule>\n"
+          "# items: uniform(min, max) s, seed SEED, total T s of work\n"
+          "map 1 ... map I     the runtime of each map, in seconds\n"
+          "runtime             their mean\n"
+          "zero overhead       what the round and the dynamic schedule would take with free\n"
+          "                    messages, and the lower bound max(total / workers, longest item)\n"
+          "\n"
+          "--json, one line with the keys in this order:\n"
+          "{\"tool\":\"" + n + "\",\"workers\":W,\"items\":N,\"imbalance_factor\":K,\"min_time\":S,\n"
+          " \"seed\":SEED,\"runtime_s\":MEAN,\"runtimes_s\":[R1,...]}\n"
+          "runtime_s is the mean of runtimes_s, one entry per --num_iters map.",
+      .exit_status =
+          "0 every item of every map done exactly once.\n"
+          "1 an item done twice, never, or by a rank it was not sent to (described on stderr;\n"
+          "  nothing on stdout).\n"
+          "2 bad command line, or fewer than 2 ranks (MPI_Abort with 2).",
+      .environment =
+          "OMPI_COMM_WORLD_RANK, PMIX_RANK, PMI_RANK\n"
+          "        read before MPI_Init: only the process whose rank is 0 (or one started without a\n"
+          "        launcher) prints --help and usage errors.\n"
+          "OMPI_ALLOW_RUN_AS_ROOT=1, OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1\n"
+          "        Open MPI's mpirun refuses to run as root without both.\n"
+          "OMPI_MCA_<param>\n"
+          "        Open MPI parameters, as mpirun --mca <param> <value> (e.g. OMPI_MCA_btl=self,vader).",
+      .examples =
+          "The seed's two cases (4 items per worker, 0.1 s to 0.1 * K s) with 32 workers:\n"
+          "mpirun -np 33 " + n + " --imbalance_factor 1 --json\n"
+          "mpirun -np 33 " + n + " --imbalance_factor 8 --json\n"
+          "As root and with more ranks than cores (Open MPI refuses both unless told):\n"
+          "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \\\n"
+          "  mpirun -np 129 --oversubscribe --bind-to none " + n + " --imbalance_factor 8 --num_iters 3\n"
+          "A small run (4 workers, items of 10 to 80 ms):\n"
+          "mpirun -np 5 " + n + " --min_time 0.01 --imbalance_factor 8 --num_iters 2\n"
+          "Force a transport: shared memory: --mca pml ob1 --mca btl self,vader;\n"
+          "TCP: --mca pml ob1 --mca btl self,tcp."};
 }
 
 // Returns an exit code when the program should stop (help shown, items printed, bad flags).
 inline std::optional<int> parse_command_line(int argc, char** argv, const tool& t, options& opts, bool print) {
-  CLI::App app{t.description, t.name};
+  CLI::App app;
+  chanpool::tools::man::apply(app, manual(t));
   app.add_option("--imbalance_factor", opts.imbalance_factor,
                  "K: items take uniform(min_time, K * min_time) seconds (1: all take min_time)")
       ->capture_default_str()
@@ -186,15 +231,8 @@ inline std::optional<int> parse_command_line(int argc, char** argv, const tool& 
       ->group("");
   app.add_flag("--inject_fault", opts.inject_fault, "Test hook: rank 1 replies with the wrong item index once")
       ->group("");
-  app.footer(footer(t.name));
-
-  std::ostream silent(nullptr);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    app.exit(e, print ? std::cout : silent, print ? std::cerr : silent);
-    return e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success) ? EXIT_SUCCESS : exit_usage;
-  }
+  if (const auto exit_code = chanpool::tools::man::parse(app, argc, argv, print))
+    return *exit_code == EXIT_SUCCESS ? EXIT_SUCCESS : exit_usage;
   if (opts.print_items > 0) {
     if (print)
       for (const double item : work_items(opts.seed, opts.print_items, opts.min_time, opts.imbalance_factor))

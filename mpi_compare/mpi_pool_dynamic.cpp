@@ -10,33 +10,16 @@ namespace {
 
 namespace pool = chanpool::mpi_compare::pool;
 
+constexpr const char* summary = "master/worker MPI pool: each idle worker gets the next item";
+
+// The manual's DESCRIPTION starts with this; mpi_pool.hpp adds what both pools share.
 constexpr const char* description =
-    "NAME\n"
-    "  mpi_pool_dynamic - master/worker MPI pool: each idle worker gets the next item\n"
-    "\n"
-    "SYNOPSIS\n"
-    "  mpirun -np P mpi_pool_dynamic [--imbalance_factor K] [--items_per_worker N] [--min_time S]\n"
-    "                                [--seed SEED] [--num_iters I] [--json]\n"
-    "\n"
-    "DESCRIPTION\n"
-    "  A map of W * N work items over W = P - 1 workers (ranks 1..P-1), scheduled dynamically by\n"
-    "  rank 0, the root: it sends items 0..W-1 of the list to worker ranks 1..W (MPI_Send, in\n"
-    "  turn), then receives replies with MPI_Recv(MPI_ANY_SOURCE) and answers each with the next\n"
-    "  unsent item in list order, sent to the worker that replied, until every item's reply is\n"
-    "  in. No worker idles while items remain: the zero-overhead runtime is that of a greedy list\n"
-    "  schedule, which mpi_pool_round reaches only when all items are equal.\n"
-    "\n"
-    "  A work item is a sleep (std::this_thread::sleep_for; the worker does not spin, though Open\n"
-    "  MPI ranks busy-poll while they wait in MPI_Recv, which on an oversubscribed machine\n"
-    "  competes with everything else). The durations come from one seeded list that\n"
-    "  mpi_pool_round and chanpool's Pool generate identically: item i is\n"
-    "  min_time + u_i * ((K - 1) * min_time), u_i = (x_i >> 11) * 2^-53, x_i the i-th output of\n"
-    "  std::mt19937_64(SEED): uniform in [min_time, K * min_time). Each reply carries the item's\n"
-    "  index; the root checks that every item was done exactly once, by the rank it was sent to.\n"
-    "\n"
-    "  runtime = at the root, from the MPI_Barrier before the first send to the last reply. With\n"
-    "  --num_iters I the whole map runs I times (same list), each timed from its own barrier.\n"
-    "  P >= 2. Only rank 0 prints.\n";
+    "A map of W * N work items over W = P - 1 workers (ranks 1..P-1), scheduled dynamically by\n"
+    "rank 0, the root: it sends items 0..W-1 of the list to worker ranks 1..W (MPI_Send, in\n"
+    "turn), then receives replies with MPI_Recv(MPI_ANY_SOURCE) and answers each with the next\n"
+    "unsent item in list order, sent to the worker that replied, until every item's reply is\n"
+    "in. No worker idles while items remain: the zero-overhead runtime is that of a greedy list\n"
+    "schedule, which mpi_pool_round reaches only when all items are equal.\n";
 
 void schedule(pool::root_channel& root) {
   const auto workers = static_cast<std::size_t>(root.workers());
@@ -51,5 +34,5 @@ void schedule(pool::root_channel& root) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return pool::pool_main(argc, argv, {"mpi_pool_dynamic", description, "dynamic schedule (master/worker)", schedule});
+  return pool::pool_main(argc, argv, {"mpi_pool_dynamic", summary, description, "dynamic schedule (master/worker)", schedule});
 }

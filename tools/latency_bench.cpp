@@ -14,6 +14,7 @@
 #include "chanpool/channels/channel.hpp"
 #include "latency_fabric.hpp"
 #include "latency_report.hpp"
+#include "man_help.hpp"
 #include "pinning.hpp"
 
 namespace ch = chanpool::channels;
@@ -94,46 +95,133 @@ double memcpy_ns(std::size_t size) {
   return chanpool::tools::percentile(samples, 0.5);
 }
 
+// The manual page printed by --help (tools/common/man_help.hpp).
+chanpool::tools::man::page manual() {
+  return {
+      .name = "latency_bench",
+      .summary = "one-way latency between two processes over chanpool channels (ping-pong)",
+      .synopsis = "latency_bench [--transport shm] [--sizes B,B,...] [--iterations N] [--large-iterations N]\n"
+                  "              [--batch N] [--wait spin|adaptive|idle] [--spin-us US]\n"
+                  "              [--path copy|zerocopy|auto] [--channel mpmc|spsc] [--no-pin] [--json]\n"
+                  "latency_bench --transport fabric [--fabric-mode agent|direct|both] [--provider P]\n"
+                  "              [--agent-spin-us US] [--receiver-spin-us US] [--sizes B,B,...]\n"
+                  "              [--iterations N] [--batch N] [--no-pin] [--json]",
+      .description =
+          "--transport shm (default): the process creates two channels, \"ping\" and \"pong\" (job\n"
+          "latbench<pid>, 64 slots of 128 bytes, so messages up to 96 B are inline; a heap of\n"
+          "max(1 MiB, 4 x the largest size)), and forks a ponger. The pinger sends one message on \"ping\",\n"
+          "the ponger answers with a message of the same size on \"pong\". One-way latency is half the\n"
+          "round trip. --channel spsc declares both channels single producer / single consumer\n"
+          "(plain-store fast paths); --path chooses send/recv (copy) or claim_send/commit and\n"
+          "claim_recv/release (zerocopy); auto uses zerocopy for messages above the inline 96 B.\n"
+          "\n"
+          "Method, per size (shared with mpi_latency and boost_mq_latency, tools/common/latency_report.hpp):\n"
+          "a warm-up of min(iterations, 10000) round trips, then two passes of `iterations` round\n"
+          "trips. Pass 1 reads the clock every --batch round trips; the reported one-way figure is the\n"
+          "median of those batch means / 2. Pass 2 times every round trip (clock read included) and\n"
+          "reports their 99th percentile / 2. Sizes >= 65536 B run min(iterations, --large-iterations)\n"
+          "round trips. A memcpy of each size, timed in the pinger, is printed as an anchor.\n"
+          "\n"
+          "--transport fabric: the same ping-pong between two nodes through libfabric. --fabric-mode\n"
+          "direct opens two bare endpoints (fi_send/fi_recv, busy-polled completion queue: what\n"
+          "fi_pingpong measures); agent starts two virtual nodes (one agent process each) and measures\n"
+          "the full path: process -> inbox -> agent -> fabric -> agent -> channel -> process; both\n"
+          "(default) runs direct, then agent. --iterations defaults to 10000 here; sizes >= 65536 B\n"
+          "run min(iterations, 2000) round trips; --wait, --spin-us, --path, --channel and\n"
+          "--large-iterations do not apply.\n"
+          "\n"
+          "Unless --no-pin, the pinger is pinned to core 0 and the ponger to core 1 with hwloc (the\n"
+          "first processing unit of each physical core); the header says whether pinning worked.",
+      .output =
+          "Text (default), one table per transport or fabric mode:\n"
+          "# latency_bench, transport shm: one-way latency = round trip / 2\n"
+          "# channel mpmc, wait adaptive, path auto, pinned to cores 0 and 1 (hwloc)   (the settings)\n"
+          "# median: of batch means; p99: of individually timed round trips (clock read included)\n"
+          "# size(B)   one-way(ns)   p99(ns)   iterations   (one row per size)\n"
+          "# anchor: memcpy of the same size in this process (ns): ...   (shm only)\n"
+          "For fabric the second line names the provider, fabric, domain and libfabric version and\n"
+          "the path measured.\n"
+          "\n"
+          "--json, shm: one line {\"tool\":\"latency_bench\",\"transport\":\"shm\",\"channel\":\"mpmc\"|\"spsc\",\n"
+          "\"wait\":..., \"pinning\":\"pinned to cores 0 and 1 (hwloc)\" or why not, \"results\":[{\"size\":B,\n"
+          "\"one_way_ns\":median, \"p99_ns\":p99, \"iterations\":N, \"memcpy_ns\":anchor,\n"
+          "\"path\":\"copy\"|\"zerocopy\"}, ...]}.\n"
+          "--json, fabric: {\"tool\":\"latency_bench\",\"transport\":\"fabric\",\"modes\":[{\"mode\":\"direct\"|\n"
+          "\"agent\",\"fabric\":summary,\"results\":[...]}, ...],\"results\":[...]}; the top-level results\n"
+          "are the agent path's when it ran, else the direct path's. Keys of a result as for shm,\n"
+          "without memcpy_ns and path.",
+      .exit_status =
+          "0 every size was measured.\n"
+          "1 a channel or fabric operation failed, or the ponger exited with an error (message on\n"
+          "  stderr).\n"
+          "2 bad command line: an unknown option or value, a malformed --sizes list, or a size above\n"
+          "  the channel's largest message.",
+      .environment =
+          "FI_PROVIDER             fabric: the libfabric provider when --provider is not given\n"
+          "                        (default tcp;ofi_rxm).\n"
+          "FI_OFI_RXM_BUFFER_SIZE  fabric, agent mode on an RxM provider: the eager size that caps\n"
+          "                        the agents' frames (16384 by default; see docs/tuning.md).\n"
+          "Other FI_* variables are read by libfabric itself. CHANPOOL_JOB is not used: the channels\n"
+          "live in a job of their own (latbench<pid>, or vc<pid>-n0/-n1 for the virtual nodes).",
+      .examples =
+          "latency_bench                                     # shm, all default sizes\n"
+          "latency_bench --channel spsc --sizes 8,64 --json   # declared single producer/consumer\n"
+          "latency_bench --wait idle --sizes 64               # a receiver that sleeps at once\n"
+          "latency_bench --transport fabric --sizes 64,4096 --iterations 2000\n"
+          "latency_bench --transport fabric --fabric-mode agent --agent-spin-us 50 --sizes 64"};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   options o;
-  CLI::App app{
-      "latency_bench - one-way latency between two processes over chanpool channels (ping-pong).\n\n"
-      "Two processes exchange one message at a time over two channels; one-way latency is half the\n"
-      "round trip: the median of batch means, and the p99 of individually timed round trips.\n"
-      "Large messages (> inline capacity) use the zero-copy claim/commit path by default; the\n"
-      "table also prints a plain memcpy of the same size, measured in the same run, as an anchor.\n\n"
-      "Example: latency_bench --transport shm --sizes 8,64,1024,65536,1048576 --iterations 100000 --json"};
+  CLI::App app;
+  chanpool::tools::man::apply(app, manual());
+  const std::string shm_only = "With --transport shm only";
+  const std::string fabric_only = "With --transport fabric only";
   app.add_option("--transport", o.transport,
-                 "shm: two processes, two channels. fabric: two virtual nodes through libfabric (see --fabric-mode)")
+                 "shm: two processes, two channels. fabric: two nodes through libfabric (see --fabric-mode)")
       ->check(CLI::IsMember({"shm", "fabric"}));
-  app.add_option("--fabric-mode", o.fabric_mode,
-                 "fabric only: agent (process -> agent -> fabric -> agent -> channel -> process), direct (two "
-                 "endpoints, fi_send/fi_recv, busy-polled CQ: what fi_pingpong measures) or both")
-      ->check(CLI::IsMember({"agent", "direct", "both"}));
-  app.add_option("--provider", o.provider, "fabric only: libfabric provider (default $FI_PROVIDER, else tcp;ofi_rxm)");
-  // Defaults 0: with two cores and six threads on the path, a spinning thread only takes the
-  // core from the one that has work (measured: longer spins give longer latencies here).
-  app.add_option("--agent-spin-us", o.agent_spin_us, "fabric only: agent threads poll this long before sleeping");
-  app.add_option("--receiver-spin-us", o.receiver_spin_us, "fabric only: the processes poll their channel this long before sleeping");
-  app.add_option("--sizes", o.sizes_text, "comma-separated message sizes in bytes");
-  app.add_option("--iterations", o.iterations, "round trips per size and pass")->check(CLI::Range(1ull, 1ull << 40));
-  app.add_option("--large-iterations", o.large_iterations, "cap on round trips for sizes >= 64 KiB")
+  app.add_option("--sizes", o.sizes_text, "Comma-separated message sizes in bytes");
+  app.add_option("--iterations", o.iterations,
+                 "Timed round trips per size and pass (--transport fabric: 10000 unless given)")
       ->check(CLI::Range(1ull, 1ull << 40));
-  app.add_option("--batch", o.batch, "round trips per batch mean")->check(CLI::Range(1ull, 1ull << 30));
-  app.add_option("--wait", o.wait, "receiver wait: spin, adaptive (spin, then futex) or idle (futex at once)")
-      ->check(CLI::IsMember({"spin", "adaptive", "idle"}));
-  app.add_option("--spin-us", o.spin_us, "adaptive wait: spin this long before sleeping")->check(CLI::Range(0.0, 1e7));
+  app.add_option("--batch", o.batch, "Round trips per clock read (batch mean) in the median pass")
+      ->check(CLI::Range(1ull, 1ull << 30));
+  app.add_flag("!--no-pin", o.pin, "Do not pin the two processes to distinct cores (default: pinned with hwloc)");
+  app.add_flag("--json", o.json, "Print one JSON object instead of the table");
+  app.add_option("--large-iterations", o.large_iterations, "Cap on round trips for sizes >= 65536 B")
+      ->check(CLI::Range(1ull, 1ull << 40))
+      ->group(shm_only);
+  app.add_option("--wait", o.wait, "Receiver wait: spin, adaptive (spin, then futex) or idle (futex at once)")
+      ->check(CLI::IsMember({"spin", "adaptive", "idle"}))
+      ->group(shm_only);
+  app.add_option("--spin-us", o.spin_us, "Adaptive wait: spin this many microseconds before sleeping")
+      ->check(CLI::Range(0.0, 1e7))
+      ->group(shm_only);
   app.add_option("--path", o.path, "copy (send/recv), zerocopy (claim/commit) or auto (zerocopy above inline)")
-      ->check(CLI::IsMember({"copy", "zerocopy", "auto"}));
+      ->check(CLI::IsMember({"copy", "zerocopy", "auto"}))
+      ->group(shm_only);
   app.add_option("--channel", o.channel_kind,
                  "mpmc (any number of senders and receivers) or spsc (declared single producer and consumer: "
                  "plain-store fast paths)")
-      ->check(CLI::IsMember({"mpmc", "spsc"}));
-  app.add_flag("!--no-pin", o.pin, "do not pin the two processes to distinct cores (hwloc)");
-  app.add_flag("--json", o.json, "print one JSON object instead of the table");
-  CLI11_PARSE(app, argc, argv);
+      ->check(CLI::IsMember({"mpmc", "spsc"}))
+      ->group(shm_only);
+  app.add_option("--fabric-mode", o.fabric_mode,
+                 "agent (process -> agent -> fabric -> agent -> channel -> process), direct (two "
+                 "endpoints, fi_send/fi_recv, busy-polled CQ: what fi_pingpong measures) or both")
+      ->check(CLI::IsMember({"agent", "direct", "both"}))
+      ->group(fabric_only);
+  app.add_option("--provider", o.provider, "libfabric provider (default: $FI_PROVIDER, else tcp;ofi_rxm)")
+      ->group(fabric_only);
+  // Defaults 0: with two cores and six threads on the path, a spinning thread only takes the
+  // core from the one that has work (measured: longer spins give longer latencies here).
+  app.add_option("--agent-spin-us", o.agent_spin_us, "Agent mode: agent threads poll this many microseconds before sleeping")
+      ->group(fabric_only);
+  app.add_option("--receiver-spin-us", o.receiver_spin_us,
+                 "Agent mode: the two processes poll their channel this many microseconds before sleeping")
+      ->group(fabric_only);
+  if (const auto exit_code = chanpool::tools::man::parse(app, argc, argv)) return *exit_code;
 
   std::vector<std::size_t> sizes;
   if (!chanpool::tools::parse_sizes(o.sizes_text, sizes)) {
