@@ -32,6 +32,10 @@ constexpr auto liveness_period = std::chrono::milliseconds(100);
 
 std::atomic<std::uint32_t> pools_started{0};
 
+constexpr const char* warm_up_task_name = "chanpool::pool::warm_up";
+void warm_up_noop() {}
+CHANPOOL_TASK_NAMED(warm_up_noop, warm_up_task_name);
+
 // True once `pid` has exited (gone, or a zombie not yet reaped by its parent).
 bool process_exited(pid_t pid) {
   if (pid <= 0) return true;
@@ -73,6 +77,10 @@ engine::~engine() {
 
 void engine::start() {
   const auto t0 = steady::now();
+  auto trace = [&](const char* what) {
+    if (std::getenv("CHANPOOL_POOL_TRACE"))
+      std::fprintf(stderr, "pool start: %-28s %.3f s\n", what, std::chrono::duration<double>(steady::now() - t0).count());
+  };
   if (options_.nodes == 0) throw std::invalid_argument("chanpool pool: nodes must be at least 1");
   if (options_.max_prefetch_per_worker < options_.prefetch_per_worker)
     options_.max_prefetch_per_worker = options_.prefetch_per_worker;
@@ -86,6 +94,11 @@ void engine::start() {
   info_.job = !options_.job.empty() ? options_.job
                                     : "pool" + std::to_string(::getpid()) + "-" + std::to_string(pools_started++);
 
+  info_.oversubscribed = info_.workers + info_.nodes + 1 > cores;
+  if (info_.oversubscribed && options_.no_spin_when_oversubscribed) options_.agent.spin = std::chrono::microseconds(0);
+  if (options_.rxm_buffer_bytes != 0)
+    ::setenv("FI_OFI_RXM_BUFFER_SIZE", std::to_string(options_.rxm_buffer_bytes).c_str(), /*overwrite=*/0);
+
   // The results channel first: workers resolve it as soon as they start.
   ch::channel_config results_cfg;
   results_cfg.capacity = 16384;
@@ -94,12 +107,9 @@ void engine::start() {
   auto results = ch::channel::create(results_channel_name, results_cfg, {.job = tp::virtual_node_job(info_.job, 0)});
   if (!results) throw_start_error("cannot create the results channel", results.error());
   results_ = std::move(*results);
+  if (info_.oversubscribed && options_.no_spin_when_oversubscribed) results_.set_wait({.mode = ch::wait_mode::idle});
 
   nodes_.resize(info_.nodes);
-  // Supervisors (and their workers) start while the agents come up: a worker waits for its
-  // node's agent in client::attach.
-  fork_supervisors();
-
   tp::cluster_config cc;
   cc.nodes = info_.nodes;
   cc.job = info_.job;
@@ -108,6 +118,11 @@ void engine::start() {
   auto cluster = tp::virtual_cluster::start(cc);
   if (!cluster) throw_start_error("cannot start the node agents", cluster.error());
   cluster_ = std::move(*cluster);
+  trace("agents up");
+  // Then the supervisors: forked before the agents, their workers' polling for an agent that is
+  // not up yet slowed the agents' start-up (128 pollers on 2 cores).
+  fork_supervisors();
+  trace("supervisors forked");
   info_.fabric = cluster_.fabric_summary();
   for (std::uint32_t k = 0; k < info_.nodes; ++k) {
     info_.agent_pids.push_back(cluster_.agent_pid(k));
@@ -133,10 +148,30 @@ void engine::start() {
       std::this_thread::sleep_for(std::chrono::microseconds(500));
     }
   }
+  trace("task channels resolved");
   wait_for_workers();
-  info_.startup_seconds = std::chrono::duration<double>(steady::now() - t0).count();
+  trace("workers ready");
   next_liveness_check_ = steady::now() + liveness_period;
   scheduler_ = std::thread([this] { scheduler_loop(); });
+  warm_up();
+  trace("warm-up done");
+  info_.startup_seconds = std::chrono::duration<double>(steady::now() - t0).count();
+}
+
+// One no-op item per worker through the whole path (dispatch, a worker's receive and invoke,
+// the result's return), so the first map does not pay for first-touch page faults and cold
+// caches in every process. Part of the start-up time.
+void engine::warm_up() {
+  const task_entry* noop = find_task(warm_up_task_name);
+  if (noop == nullptr) return;
+  submission s;
+  s.task = noop;
+  s.chunksize = 1;
+  for (std::uint32_t i = 0; i < info_.workers; ++i) s.ends.push_back(0);
+  auto j = submit(std::move(s));
+  if (!j->wait_ready(steady::now() + options_.start_timeout))
+    throw_start_error("the warm-up round did not complete within the start timeout");
+  j->throw_first_failure();
 }
 
 void engine::fork_supervisors() {
@@ -156,6 +191,7 @@ void engine::fork_supervisors() {
     plan.max_item_bytes = options_.max_item_bytes;
     plan.maxtasksperchild = options_.maxtasksperchild;
     plan.pin = info_.pinned;
+    plan.spin = !(info_.oversubscribed && options_.no_spin_when_oversubscribed);
     plan.first_core = k * info_.workers_per_node;
     plan.initializer_task = options_.initializer_task;
     plan.initializer_args = options_.initializer_args;
@@ -312,8 +348,26 @@ std::uint32_t engine::node_capacity(std::uint32_t node) const {
     per_worker = static_cast<std::uint32_t>(
         std::clamp<double>(want, options_.prefetch_per_worker, options_.max_prefetch_per_worker));
   }
-  const std::size_t fair_share = pending_.size() / std::max<std::size_t>(1, live_nodes());
-  return workers + static_cast<std::uint32_t>(std::min<std::size_t>(std::size_t{per_worker} * workers, fair_share));
+  // Unstarted chunks: pending here, plus those queued on nodes beyond their running ones. A
+  // node may queue its workers' share of them, so at the tail every worker of the pool is
+  // offered the same amount and none gets an item that another, idle worker could have run.
+  std::size_t unstarted = pending_.size();
+  std::size_t live_workers = 0;
+  for (const node_record& n : nodes_) {
+    if (!n.alive) continue;
+    live_workers += n.workers;
+    if (n.outstanding.size() > n.workers) unstarted += n.outstanding.size() - n.workers;
+  }
+  // When chunk run times vary, an item queued behind a busy worker can end up last while
+  // another worker idles: prefetch then stops earlier, while three rounds of work are left,
+  // and the tail is handed out on demand (a round trip per item, tiny against such items).
+  // Judged on the job whose chunk is next (jobs differ: a warm-up's no-ops say nothing).
+  const auto next = pending_.empty() ? jobs_.end() : jobs_.find(pending_.front().job);
+  const bool uniform = next == jobs_.end() || next->second.run_times.uniform();
+  const std::size_t reserve = uniform ? 0 : 2 * live_workers;
+  const std::size_t share_per_worker =
+      unstarted > reserve ? (unstarted - reserve) / std::max<std::size_t>(1, live_workers) : 0;
+  return workers + workers * static_cast<std::uint32_t>(std::min<std::size_t>(per_worker, share_per_worker));
 }
 
 void engine::dispatch() {
@@ -427,6 +481,7 @@ void engine::handle_results(const wire::result_header& h, std::string_view body)
     nodes_[h.node].outstanding.erase({h.job, h.chunk});
     const double seconds = static_cast<double>(h.busy_ns) * 1e-9;
     chunk_seconds_ewma_ = chunk_seconds_ewma_ < 0 ? seconds : 0.9 * chunk_seconds_ewma_ + 0.1 * seconds;
+    if (const auto it = jobs_.find(h.job); it != jobs_.end()) it->second.run_times.add(seconds);
   }
   const auto it = jobs_.find(h.job);
   if (it == jobs_.end() || h.item_count == 0) {

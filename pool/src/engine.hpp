@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <cmath>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -45,7 +46,24 @@ class engine {
     std::uint32_t count = 0;
     std::uint32_t attempts = 0;  // runs started so far
   };
+  // Welford's running mean and variance of a job's chunk run times.
+  struct run_time_stats {
+    std::uint64_t count = 0;
+    double mean = 0;
+    double m2 = 0;
+    void add(double x) {
+      ++count;
+      const double delta = x - mean;
+      mean += delta / static_cast<double>(count);
+      m2 += delta * (x - mean);
+    }
+    // Until enough are seen, assume uniform (prefetch is then kept up to the tail).
+    bool uniform() const {
+      return count < 8 || std::sqrt(m2 / static_cast<double>(count - 1)) <= 0.05 * mean;
+    }
+  };
   struct job_record {
+    run_time_stats run_times;
     std::shared_ptr<job> state;
     const task_entry* task = nullptr;
     std::string args;
@@ -70,6 +88,7 @@ class engine {
   void start();
   void fork_supervisors();
   void wait_for_workers();
+  void warm_up();
   void scheduler_loop();
   void take_submissions();
   void dispatch();

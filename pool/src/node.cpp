@@ -117,6 +117,7 @@ class worker {
       die(exit_setup_failed);
     }
     tasks_ = std::move(*tasks);
+    if (!plan_.spin) tasks_.set_wait({.mode = ch::wait_mode::idle});
     auto c = tp::client::attach(plan_.node_job);
     if (!c) {
       std::fprintf(stderr, "chanpool pool: worker on node %u cannot attach to its agent: %s\n", plan_.node,

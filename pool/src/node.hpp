@@ -29,6 +29,7 @@ struct node_plan {
   std::uint32_t max_item_bytes = 8u << 20;
   std::uint32_t maxtasksperchild = 0;
   bool pin = false;
+  bool spin = true;  // false: workers sleep at once when their channel is empty
   std::uint32_t first_core = 0;  // worker i is pinned to core first_core + i (mod cores)
   std::string initializer_task;
   std::string initializer_args;

@@ -83,7 +83,9 @@ result<node_state_mapping> open_node_state(const std::string& node_job) {
   try {
     bip::shared_memory_object shm(bip::open_only, name->c_str(), bip::read_write);
     bip::offset_t size = 0;
-    if (!shm.get_size(size) || size < static_cast<bip::offset_t>(sizeof(node_state))) return errc::layout_mismatch;
+    if (!shm.get_size(size)) return errc::layout_mismatch;
+    if (size == 0) return errc::not_ready;  // the agent created it and has not sized it yet
+    if (size < static_cast<bip::offset_t>(sizeof(node_state))) return errc::layout_mismatch;
     node_state_mapping m;
     m.region = bip::mapped_region(shm, bip::read_write, 0, sizeof(node_state));
     m.state = static_cast<node_state*>(m.region.get_address());

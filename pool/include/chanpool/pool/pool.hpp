@@ -72,6 +72,15 @@ struct pool_options {
   std::string initializer_args;
   std::string job;  // shared-memory namespace prefix; empty: "pool<pid>-<n>"
   transport::agent_config agent;
+  // RxM's bounce-buffer size for the agents (FI_OFI_RXM_BUFFER_SIZE, set in this process before
+  // the agents start, unless the environment already sets it; 0 leaves it alone). RxM allocates
+  // and clears two pools of 1024 such buffers per endpoint at start-up: 32 MiB per agent at its
+  // 16 KiB default, about a second of page faults for 32 virtual nodes on 2 cores. The Pool's
+  // messages are small, and larger ones go point to point.
+  std::uint32_t rxm_buffer_bytes = 4096;
+  // When the pool's processes outnumber the cores, agents and workers sleep at once instead of
+  // spinning first: a spinning process only delays the one it waits for.
+  bool no_spin_when_oversubscribed = true;
   std::chrono::milliseconds start_timeout{60'000};
 
   template <class R, class... Params, class... Args>
@@ -231,6 +240,7 @@ struct pool_info {
   std::string job;
   std::string fabric;          // the agents' provider and fabric
   bool pinned = false;
+  bool oversubscribed = false;  // more processes than cores: nothing spins
   std::vector<int> agent_pids;       // node k's transport agent (embedded: a child of this process)
   std::vector<int> supervisor_pids;  // node k's supervisor (forks and replaces its workers)
 };
