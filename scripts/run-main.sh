@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Builds chanpool (release) and runs the main job. Until the Pool lands, the main job is the
-# shared-memory latency benchmark; extra arguments go to it.
+# Builds chanpool (release) and runs the main job: pool_map, chanpool's Pool against the MPI
+# pools on the embedded default (virtual nodes on this host). Extra arguments go to pool_map,
+# e.g. --nodes 32 --workers_per_node 4 --imbalance_factor 8.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh >/dev/null
 cmake --preset release >/dev/null
-cmake --build --preset release -j "$(nproc)" --target latency_bench >/dev/null
-exec ./build/release/tools/latency_bench --transport shm "$@"
+cmake --build --preset release -j "$(nproc)" --target pool_map >/dev/null
+exec ./build/release/tools/pool_map --imbalance_factor=1 "$@"

@@ -100,8 +100,8 @@ void print_human(const pm::row& row, const options& o, const pl::pool_info& info
   std::printf("ideal            %s  (in-order list scheduling, zero overhead)   bound %s  (max(total/workers, longest))\n",
               seconds_text(row.ideal_s).c_str(), seconds_text(row.bound_s).c_str());
   const auto eff = pm::efficiency(row);
-  std::printf("pool             %s  efficiency %.1f%% (ideal/runtime)", seconds_text(row.pool_runtime_s).c_str(),
-              eff ? *eff * 100 : 0.0);
+  std::printf("pool             %s", seconds_text(row.pool_runtime_s).c_str());
+  if (eff && row.ideal_s > 0) std::printf("  efficiency %.1f%% (ideal/runtime)", *eff * 100);
   if (o.min_time == 0) std::printf("  %.0f tasks/s", static_cast<double>(items) / row.pool_runtime_s);
   std::printf("%s\n", pool.correct ? "" : "  RESULTS WRONG");
   if (o.num_iters > 1) {

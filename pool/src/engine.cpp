@@ -536,14 +536,7 @@ void engine::chunk_lost(chunk_ref ref, const std::string& why) {
 
 void engine::finish_job_if_done(std::uint32_t job_id) {
   const auto it = jobs_.find(job_id);
-  if (it == jobs_.end()) return;
-  job& state = *it->second.state;
-  for (const chunk_info& c : it->second.chunks)
-    if (!state.item_finished(c.first + c.count - 1) || !state.item_finished(c.first)) return;
-  // Every chunk's ends are in; make sure of the middles too (re-runs finish out of order).
-  for (std::size_t i = 0; i < state.size(); ++i)
-    if (!state.item_finished(i)) return;
-  jobs_.erase(it);
+  if (it != jobs_.end() && it->second.state->all_finished()) jobs_.erase(it);
 }
 
 void engine::run_callback(job& j) {

@@ -52,6 +52,11 @@ bool job::item_finished(std::size_t i) const {
   return states_.at(i) != item_state::pending;
 }
 
+bool job::all_finished() const {
+  std::lock_guard lock(mutex_);
+  return finished_ == states_.size();
+}
+
 std::string_view job::result_bytes(std::size_t i) const {
   std::lock_guard lock(mutex_);
   const location& l = locations_.at(i);

@@ -71,6 +71,7 @@ class job {
   bool complete_items(std::string blob, const std::vector<item_bytes>& items);
   bool fail_items(std::size_t first, std::size_t count, failure_kind kind, const std::string& message);
   bool item_finished(std::size_t i) const;
+  bool all_finished() const;
   // After complete_items/fail_items returned true and on_ready ran: wakes wait_ready().
   void publish_ready();
   std::function<void(job&)> on_ready;  // runs once, on the scheduler thread, outside the lock
