@@ -19,7 +19,7 @@ class Chanpool(CMakePackage):
     # checksummed versions when the project is published.
     version("0.1.0")
 
-    variant("tools", default=True, description="Build and install chanpool_cleanup and latency_bench")
+    variant("tools", default=True, description="Build and install pool_map, latency_bench, fanin_bench and chanpool_cleanup")
     variant("mpi", default=False, description="Build the MPI parts: the transport's MPI bootstrap library "
             "(chanpool::transport_mpi) and the MPI baselines")
     variant("benchmarks", default=False, description="Build the Google Benchmark microbenchmarks and baselines")
@@ -43,9 +43,12 @@ class Chanpool(CMakePackage):
     # The transport layer is always built; chanpool::transport links it publicly.
     depends_on("libfabric@1.9:")
     depends_on("mpi", when="+mpi")
+    # The Pool (always built) places its workers with hwloc, and its public headers encode task
+    # arguments with cereal (header-only): consumers of chanpool::pool need both.
+    depends_on("hwloc")
+    depends_on("cereal")
 
     with when("+tools"):
-        depends_on("hwloc")  # latency_bench pins its threads
         depends_on("cli11", type="build")
         depends_on("nlohmann-json@3.10:", type="build")
     with when("+benchmarks"):

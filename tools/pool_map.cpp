@@ -243,7 +243,8 @@ int main(int argc, char** argv) {
   page.synopsis =
       "pool_map [--imbalance_factor K[,K...]] [--items_per_worker N] [--num_iters N] [--nodes N[,N...]]\n"
       "         [--workers_per_node W] [--min_time S] [--mpi round,dynamic|none] [--mpi_args ARGS]\n"
-      "         [--seed S] [--chunksize C] [--json] [--csv FILE] [--plot FILE.svg]";
+      "         [--seed S] [--chunksize C] [--prefetch P] [--provider NAME] [--mpi_timeout S]\n"
+      "         [--json] [--csv FILE] [--plot FILE.svg]";
   page.description =
       "Maps one seeded list of work items over a chanpool Pool of N nodes x W workers, then runs the\n"
       "MPI pools of mpi_compare/ (mpi_pool_round: the seed's round-based scheme; mpi_pool_dynamic:\n"
@@ -301,7 +302,7 @@ int main(int argc, char** argv) {
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--mpi", o.mpi, "MPI pools to run beside: round, dynamic, both (round,dynamic) or none")
       ->capture_default_str();
-  app.add_option("--mpi_args", o.mpi_args, "Extra mpirun arguments (e.g. \"--mca btl self,vader\")");
+  app.add_option("--mpi_args", o.mpi_args, "Extra mpirun arguments (e.g. \"--mca btl self,vader\"); default: none");
   app.add_option("--mpi_timeout", o.mpi_timeout, "Seconds an MPI pool may run before it is killed")
       ->capture_default_str();
   app.add_option("--seed", o.seed, "Seed of the work item list")->capture_default_str();
@@ -309,10 +310,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--prefetch", o.prefetch, "Chunks queued per worker beyond the one it runs (grows for short tasks)")
       ->capture_default_str();
-  app.add_option("--provider", o.provider, "libfabric provider of the agents (default: FI_PROVIDER, else tcp;ofi_rxm)");
+  app.add_option("--provider", o.provider, "libfabric provider of the agents; default: FI_PROVIDER, else tcp;ofi_rxm");
   app.add_flag("--json", o.json, "One JSON line per run on stdout");
-  app.add_option("--csv", o.csv, "Write the figures as CSV to FILE");
-  app.add_option("--plot", o.plot, "Write an SVG plot of speedup vs nodes to FILE");
+  app.add_option("--csv", o.csv, "Write the figures as CSV to FILE; default: none");
+  app.add_option("--plot", o.plot, "Write an SVG plot of speedup vs nodes to FILE; default: none");
   if (const auto code = man::parse(app, argc, argv)) return *code;
   try {
     o.imbalance_factors = parse_list<double>(factors, "--imbalance_factor");

@@ -13,6 +13,8 @@ test -f "$work/prefix/lib/cmake/chanpool/chanpoolConfig.cmake"
 test -f "$work/prefix/lib/cmake/chanpool/chanpoolConfigVersion.cmake"
 test -f "$work/prefix/lib/pkgconfig/chanpool.pc"
 test -f "$work/prefix/lib/pkgconfig/chanpool-transport.pc"
+test -f "$work/prefix/lib/pkgconfig/chanpool-pool.pc"
+test -x "$work/prefix/bin/pool_map"
 test -x "$work/prefix/bin/fanin_bench"
 test -x "$work/prefix/bin/latency_bench"
 test -x "$work/prefix/bin/chanpool_cleanup"
@@ -22,6 +24,7 @@ cmake -S "$source_dir/tests/install/consumer" -B "$work/cmake-consumer" -DCMAKE_
 cmake --build "$work/cmake-consumer" >/dev/null
 "$work/cmake-consumer/consumer"
 "$work/cmake-consumer/transport_consumer"
+"$work/cmake-consumer/pool_consumer"
 
 echo "--- pkg-config chanpool"
 export PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig"
@@ -35,3 +38,9 @@ echo "--- pkg-config chanpool-transport"
 c++ -std=c++20 "$source_dir/tests/install/consumer/transport_main.cpp" -o "$work/pkg-transport-consumer" \
   $(pkg-config --cflags chanpool-transport) $(pkg-config --libs chanpool-transport)
 "$work/pkg-transport-consumer"
+
+echo "--- pkg-config chanpool-pool"
+# shellcheck disable=SC2046
+c++ -std=c++20 "$source_dir/tests/install/consumer/pool_main.cpp" -o "$work/pkg-pool-consumer" \
+  $(pkg-config --cflags chanpool-pool) $(pkg-config --libs chanpool-pool)
+"$work/pkg-pool-consumer"

@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""Runs pool_map --json and checks each line: the issue's keys, the ideal recomputed from the
+seeded list (tests/mpi/check_pool.py's formula), a runtime no shorter than the bound, and the MPI pools when
+asked for. Also checks that bad flags exit 2 with a message.
+
+usage: check_pool_map.py POOL_MAP [--mpi]
+"""
+import json
+import heapq
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "mpi"))
+from check_pool import work_items  # noqa: E402  (the shared reference of the item list)
+
+
+def fail(message):
+    print(f"check_pool_map: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def ideal(items, workers):
+    free = [0.0] * workers
+    end = 0.0
+    for d in items:
+        start = heapq.heappop(free)
+        heapq.heappush(free, start + d)
+        end = max(end, start + d)
+    return end
+
+
+def main():
+    tool = sys.argv[1]
+    with_mpi = "--mpi" in sys.argv[2:]
+    args = [tool, "--nodes", "1,2", "--workers_per_node", "2", "--imbalance_factor", "1,8", "--min_time", "0.02",
+            "--seed", "3", "--json", "--mpi", "round,dynamic" if with_mpi else "none"]
+    run = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    if run.returncode != 0:
+        fail(f"{' '.join(args)} exited {run.returncode}: {run.stderr}")
+    lines = [l for l in run.stdout.splitlines() if l.strip()]
+    if len(lines) != 4:
+        fail(f"expected 4 JSON lines, got {len(lines)}: {run.stdout}")
+    for line in lines:
+        doc = json.loads(line)
+        for key in ("tool", "nodes", "workers_per_node", "workers", "imbalance_factor", "ideal_s", "bound_s", "pool"):
+            if key not in doc:
+                fail(f"missing '{key}': {doc}")
+        if doc["tool"] != "pool_map" or doc["workers"] != doc["nodes"] * 2:
+            fail(f"wrong tool or workers: {doc}")
+        items = work_items(3, doc["workers"] * 4, 0.02, float(doc["imbalance_factor"]))
+        want = ideal(items, doc["workers"])
+        if abs(doc["ideal_s"] - want) > 1e-9:
+            fail(f"ideal {doc['ideal_s']} != recomputed {want}")
+        pool = doc["pool"]
+        # The ideal is in-order greedy scheduling, not optimal: another order can beat it, so
+        # only the absolute bound max(total/workers, longest) is a floor.
+        if not (pool["runtime_s"] >= doc["bound_s"] * 0.999 and pool["efficiency"] > 0):
+            fail(f"implausible pool figures: {pool} (ideal {want}, bound {doc['bound_s']})")
+        if not pool["startup_s"] > 0:
+            fail(f"no start-up time: {pool}")
+        for contender in ("mpi_round", "mpi_dynamic"):
+            if with_mpi != (contender in doc):
+                fail(f"'{contender}' {'missing' if with_mpi else 'unexpected'}: {doc}")
+            if with_mpi and not (doc[contender]["runtime_s"] > 0 and doc[contender]["speedup"] > 0):
+                fail(f"implausible {contender}: {doc[contender]}")
+    for bad in (["--imbalance_factor", "0.5"], ["--nodes", "0"], ["--nodes", "two"], ["--mpi", "bogus"]):
+        r = subprocess.run([tool, *bad, "--mpi", "none"] if bad[0] != "--mpi" else [tool, *bad],
+                           capture_output=True, text=True, timeout=60)
+        if r.returncode != 2 or not r.stderr.strip():
+            fail(f"{bad} should exit 2 with a message, got {r.returncode}: {r.stderr!r}")
+    print("check_pool_map: ok")
+
+
+if __name__ == "__main__":
+    main()
