@@ -15,6 +15,9 @@
 #include <nlohmann/json.hpp>
 
 #include "chanpool/pool/pool.hpp"
+#ifdef CHANPOOL_POOL_MAP_WITH_MPI
+#include "chanpool/pool/mpi.hpp"
+#endif
 #include "man_help.hpp"
 #include "mpi_compare/work_items.hpp"
 #include "pool_map_support.hpp"
@@ -123,6 +126,86 @@ void print_human(const pm::row& row, const options& o, const pl::pool_info& info
   std::fflush(stdout);
 }
 
+// One map of the seeded list for imbalance factor k on a started pool.
+pm::row measure(pl::pool& p, double k, const options& o, pool_run& pool) {
+  const pl::pool_info& info = p.info();
+  const std::size_t count = static_cast<std::size_t>(info.workers) * o.items_per_worker;
+  const auto items = chanpool::mpi_compare::work_items(o.seed, count, o.min_time, k);
+  pm::row row;
+  row.nodes = info.nodes;
+  row.workers_per_node = info.workers_per_node;
+  row.workers = info.workers;
+  row.imbalance_factor = k;
+  row.ideal_s = pm::ideal_makespan(items, info.workers);
+  row.bound_s = pm::bound(items, info.workers);
+  row.pool_startup_s = info.startup_seconds;
+  pool = run_pool(p, items, o);
+  row.pool_runtime_s = pool.runtime_s;
+  return row;
+}
+
+#ifdef CHANPOOL_POOL_MAP_WITH_MPI
+bool launched_by_mpi() {
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS"})
+    if (std::getenv(v) != nullptr) return true;
+  return false;
+}
+
+// Under mpirun/srun: one node per rank, rank 0 orchestrates and prints. The MPI pools are not
+// run from inside an MPI job (mpirun does not nest): run them beside it with the same counts.
+int run_launched(options o, int argc, char** argv) {
+  MPI_Init(&argc, &argv);
+  int rank = 0, size = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (o.nodes.size() != 1 || (o.nodes[0] != 1 && o.nodes[0] != static_cast<unsigned>(size))) {
+    if (rank == 0)
+      std::fprintf(stderr, "pool_map: under mpirun every rank is a node: --nodes must be %d (or left out)\n", size);
+    MPI_Finalize();
+    return man::exit_usage;
+  }
+  if (rank == 0 && o.mpi != "none")
+    std::fprintf(stderr, "pool_map: under mpirun the MPI pools are not run (mpirun does not nest); run "
+                         "mpi_pool_round/mpi_pool_dynamic with -np workers+1 yourself\n");
+  pl::pool_options po;
+  po.workers_per_node = o.workers_per_node;
+  po.prefetch_per_worker = o.prefetch;
+  po.max_prefetch_per_worker = std::max<std::uint32_t>(po.max_prefetch_per_worker, o.prefetch);
+  if (!o.provider.empty()) po.agent.provider = o.provider;
+  int code = 0;
+  try {
+    auto p = pl::start_pool_mpi(MPI_COMM_WORLD, po);
+    if (p) {
+      std::vector<pm::row> rows;
+      for (const double k : o.imbalance_factors) {
+        pool_run pool;
+        rows.push_back(measure(*p, k, o, pool));
+        if (!pool.correct) {
+          std::fprintf(stderr, "pool_map: %s\n", pool.problem.c_str());
+          code = 1;
+        }
+        if (o.json) {
+          std::printf("%s\n", pm::to_json(rows.back()).dump().c_str());
+        } else {
+          print_human(rows.back(), o, p->info(), pool, std::size_t{rows.back().workers} * o.items_per_worker,
+                      std::nullopt, std::nullopt);
+        }
+        std::fflush(stdout);
+      }
+      p->close();
+      p->join();
+      if (!o.csv.empty()) pm::write_csv(o.csv, rows);
+      if (!o.plot.empty()) pm::write_svg_plot(o.plot, rows);
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "pool_map (rank %d): %s\n", rank, e.what());
+    code = 1;
+  }
+  MPI_Finalize();
+  return code;
+}
+#endif
+
 int run(const options& o, const char* argv0) {
   const bool want_round = o.mpi.find("round") != std::string::npos;
   const bool want_dynamic = o.mpi.find("dynamic") != std::string::npos;
@@ -148,29 +231,17 @@ int run(const options& o, const char* argv0) {
     }
     const pl::pool_info info = p->info();
     for (const double k : o.imbalance_factors) {
-      const std::size_t count = static_cast<std::size_t>(info.workers) * o.items_per_worker;
-      const auto items = chanpool::mpi_compare::work_items(o.seed, count, o.min_time, k);
-      pm::row row;
-      row.nodes = n;
-      row.workers_per_node = info.workers_per_node;
-      row.workers = info.workers;
-      row.imbalance_factor = k;
-      row.ideal_s = pm::ideal_makespan(items, info.workers);
-      row.bound_s = pm::bound(items, info.workers);
-      row.pool_startup_s = info.startup_seconds;
       pool_run pool;
       try {
-        pool = run_pool(*p, items, o);
+        rows.push_back(measure(*p, k, o, pool));
       } catch (const std::exception& e) {
         std::fprintf(stderr, "pool_map: the map failed: %s\n", e.what());
         return 1;
       }
-      row.pool_runtime_s = pool.runtime_s;
       if (!pool.correct) {
         all_correct = false;
         std::fprintf(stderr, "pool_map: %s\n", pool.problem.c_str());
       }
-      rows.push_back(row);
       runs.push_back(pool);
     }
     p->close();
@@ -328,6 +399,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "pool_map: %s\n", e.what());
     return man::exit_usage;
   }
+#ifdef CHANPOOL_POOL_MAP_WITH_MPI
+  if (launched_by_mpi()) return run_launched(o, argc, argv);
+#endif
   try {
     return run(o, argv[0]);
   } catch (const std::exception& e) {

@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "chanpool/channels/cleanup.hpp"
 #include "node.hpp"
 #include "placement.hpp"
 
@@ -71,8 +72,88 @@ engine::engine(const pool_options& options) : options_(options) {
   }
 }
 
+engine::engine(const pool_options& options, launched_nodes&& launched) : options_(options) {
+  parent_pid_ = static_cast<std::uint32_t>(::getpid());
+  launched_ = true;
+  agent_ = std::move(launched.agent);
+  try {
+    start_launched(std::move(launched));
+  } catch (...) {
+    stop_processes(true);
+    throw;
+  }
+}
+
 engine::~engine() {
   if (!joined_) terminate();
+}
+
+std::uint32_t tasks_channel_capacity(std::uint32_t workers, const pool_options& options) {
+  const std::uint32_t want = 4 * workers * (1 + options.max_prefetch_per_worker) + 64;
+  std::uint32_t cap = 64;
+  while (cap < want && cap < (1u << 20)) cap <<= 1;
+  return cap;
+}
+
+node_plan make_node_plan(const pool_options& options, const std::string& job, std::uint32_t node, std::uint32_t workers,
+                         bool pin, bool spin, std::uint32_t first_core) {
+  node_plan plan;
+  plan.node_job = tp::virtual_node_job(job, node);
+  plan.orchestrator_job = tp::virtual_node_job(job, 0);
+  plan.node = node;
+  plan.workers = workers;
+  plan.tasks_capacity = tasks_channel_capacity(workers, options);
+  plan.max_item_bytes = options.max_item_bytes;
+  plan.maxtasksperchild = options.maxtasksperchild;
+  plan.pin = pin;
+  plan.spin = spin;
+  plan.first_core = first_core;
+  plan.initializer_task = options.initializer_task;
+  plan.initializer_args = options.initializer_args;
+  return plan;
+}
+
+pid_t fork_supervisor(const node_plan& plan) {
+  std::fflush(nullptr);
+  const int parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid == 0) run_supervisor(plan, parent);
+  return pid;
+}
+
+void engine::create_results_channel() {
+  ch::channel_config results_cfg;
+  results_cfg.capacity = 16384;
+  results_cfg.slot_bytes = 256;
+  results_cfg.heap_bytes = std::max<std::uint64_t>(256u << 20, 8ull * options_.max_item_bytes);
+  auto results = ch::channel::create(results_channel_name, results_cfg, {.job = tp::virtual_node_job(info_.job, 0)});
+  if (!results) throw_start_error("cannot create the results channel", results.error());
+  results_ = std::move(*results);
+  if (info_.oversubscribed && options_.no_spin_when_oversubscribed) results_.set_wait({.mode = ch::wait_mode::idle});
+}
+
+// Nodes started by a launcher (mpirun/srun): this process is node 0 and runs its agent; every
+// node's supervisor is already forked (ours is a child of this process).
+void engine::start_launched(launched_nodes&& launched) {
+  const auto t0 = launched.started;
+  info_.nodes = launched.node_count;
+  info_.job = launched.job;
+  info_.pinned = launched.pinned;
+  info_.oversubscribed = launched.oversubscribed;
+  nodes_.resize(info_.nodes);
+  for (std::uint32_t k = 0; k < info_.nodes; ++k) {
+    nodes_[k].workers = launched.workers.at(k);
+    info_.workers += nodes_[k].workers;
+  }
+  info_.workers_per_node = nodes_[0].workers;
+  nodes_[0].supervisor = launched.own_supervisor;
+  create_results_channel();
+  info_.fabric = agent_->fabric_info().summary();
+  for (std::uint32_t k = 0; k < info_.nodes; ++k) {
+    info_.agent_pids.push_back(k == 0 ? static_cast<int>(::getpid()) : 0);
+    info_.supervisor_pids.push_back(k == 0 ? nodes_[0].supervisor : 0);
+  }
+  finish_start(t0);
 }
 
 void engine::start() {
@@ -100,14 +181,7 @@ void engine::start() {
     ::setenv("FI_OFI_RXM_BUFFER_SIZE", std::to_string(options_.rxm_buffer_bytes).c_str(), /*overwrite=*/0);
 
   // The results channel first: workers resolve it as soon as they start.
-  ch::channel_config results_cfg;
-  results_cfg.capacity = 16384;
-  results_cfg.slot_bytes = 256;
-  results_cfg.heap_bytes = std::max<std::uint64_t>(256u << 20, 8ull * options_.max_item_bytes);
-  auto results = ch::channel::create(results_channel_name, results_cfg, {.job = tp::virtual_node_job(info_.job, 0)});
-  if (!results) throw_start_error("cannot create the results channel", results.error());
-  results_ = std::move(*results);
-  if (info_.oversubscribed && options_.no_spin_when_oversubscribed) results_.set_wait({.mode = ch::wait_mode::idle});
+  create_results_channel();
 
   nodes_.resize(info_.nodes);
   tp::cluster_config cc;
@@ -129,7 +203,17 @@ void engine::start() {
     info_.supervisor_pids.push_back(nodes_[k].supervisor);
   }
 
-  auto c = tp::client::attach(cluster_.node_job(0));
+  finish_start(t0);
+}
+
+// Both starts end here: attach to node 0's agent, resolve every node's task channel, wait for
+// every worker, warm up.
+void engine::finish_start(steady::time_point t0) {
+  auto trace = [&](const char* what) {
+    if (std::getenv("CHANPOOL_POOL_TRACE"))
+      std::fprintf(stderr, "pool start: %-28s %.3f s\n", what, std::chrono::duration<double>(steady::now() - t0).count());
+  };
+  auto c = tp::client::attach(tp::virtual_node_job(info_.job, 0));
   if (!c) throw_start_error("cannot attach to node 0's agent", c.error());
   client_ = std::move(*c);
 
@@ -143,7 +227,7 @@ void engine::start() {
       }
       if (r.error() != make_error_code(errc::not_found) || steady::now() > deadline)
         throw_start_error("cannot open node " + std::to_string(k) + "'s task channel", r.error());
-      if (process_exited(nodes_[k].supervisor))
+      if (nodes_[k].supervisor > 0 && process_exited(nodes_[k].supervisor))
         throw_start_error("node " + std::to_string(k) + "'s supervisor exited during start-up (see its message above)");
       std::this_thread::sleep_for(std::chrono::microseconds(500));
     }
@@ -175,29 +259,11 @@ void engine::warm_up() {
 }
 
 void engine::fork_supervisors() {
-  const std::uint32_t tasks_capacity = [&] {
-    std::uint32_t want = 4 * info_.workers_per_node * (1 + options_.max_prefetch_per_worker) + 64;
-    std::uint32_t cap = 64;
-    while (cap < want && cap < (1u << 20)) cap <<= 1;
-    return cap;
-  }();
   for (std::uint32_t k = 0; k < info_.nodes; ++k) {
-    node_plan plan;
-    plan.node_job = tp::virtual_node_job(info_.job, k);
-    plan.orchestrator_job = tp::virtual_node_job(info_.job, 0);
-    plan.node = k;
-    plan.workers = info_.workers_per_node;
-    plan.tasks_capacity = tasks_capacity;
-    plan.max_item_bytes = options_.max_item_bytes;
-    plan.maxtasksperchild = options_.maxtasksperchild;
-    plan.pin = info_.pinned;
-    plan.spin = !(info_.oversubscribed && options_.no_spin_when_oversubscribed);
-    plan.first_core = k * info_.workers_per_node;
-    plan.initializer_task = options_.initializer_task;
-    plan.initializer_args = options_.initializer_args;
-    std::fflush(nullptr);
-    const pid_t pid = ::fork();
-    if (pid == 0) run_supervisor(plan, static_cast<int>(parent_pid_));
+    const node_plan plan = make_node_plan(options_, info_.job, k, info_.workers_per_node, info_.pinned,
+                                          !(info_.oversubscribed && options_.no_spin_when_oversubscribed),
+                                          k * info_.workers_per_node);
+    const pid_t pid = fork_supervisor(plan);
     if (pid < 0) throw_start_error("cannot fork node " + std::to_string(k) + "'s supervisor",
                                    std::error_code(errno, std::generic_category()));
     nodes_[k].supervisor = pid;
@@ -216,7 +282,7 @@ void engine::wait_for_workers() {
     const status st = results_.recv(buffer, std::chrono::milliseconds(50));
     if (st == status::timeout) {
       for (std::uint32_t k = 0; k < info_.nodes; ++k)
-        if (process_exited(nodes_[k].supervisor))
+        if (nodes_[k].supervisor > 0 && process_exited(nodes_[k].supervisor))
           throw_start_error("node " + std::to_string(k) + "'s supervisor exited during start-up (see its message above)");
       continue;
     }
@@ -552,18 +618,20 @@ void engine::run_callback(job& j) {
 }
 
 void engine::check_liveness() {
-  const bool own_agent_gone = process_exited(cluster_.agent_pid(0));
+  // Embedded, every agent and supervisor is a process of this host we can look at; launched
+  // (mpirun/srun), only ours, and the other nodes are judged by their heartbeats.
+  const bool own_agent_gone = !launched_ && process_exited(cluster_.agent_pid(0));
   for (std::uint32_t k = 0; k < nodes_.size(); ++k) {
     node_record& node = nodes_[k];
     if (!node.alive || node.stop_sent) continue;  // a stopped node's processes exit: not a loss
     std::string why;
-    if (process_exited(node.supervisor)) {
+    if (node.supervisor > 0 && process_exited(node.supervisor)) {
       why = "node " + std::to_string(k) + "'s supervisor exited";
-    } else if (process_exited(cluster_.agent_pid(k))) {
+    } else if (!launched_ && process_exited(cluster_.agent_pid(k))) {
       why = "node " + std::to_string(k) + "'s agent exited";
     } else if (k != 0 && own_agent_gone) {
       why = "node 0's agent exited: node " + std::to_string(k) + " cannot reach the orchestrator";
-    } else if (k != 0 && client_.peer(k) == tp::peer_state::dead) {
+    } else if (k != 0 && (client_.peer(k) == tp::peer_state::dead || client_.peer(k) == tp::peer_state::left)) {
       why = "node " + std::to_string(k) + " stopped answering heartbeats";
     }
     if (!why.empty()) node_lost(k, why);
@@ -634,9 +702,19 @@ void engine::stop_processes(bool kill) {
     n.supervisor = -1;
   }
   cluster_.stop();
+  if (agent_) {
+    agent_->stop();  // says goodbye: launched nodes see node 0 leave and stop their workers
+    agent_.reset();
+  }
   if (results_.is_open()) {
     results_.close();
     (void)ch::channel::unlink(results_channel_name, {.job = tp::virtual_node_job(info_.job, 0)});
+  }
+  if (launched_) {  // node 0's namespace: what its dead workers left (the cluster does it embedded)
+    for (node_record& n : nodes_) n.tasks = tp::remote_channel();
+    client_ = tp::client();
+    std::error_code ec;
+    (void)ch::cleanup_stale({.job = tp::virtual_node_job(info_.job, 0)}, ec);
   }
 }
 

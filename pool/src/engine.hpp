@@ -24,13 +24,32 @@
 #include "chanpool/pool/pool.hpp"
 #include "chanpool/transport/bootstrap.hpp"
 #include "chanpool/transport/client.hpp"
+#include "node.hpp"
 #include "wire.hpp"
 
 namespace chanpool::pool::detail {
 
+// Nodes started by a launcher (one rank per node under mpirun/srun; see mpi_launch.cpp).
+struct launched_nodes {
+  std::uint32_t node_count = 0;
+  std::vector<std::uint32_t> workers;         // per node
+  std::string job;
+  pid_t own_supervisor = -1;                  // node 0's, a child of this process
+  std::unique_ptr<transport::agent> agent;    // node 0's, running in this process
+  bool pinned = false;
+  bool oversubscribed = false;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();  // start-up began
+};
+
+node_plan make_node_plan(const pool_options& options, const std::string& job, std::uint32_t node, std::uint32_t workers,
+                         bool pin, bool spin, std::uint32_t first_core);
+// Forks a node's supervisor (which never returns); the child's pid, or -1 with errno.
+pid_t fork_supervisor(const node_plan& plan);
+
 class engine {
  public:
   explicit engine(const pool_options& options);  // throws std::system_error / std::runtime_error
+  engine(const pool_options& options, launched_nodes&& launched);
   ~engine();
 
   std::shared_ptr<job> submit(submission&& s);
@@ -86,6 +105,9 @@ class engine {
   };
 
   void start();
+  void start_launched(launched_nodes&& launched);
+  void create_results_channel();
+  void finish_start(std::chrono::steady_clock::time_point t0);
   void fork_supervisors();
   void wait_for_workers();
   void warm_up();
@@ -109,7 +131,9 @@ class engine {
 
   pool_options options_;
   pool_info info_;
-  transport::virtual_cluster cluster_;
+  transport::virtual_cluster cluster_;       // embedded: the agents, children of this process
+  std::unique_ptr<transport::agent> agent_;  // launched: node 0's agent, in this process
+  bool launched_ = false;
   transport::client client_;
   channels::channel results_;
   std::vector<node_record> nodes_;

@@ -14,6 +14,7 @@
 #include <exception>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "chanpool/channels/channel.hpp"
@@ -125,7 +126,12 @@ class worker {
       die(exit_transport_gone);
     }
     client_ = std::move(*c);
+    // Launched by mpirun/srun, node 0 may create the results channel after this worker starts.
     auto r = client_.open({0, results_channel_name});
+    for (int tries = 0; !r && r.error() == make_error_code(errc::not_found) && tries < 60'000; ++tries) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      r = client_.open({0, results_channel_name});
+    }
     if (!r) {
       std::fprintf(stderr, "chanpool pool: worker on node %u cannot reach the results channel on node 0: %s\n",
                    plan_.node, r.error().message().c_str());

@@ -9,6 +9,8 @@ namespace chanpool::pool {
 
 pool::pool(const pool_options& options) : engine_(std::make_unique<detail::engine>(options)) {}
 
+pool::pool(std::unique_ptr<detail::engine> e) : engine_(std::move(e)) {}
+
 pool::~pool() = default;  // the engine terminates its processes unless joined
 
 void pool::close() { engine_->close(); }

@@ -4,6 +4,8 @@ seeded list (tests/mpi/check_pool.py's formula), a runtime no shorter than the b
 asked for. Also checks that bad flags exit 2 with a message.
 
 usage: check_pool_map.py POOL_MAP [--mpi]
+       check_pool_map.py POOL_MAP --launched NP -- MPIRUN [ARGS...]
+         (pool_map started by mpirun, one node per rank: NP nodes, no MPI contenders)
 """
 import json
 import heapq
@@ -30,8 +32,30 @@ def ideal(items, workers):
     return end
 
 
+def check_launched(tool, nodes, launcher):
+    args = [*launcher, "-np", str(nodes), tool, "--workers_per_node", "2", "--imbalance_factor", "1,8",
+            "--min_time", "0.02", "--seed", "3", "--json", "--mpi", "none"]
+    run = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    if run.returncode != 0:
+        fail(f"{' '.join(args)} exited {run.returncode}: {run.stderr}")
+    lines = [l for l in run.stdout.splitlines() if l.strip()]
+    if len(lines) != 2:
+        fail(f"expected 2 JSON lines (rank 0 only), got {len(lines)}: {run.stdout}")
+    for line in lines:
+        doc = json.loads(line)
+        if doc["nodes"] != nodes or doc["workers"] != 2 * nodes:
+            fail(f"expected {nodes} nodes of 2 workers: {doc}")
+        want = ideal(work_items(3, doc["workers"] * 4, 0.02, float(doc["imbalance_factor"])), doc["workers"])
+        if abs(doc["ideal_s"] - want) > 1e-9 or not doc["pool"]["runtime_s"] >= doc["bound_s"] * 0.999:
+            fail(f"implausible figures: {doc} (ideal {want})")
+    print("check_pool_map: launched ok")
+
+
 def main():
     tool = sys.argv[1]
+    if len(sys.argv) > 3 and sys.argv[2] == "--launched":
+        check_launched(tool, int(sys.argv[3]), sys.argv[sys.argv.index("--") + 1:])
+        return
     with_mpi = "--mpi" in sys.argv[2:]
     args = [tool, "--nodes", "1,2", "--workers_per_node", "2", "--imbalance_factor", "1,8", "--min_time", "0.02",
             "--seed", "3", "--json", "--mpi", "round,dynamic" if with_mpi else "none"]

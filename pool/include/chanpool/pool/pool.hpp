@@ -99,6 +99,7 @@ using value_t = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
 
 namespace detail {
 class engine;
+struct pool_factory;
 
 enum class job_kind : std::uint8_t { map, imap, imap_unordered, apply };
 
@@ -397,6 +398,8 @@ class pool {
     s.chunksize = chunksize == 0 ? 1 : chunksize;
     return imap_result<typename task_traits<F>::result_type>(submit(std::move(s)), kind == detail::job_kind::imap);
   }
+  friend struct detail::pool_factory;
+  explicit pool(std::unique_ptr<detail::engine> e);
   std::size_t default_chunksize(std::size_t items) const noexcept;
   std::shared_ptr<detail::job> submit(detail::submission&& s);
 
