@@ -7,10 +7,20 @@
 
 namespace chanpool::transport {
 
-result<std::unique_ptr<agent>> start_agent_mpi(MPI_Comm comm, const std::string& job, const agent_config& config) {
+result<std::unique_ptr<agent>> start_agent_mpi(MPI_Comm comm, const std::string& job, const agent_config& given) {
   int rank = 0, size = 0;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
+  // Loopback (agent_config's default, right for virtual nodes) cannot reach other hosts: when
+  // the ranks span hosts, let the provider pick this host's interface (FI_TCP_IFACE, or a
+  // listen_address set by the caller, chooses another).
+  agent_config config = given;
+  MPI_Comm host;
+  MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &host);
+  int host_size = 0;
+  MPI_Comm_size(host, &host_size);
+  MPI_Comm_free(&host);
+  if (host_size < size && config.listen_address == agent_config{}.listen_address) config.listen_address.clear();
   auto created = agent::create(static_cast<std::uint32_t>(rank), static_cast<std::uint32_t>(size),
                                virtual_node_job(job, static_cast<std::uint32_t>(rank)), config);
   // Every rank must take part in the collectives even if its agent failed: a zero-length
