@@ -1,5 +1,7 @@
 // latency_bench: ping-pong between two processes over two chanpool channels.
 // One-way latency = round trip / 2; see common/latency_report.hpp for the method.
+#include <sys/prctl.h>
+#include <csignal>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -280,6 +282,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (child == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the measuring parent
     if (o.pin) chanpool::tools::pin_to_core(1);
     std::vector<std::byte> buffer(largest);
     for (auto size : sizes) {

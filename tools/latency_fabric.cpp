@@ -4,6 +4,8 @@
 //            Each one-way trip is: inbox -> agent TX -> fabric -> agent RX -> channel -> process.
 //  - direct: two processes, each with its own libfabric endpoint (same provider, same hints as
 //            the agents), fi_send/fi_recv and a busy-polled CQ: what fi_pingpong measures.
+#include <sys/prctl.h>
+#include <csignal>
 #include "latency_fabric.hpp"
 
 #include <rdma/fi_endpoint.h>
@@ -126,6 +128,7 @@ std::vector<latency_row> run_direct(const fabric_latency_options& o, std::string
   };
   const pid_t child = ::fork();
   if (child == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the measuring parent
     ::close(sv[0]);
     if (o.pin) pin_to_core(1);
     direct_peer p = open_peer(sv[1]);
@@ -176,6 +179,7 @@ std::vector<latency_row> run_agents(const fabric_latency_options& o, std::string
   wait.spin_for = std::chrono::microseconds(static_cast<long>(o.receiver_spin_us));
   const pid_t child = ::fork();
   if (child == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the measuring parent
     if (o.pin) pin_to_core(1);
     auto c = tr::client::attach(vc->node_job(1));
     if (!c) die("attach node 1", c.error().message());

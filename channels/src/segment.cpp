@@ -135,8 +135,9 @@ std::error_code validate_header(std::byte* base, std::size_t mapped_bytes, chann
   if (mapped_bytes < sizeof(segment_header)) return errc::layout_mismatch;
   auto* h = reinterpret_cast<segment_header*>(base);
   if (std::atomic_ref<std::uint32_t>(h->state).load(std::memory_order_acquire) != state_ready) {
-    // A creator publishes magic together with `ready`; magic without ready is damage.
-    return h->magic == 0 ? make_error_code(errc::not_ready) : make_error_code(errc::corrupted);
+    // Not published yet. The creator stores magic just before `ready`, so magic without ready
+    // is either that instant or damage: open_segment waits, then calls it corrupted.
+    return errc::not_ready;
   }
   if (h->magic != segment_magic) return errc::corrupted;
   if (h->version != layout_version) return errc::version_mismatch;
@@ -214,6 +215,7 @@ std::error_code open_segment(const std::string& shm_name, segment*& out) {
   auto* seg = new (std::nothrow) segment;
   if (!seg) return errc::out_of_memory;
   std::error_code ec;
+  bool magic_without_ready = false;
   // A creator that is between shm_open and publishing is given up to a second.
   for (int attempt = 0; attempt < 100; ++attempt) {
     try {
@@ -224,6 +226,8 @@ std::error_code open_segment(const std::string& shm_name, segment*& out) {
       } else {
         seg->region = bip::mapped_region(shm, bip::read_write);
         ec = validate_header(static_cast<std::byte*>(seg->region.get_address()), seg->region.get_size(), seg->view);
+        if (ec == errc::not_ready)
+          magic_without_ready = reinterpret_cast<const segment_header*>(seg->region.get_address())->magic != 0;
       }
     } catch (const bip::interprocess_exception& e) {
       ec = from_boost(e);
@@ -231,6 +235,8 @@ std::error_code open_segment(const std::string& shm_name, segment*& out) {
     if (ec != errc::not_ready) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+  // Still unpublished after a second although its magic is written: damage, not a slow creator.
+  if (ec == errc::not_ready && magic_without_ready) ec = errc::corrupted;
   if (ec) {
     delete seg;
     return ec;
