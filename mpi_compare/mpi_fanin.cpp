@@ -211,14 +211,7 @@ chanpool::tools::man::page manual() {
           "1 lost, duplicated, out-of-order or corrupt messages (described on stderr, nothing on\n"
           "  stdout), or no message for --stall_timeout seconds.\n"
           "2 bad command line (also --msg_size below 32), or fewer than 2 ranks (MPI_Abort with 2).",
-      .environment =
-          "OMPI_COMM_WORLD_RANK, PMIX_RANK, PMI_RANK\n"
-          "        read before MPI_Init: only the process whose rank is 0 (or one started without a\n"
-          "        launcher) prints --help and usage errors.\n"
-          "OMPI_ALLOW_RUN_AS_ROOT=1, OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1\n"
-          "        Open MPI's mpirun refuses to run as root without both.\n"
-          "OMPI_MCA_<param>\n"
-          "        Open MPI parameters, as mpirun --mca <param> <value> (e.g. OMPI_MCA_btl=self,tcp).",
+      .environment = mpi_environment_help("self,tcp"),
       .examples =
           "mpirun -np 5 mpi_fanin --msg_size 64 --messages_per_sender 100000\n"
           "As root and with more ranks than cores (Open MPI refuses both unless told):\n"

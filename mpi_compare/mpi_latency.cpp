@@ -89,14 +89,7 @@ chanpool::tools::man::page manual() {
                      "2 bad command line (unknown option, malformed --sizes, a size outside 1..2^30), or\n"
                      "  not exactly 2 ranks (MPI_Abort with 2; mpirun then exits 2).\n"
                      "MPI errors abort the job (MPI_ERRORS_ARE_FATAL); mpirun reports them.",
-      .environment =
-          "OMPI_COMM_WORLD_RANK, PMIX_RANK, PMI_RANK\n"
-          "        read before MPI_Init: only the process whose rank is 0 (or one started without a\n"
-          "        launcher) prints --help and usage errors.\n"
-          "OMPI_ALLOW_RUN_AS_ROOT=1, OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1\n"
-          "        Open MPI's mpirun refuses to run as root without both.\n"
-          "OMPI_MCA_<param>\n"
-          "        Open MPI parameters, as mpirun --mca <param> <value> (e.g. OMPI_MCA_btl=self,vader).",
+      .environment = chanpool::mpi_compare::mpi_environment_help("self,vader"),
       .examples =
           "mpirun -np 2 mpi_latency --sizes 8,64,65536 --iterations 5000\n"
           "mpirun -np 2 --bind-to core --mca pml ob1 --mca btl self,vader mpi_latency --sizes 64 --json\n"

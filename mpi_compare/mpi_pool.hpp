@@ -186,14 +186,7 @@ inline chanpool::tools::man::page manual(const tool& t) {
           "1 an item done twice, never, or by a rank it was not sent to (described on stderr;\n"
           "  nothing on stdout).\n"
           "2 bad command line, or fewer than 2 ranks (MPI_Abort with 2).",
-      .environment =
-          "OMPI_COMM_WORLD_RANK, PMIX_RANK, PMI_RANK\n"
-          "        read before MPI_Init: only the process whose rank is 0 (or one started without a\n"
-          "        launcher) prints --help and usage errors.\n"
-          "OMPI_ALLOW_RUN_AS_ROOT=1, OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1\n"
-          "        Open MPI's mpirun refuses to run as root without both.\n"
-          "OMPI_MCA_<param>\n"
-          "        Open MPI parameters, as mpirun --mca <param> <value> (e.g. OMPI_MCA_btl=self,vader).",
+      .environment = mpi_environment_help("self,vader"),
       .examples =
           "The seed's two cases (4 items per worker, 0.1 s to 0.1 * K s) with 32 workers:\n"
           "mpirun -np 33 " + n + " --imbalance_factor 1 --json\n"
