@@ -60,6 +60,12 @@ std::string items_text(std::uint64_t first, std::uint32_t count) {
   return "items " + std::to_string(first) + ".." + std::to_string(first + count - 1);
 }
 
+// CHANPOOL_POOL_TRACE=1 prints the steps of a pool's start-up and when each ended.
+void trace_start(const char* what, steady::time_point t0) {
+  static const bool on = std::getenv("CHANPOOL_POOL_TRACE") != nullptr;
+  if (on) std::fprintf(stderr, "pool start: %-28s %.3f s\n", what, std::chrono::duration<double>(steady::now() - t0).count());
+}
+
 }  // namespace
 
 engine::engine(const pool_options& options) : options_(options) {
@@ -158,10 +164,7 @@ void engine::start_launched(launched_nodes&& launched) {
 
 void engine::start() {
   const auto t0 = steady::now();
-  auto trace = [&](const char* what) {
-    if (std::getenv("CHANPOOL_POOL_TRACE"))
-      std::fprintf(stderr, "pool start: %-28s %.3f s\n", what, std::chrono::duration<double>(steady::now() - t0).count());
-  };
+  auto trace = [&](const char* what) { trace_start(what, t0); };
   if (options_.nodes == 0) throw std::invalid_argument("chanpool pool: nodes must be at least 1");
   if (options_.max_prefetch_per_worker < options_.prefetch_per_worker)
     options_.max_prefetch_per_worker = options_.prefetch_per_worker;
@@ -209,10 +212,7 @@ void engine::start() {
 // Both starts end here: attach to node 0's agent, resolve every node's task channel, wait for
 // every worker, warm up.
 void engine::finish_start(steady::time_point t0) {
-  auto trace = [&](const char* what) {
-    if (std::getenv("CHANPOOL_POOL_TRACE"))
-      std::fprintf(stderr, "pool start: %-28s %.3f s\n", what, std::chrono::duration<double>(steady::now() - t0).count());
-  };
+  auto trace = [&](const char* what) { trace_start(what, t0); };
   auto c = tp::client::attach(tp::virtual_node_job(info_.job, 0));
   if (!c) throw_start_error("cannot attach to node 0's agent", c.error());
   client_ = std::move(*c);
@@ -363,9 +363,6 @@ void engine::take_submissions() {
   }
 }
 
-}  // namespace chanpool::pool::detail
-
-namespace chanpool::pool::detail {
 
 // --- the scheduler thread ------------------------------------------------------------------------
 
