@@ -94,6 +94,15 @@ engine::~engine() {
   if (!joined_) terminate();
 }
 
+void set_provider_defaults(const pool_options& options) {
+  auto set = [](const char* name, std::uint32_t value) {
+    if (value != 0) ::setenv(name, std::to_string(value).c_str(), /*overwrite=*/0);  // the user's setting wins
+  };
+  set("FI_OFI_RXM_BUFFER_SIZE", options.rxm_buffer_bytes);
+  set("FI_OFI_RXM_MSG_TX_SIZE", options.rxm_queue_depth);
+  set("FI_OFI_RXM_MSG_RX_SIZE", options.rxm_queue_depth);
+}
+
 std::uint32_t tasks_channel_capacity(std::uint32_t workers, const pool_options& options) {
   const std::uint32_t want = 4 * workers * (1 + options.max_prefetch_per_worker) + 64;
   std::uint32_t cap = 64;
@@ -180,8 +189,7 @@ void engine::start() {
 
   info_.oversubscribed = info_.workers + info_.nodes + 1 > cores;
   if (info_.oversubscribed && options_.no_spin_when_oversubscribed) options_.agent.spin = std::chrono::microseconds(0);
-  if (options_.rxm_buffer_bytes != 0)
-    ::setenv("FI_OFI_RXM_BUFFER_SIZE", std::to_string(options_.rxm_buffer_bytes).c_str(), /*overwrite=*/0);
+  set_provider_defaults(options_);
 
   // The results channel first: workers resolve it as soon as they start.
   create_results_channel();

@@ -41,6 +41,10 @@ struct launched_nodes {
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();  // start-up began
 };
 
+// Sets the RxM environment of pool_options (rxm_buffer_bytes, rxm_queue_depth) unless the
+// environment already has it: before the agents start, in the process that starts them.
+void set_provider_defaults(const pool_options& options);
+
 node_plan make_node_plan(const pool_options& options, const std::string& job, std::uint32_t node, std::uint32_t workers,
                          bool pin, bool spin, std::uint32_t first_core);
 // Forks a node's supervisor (which never returns); the child's pid, or -1 with errno.

@@ -94,8 +94,7 @@ std::unique_ptr<pool> start_pool_mpi(MPI_Comm comm, pool_options options) {
   const bool oversubscribed = ranks_here * (workers + 1) + (rank == 0 ? 1 : 0) > cores;
   const bool spin = !(oversubscribed && options.no_spin_when_oversubscribed);
   if (!spin) options.agent.spin = std::chrono::microseconds(0);
-  if (options.rxm_buffer_bytes != 0)
-    ::setenv("FI_OFI_RXM_BUFFER_SIZE", std::to_string(options.rxm_buffer_bytes).c_str(), /*overwrite=*/0);
+  detail::set_provider_defaults(options);
 
   // The supervisor first, while this process has no threads; its workers wait for the agent.
   const auto node = static_cast<std::uint32_t>(rank);

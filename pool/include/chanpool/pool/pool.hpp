@@ -78,6 +78,11 @@ struct pool_options {
   // 16 KiB default, about a second of page faults for 32 virtual nodes on 2 cores. The Pool's
   // messages are small, and larger ones go point to point.
   std::uint32_t rxm_buffer_bytes = 4096;
+  // RxM's per-connection queue depths (FI_OFI_RXM_MSG_TX_SIZE and FI_OFI_RXM_MSG_RX_SIZE, set the
+  // same way; 0 leaves them alone): their pools are cleared at start-up too. With 32 agents on 2
+  // cores, 32 instead of the defaults took Pool start-up from 0.59-0.69 s to 0.41-0.43 s with the
+  // same map runtimes.
+  std::uint32_t rxm_queue_depth = 32;
   // When the pool's processes outnumber the cores, agents and workers sleep at once instead of
   // spinning first: a spinning process only delays the one it waits for.
   bool no_spin_when_oversubscribed = true;
