@@ -211,7 +211,7 @@ chanpool::tools::man::page manual() {
           "1 lost, duplicated, out-of-order or corrupt messages (described on stderr, nothing on\n"
           "  stdout), or no message for --stall_timeout seconds.\n"
           "2 bad command line (also --msg_size below 32), or fewer than 2 ranks (MPI_Abort with 2).",
-      .environment = mpi_environment_help("self,tcp"),
+      .environment = chanpool::mpi_compare::mpi_environment_help("self,tcp"),
       .examples =
           "mpirun -np 5 mpi_fanin --msg_size 64 --messages_per_sender 100000\n"
           "As root and with more ranks than cores (Open MPI refuses both unless told):\n"
