@@ -336,14 +336,22 @@ std::shared_ptr<job> engine::submit(submission&& s) {
     rec.state = state;
     inbox_.push_back(std::move(rec));
   }
-  // Wakes the scheduler if it sleeps on the results channel.
-  wire::result_header wake;
-  wake.kind = wire::result_kind::wake;
-  (void)results_.send(std::as_bytes(std::span(&wake, 1)), std::chrono::milliseconds(100));
+  wake_scheduler();
   return state;
 }
 
+// The scheduler sleeps on the results channel: a wake message there brings it to the inbox. One
+// is enough until the scheduler has looked (a burst of apply_async sends one, not thousands).
+void engine::wake_scheduler() {
+  if (wake_sent_.exchange(true, std::memory_order_acq_rel)) return;
+  wire::result_header wake;
+  wake.kind = wire::result_kind::wake;
+  (void)results_.send(std::as_bytes(std::span(&wake, 1)), std::chrono::milliseconds(100));
+}
+
 void engine::take_submissions() {
+  // Cleared before the inbox is read: a submission after this point sends a new wake-up.
+  wake_sent_.store(false, std::memory_order_release);
   std::deque<job_record> taken;
   {
     std::lock_guard lock(inbox_mutex_);
@@ -685,9 +693,7 @@ void engine::close() {
     std::lock_guard lock(inbox_mutex_);
     closed_ = true;
   }
-  wire::result_header wake;
-  wake.kind = wire::result_kind::wake;
-  (void)results_.send(std::as_bytes(std::span(&wake, 1)), std::chrono::milliseconds(100));
+  wake_scheduler();
 }
 
 void engine::stop_processes(bool kill) {

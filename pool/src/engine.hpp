@@ -116,6 +116,7 @@ class engine {
   void wait_for_workers();
   void warm_up();
   void scheduler_loop();
+  void wake_scheduler();
   void take_submissions();
   void dispatch();
   bool send_chunk(std::uint32_t node, chunk_ref ref);
@@ -164,6 +165,7 @@ class engine {
   pool_counters counters_;
 
   std::atomic<bool> stop_scheduler_{false};
+  std::atomic<bool> wake_sent_{false};  // a wake message is on its way and the inbox not yet read
   std::thread scheduler_;
   bool joined_ = false;
 };
