@@ -9,12 +9,11 @@ usage:
       COMMAND must exit with status C and print REGEX (Python re.search) on stderr.
 """
 import argparse
-import json
 import math
 import sys
 
 import mpi_check_common as common
-from mpi_check_common import check_fails, fail, run
+from mpi_check_common import check_fails, fail, one_json_line
 
 common.PROG = "check_fanin"
 
@@ -22,18 +21,7 @@ KEYS = ["tool", "senders", "msg_size", "messages", "msgs_per_s", "bytes_per_s", 
 
 
 def check_json(args, command):
-    done = run(command)
-    if done.returncode != 0:
-        fail(f"{' '.join(command)} exited {done.returncode}: {done.stderr.strip()[-2000:]}")
-    lines = [line for line in done.stdout.splitlines() if line.strip()]
-    if len(lines) != 1:
-        fail(f"expected exactly one line on stdout, got {len(lines)}: {done.stdout[:600]!r}")
-    try:
-        doc = json.loads(lines[0])
-    except json.JSONDecodeError as error:
-        fail(f"stdout is not JSON ({error}): {lines[0][:400]!r}")
-    if not isinstance(doc, dict) or list(doc) != KEYS:
-        fail(f"expected the keys {KEYS} in this order, got {list(doc) if isinstance(doc, dict) else doc!r}")
+    doc, line = one_json_line(command, KEYS)
     if doc["tool"] != "mpi_fanin":
         fail(f"tool is {doc['tool']!r}")
     for key in KEYS[1:4]:
@@ -59,7 +47,7 @@ def check_json(args, command):
         fail(f"bytes_per_s {doc['bytes_per_s']} != msgs_per_s * msg_size")
     if doc["p99_us"] < doc["p50_us"]:
         fail(f"p99_us {doc['p99_us']} < p50_us {doc['p50_us']}")
-    print(f"ok: {' '.join(command)}\n{lines[0]}")
+    print(f"ok: {' '.join(command)}\n{line}")
 
 
 def main():

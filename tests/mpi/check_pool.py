@@ -16,12 +16,11 @@ usage:
       COMMAND must exit with status C and print REGEX (Python re.search) on stderr.
 """
 import argparse
-import json
 import math
 import sys
 
 import mpi_check_common as common
-from mpi_check_common import check_fails, fail, run
+from mpi_check_common import check_fails, fail, one_json_line, run
 
 common.PROG = "check_pool"
 
@@ -102,18 +101,7 @@ def check_items(command):
 
 
 def check_json(args, command):
-    done = run(command)
-    if done.returncode != 0:
-        fail(f"{' '.join(command)} exited {done.returncode}: {done.stderr.strip()[-2000:]}")
-    lines = [line for line in done.stdout.splitlines() if line.strip()]
-    if len(lines) != 1:
-        fail(f"expected exactly one line on stdout, got {len(lines)}: {done.stdout[:600]!r}")
-    try:
-        doc = json.loads(lines[0])
-    except json.JSONDecodeError as error:
-        fail(f"stdout is not JSON ({error}): {lines[0][:400]!r}")
-    if not isinstance(doc, dict) or list(doc) != KEYS:
-        fail(f"expected the keys {KEYS} in this order, got {list(doc) if isinstance(doc, dict) else doc!r}")
+    doc, line = one_json_line(command, KEYS)
     items = args.workers * args.items_per_worker
     expected = {"tool": args.tool, "workers": args.workers, "items": items, "seed": args.seed}
     for key, want in expected.items():
@@ -141,7 +129,7 @@ def check_json(args, command):
             fail(f"runtime {r:.6f} s is below {floor_name}, {floor:.6f} s: items cannot have been slept")
         if r >= 10 * bound:
             fail(f"runtime {r:.6f} s is >= 10 x the ideal lower bound {bound:.6f} s")
-    print(f"ok: {' '.join(command)}\n{lines[0]}\n"
+    print(f"ok: {' '.join(command)}\n{line}\n"
           f"ideal lower bound {bound:.6f} s; {floor_name} {floor:.6f} s")
 
 

@@ -32,22 +32,43 @@ def ideal(items, workers):
     return end
 
 
-def check_launched(tool, nodes, launcher):
-    args = [*launcher, "-np", str(nodes), tool, "--workers_per_node", "2", "--imbalance_factor", "1,8",
-            "--min_time", "0.02", "--seed", "3", "--json", "--mpi", "none"]
+# Every run below maps seed 3's list, 4 items per worker, min_time 0.02 s, imbalance 1 and 8.
+COMMON = ["--workers_per_node", "2", "--imbalance_factor", "1,8", "--min_time", "0.02", "--seed", "3", "--json"]
+KEYS = ("tool", "nodes", "workers_per_node", "workers", "imbalance_factor", "ideal_s", "bound_s", "pool")
+
+
+def json_lines(args, count):
+    """Runs pool_map; it must exit 0 and print `count` JSON lines, each checked against the list."""
     run = subprocess.run(args, capture_output=True, text=True, timeout=600)
     if run.returncode != 0:
         fail(f"{' '.join(args)} exited {run.returncode}: {run.stderr}")
     lines = [l for l in run.stdout.splitlines() if l.strip()]
-    if len(lines) != 2:
-        fail(f"expected 2 JSON lines (rank 0 only), got {len(lines)}: {run.stdout}")
+    if len(lines) != count:
+        fail(f"expected {count} JSON lines, got {len(lines)}: {run.stdout}")
+    docs = []
     for line in lines:
         doc = json.loads(line)
-        if doc["nodes"] != nodes or doc["workers"] != 2 * nodes:
-            fail(f"expected {nodes} nodes of 2 workers: {doc}")
+        for key in KEYS:
+            if key not in doc:
+                fail(f"missing '{key}': {doc}")
+        if doc["tool"] != "pool_map" or doc["workers"] != doc["nodes"] * 2:
+            fail(f"wrong tool or workers: {doc}")
         want = ideal(work_items(3, doc["workers"] * 4, 0.02, float(doc["imbalance_factor"])), doc["workers"])
-        if abs(doc["ideal_s"] - want) > 1e-9 or not doc["pool"]["runtime_s"] >= doc["bound_s"] * 0.999:
-            fail(f"implausible figures: {doc} (ideal {want})")
+        if abs(doc["ideal_s"] - want) > 1e-9:
+            fail(f"ideal {doc['ideal_s']} != recomputed {want}")
+        pool = doc["pool"]
+        # The ideal is in-order greedy scheduling, not optimal: another order can beat it, so
+        # only the absolute bound max(total/workers, longest) is a floor.
+        if not (pool["runtime_s"] >= doc["bound_s"] * 0.999 and pool["efficiency"] > 0 and pool["startup_s"] > 0):
+            fail(f"implausible pool figures: {pool} (ideal {want}, bound {doc['bound_s']})")
+        docs.append(doc)
+    return docs
+
+
+def check_launched(tool, nodes, launcher):
+    for doc in json_lines([*launcher, "-np", str(nodes), tool, *COMMON, "--mpi", "none"], 2):  # rank 0 prints
+        if doc["nodes"] != nodes:
+            fail(f"expected {nodes} nodes: {doc}")
     print("check_pool_map: launched ok")
 
 
@@ -57,32 +78,8 @@ def main():
         check_launched(tool, int(sys.argv[3]), sys.argv[sys.argv.index("--") + 1:])
         return
     with_mpi = "--mpi" in sys.argv[2:]
-    args = [tool, "--nodes", "1,2", "--workers_per_node", "2", "--imbalance_factor", "1,8", "--min_time", "0.02",
-            "--seed", "3", "--json", "--mpi", "round,dynamic" if with_mpi else "none"]
-    run = subprocess.run(args, capture_output=True, text=True, timeout=600)
-    if run.returncode != 0:
-        fail(f"{' '.join(args)} exited {run.returncode}: {run.stderr}")
-    lines = [l for l in run.stdout.splitlines() if l.strip()]
-    if len(lines) != 4:
-        fail(f"expected 4 JSON lines, got {len(lines)}: {run.stdout}")
-    for line in lines:
-        doc = json.loads(line)
-        for key in ("tool", "nodes", "workers_per_node", "workers", "imbalance_factor", "ideal_s", "bound_s", "pool"):
-            if key not in doc:
-                fail(f"missing '{key}': {doc}")
-        if doc["tool"] != "pool_map" or doc["workers"] != doc["nodes"] * 2:
-            fail(f"wrong tool or workers: {doc}")
-        items = work_items(3, doc["workers"] * 4, 0.02, float(doc["imbalance_factor"]))
-        want = ideal(items, doc["workers"])
-        if abs(doc["ideal_s"] - want) > 1e-9:
-            fail(f"ideal {doc['ideal_s']} != recomputed {want}")
-        pool = doc["pool"]
-        # The ideal is in-order greedy scheduling, not optimal: another order can beat it, so
-        # only the absolute bound max(total/workers, longest) is a floor.
-        if not (pool["runtime_s"] >= doc["bound_s"] * 0.999 and pool["efficiency"] > 0):
-            fail(f"implausible pool figures: {pool} (ideal {want}, bound {doc['bound_s']})")
-        if not pool["startup_s"] > 0:
-            fail(f"no start-up time: {pool}")
+    docs = json_lines([tool, "--nodes", "1,2", *COMMON, "--mpi", "round,dynamic" if with_mpi else "none"], 4)
+    for doc in docs:
         for contender in ("mpi_round", "mpi_dynamic"):
             if with_mpi != (contender in doc):
                 fail(f"'{contender}' {'missing' if with_mpi else 'unexpected'}: {doc}")
