@@ -69,7 +69,6 @@ void trace_start(const char* what, steady::time_point t0) {
 }  // namespace
 
 engine::engine(const pool_options& options) : options_(options) {
-  parent_pid_ = static_cast<std::uint32_t>(::getpid());
   try {
     start();
   } catch (...) {
@@ -79,7 +78,6 @@ engine::engine(const pool_options& options) : options_(options) {
 }
 
 engine::engine(const pool_options& options, launched_nodes&& launched) : options_(options) {
-  parent_pid_ = static_cast<std::uint32_t>(::getpid());
   launched_ = true;
   agent_ = std::move(launched.agent);
   try {
@@ -114,7 +112,6 @@ node_plan make_node_plan(const pool_options& options, const std::string& job, st
                          bool pin, bool spin, std::uint32_t first_core) {
   node_plan plan;
   plan.node_job = tp::virtual_node_job(job, node);
-  plan.orchestrator_job = tp::virtual_node_job(job, 0);
   plan.node = node;
   plan.workers = workers;
   plan.tasks_capacity = tasks_channel_capacity(workers, options);

@@ -142,7 +142,6 @@ class engine {
   transport::client client_;
   channels::channel results_;
   std::vector<node_record> nodes_;
-  std::uint32_t parent_pid_ = 0;
 
   // Submissions from user threads, taken by the scheduler.
   std::mutex inbox_mutex_;
@@ -157,7 +156,6 @@ class engine {
   std::uint32_t round_robin_ = 0;
   double chunk_seconds_ewma_ = -1;  // mean run time of a chunk, for prefetch depth
   std::string send_buffer_;
-  std::vector<std::byte> recv_buffer_;
   std::chrono::steady_clock::time_point next_liveness_check_{};
   std::string broken_;  // a fatal problem (an initializer that fails): new work fails with it
 

@@ -22,7 +22,6 @@ enum worker_exit : int {
 
 struct node_plan {
   std::string node_job;          // the node's shared-memory namespace
-  std::string orchestrator_job;  // node 0's namespace (the results channel lives there)
   std::uint32_t node = 0;
   std::uint32_t workers = 1;
   std::uint32_t tasks_capacity = 1024;

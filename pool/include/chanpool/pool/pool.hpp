@@ -255,7 +255,6 @@ struct pool_counters {
   std::uint64_t chunks_sent = 0;
   std::uint64_t chunks_rerun = 0;     // after a worker or node died
   std::uint64_t workers_lost = 0;     // died while the pool ran (not asked to exit)
-  std::uint64_t workers_replaced = 0; // started to replace one (death or maxtasksperchild)
   std::uint64_t nodes_lost = 0;
   std::uint64_t duplicate_results = 0; // results of re-run items that had already arrived: dropped
   std::uint64_t bad_messages = 0;      // malformed messages on the results channel: dropped
