@@ -48,15 +48,37 @@ std::uint32_t blocks_for(const channel_view& v, std::size_t bytes) noexcept {
   return static_cast<std::uint32_t>((bytes + v.heap_block_bytes - 1) >> v.heap_block_shift);
 }
 
-// Wakes sleepers on `word` if anyone sleeps. Callers have just published either with a seq_cst
-// RMW, which orders the publish before these loads (pairs with the waiter's seq_cst increment),
-// or with a release store followed by fast_side_fence() (pairs with slow_side_fence()).
+// The futex words data_seq and space_seq are | epoch (31 bits) | armed (bit 0) |. A waiter sets
+// `armed` before its last check and sleeps on the armed value. A publisher that finds it set
+// moves the epoch (which also ends sleeps that have not started yet) and wakes one sleeper.
+// With one sleeper it also clears `armed`, so the publishes that follow, until the sleeper has
+// woken and re-armed, cost no system call: a burst into a channel whose receiver is still being
+// scheduled pays one wake, not one per message. With several sleepers it stays armed, so every
+// publish wakes the next one, as a plain counter would. poll_set waiters sleep on unarmed
+// snapshots of the word: while any wait, every publish moves the epoch and wakes them all.
+//
+// Callers have just published either with a seq_cst RMW, which orders the publish before these
+// loads (pairs with the waiter's seq_cst arming), or with a release store followed by
+// fast_side_fence() (pairs with slow_side_fence() after arming).
 void notify(const channel_view& v, std::uint32_t& word, std::uint32_t& waiters) noexcept {
-  const std::uint32_t direct = aref(waiters).load(std::memory_order_seq_cst);
-  const std::uint32_t pollers = aref(v.control->poll_waiters).load(std::memory_order_seq_cst);
-  if ((direct | pollers) == 0) return;
-  aref(word).fetch_add(1, std::memory_order_seq_cst);
-  futex_wake(&word, pollers != 0 ? INT_MAX : 1);
+  if (aref(v.control->poll_waiters).load(std::memory_order_seq_cst) != 0) {
+    aref(word).fetch_add(futex_epoch_step, std::memory_order_seq_cst);
+    futex_wake(&word, INT_MAX);
+    return;
+  }
+  std::uint32_t w = aref(word).load(std::memory_order_seq_cst);
+  while (w & futex_armed) {
+    if (aref(waiters).load(std::memory_order_seq_cst) > 1) {
+      aref(word).fetch_add(futex_epoch_step, std::memory_order_seq_cst);
+      futex_wake(&word, 1);
+      return;
+    }
+    if (aref(word).compare_exchange_weak(w, (w + futex_epoch_step) & ~futex_armed, std::memory_order_seq_cst,
+                                         std::memory_order_seq_cst)) {
+      futex_wake(&word, 1);
+      return;
+    }
+  }
 }
 
 void notify_receivers(const channel_view& v) noexcept { notify(v, v.control->data_seq, v.control->recv_waiters); }
@@ -498,11 +520,13 @@ status channel::wait_until_done(Once&& once, bool sender, timeout t) noexcept {
 
   std::uint32_t& word = sender ? v.control->space_seq : v.control->data_seq;
   std::uint32_t& waiters = sender ? v.control->send_waiters : v.control->recv_waiters;
+  const bool single_publisher = sender ? v.single_consumer : v.single_producer;
   aref(waiters).fetch_add(1, std::memory_order_seq_cst);
-  // A single publisher on the other side reads our count without a fence of its own.
-  if (sender ? v.single_consumer : v.single_producer) slow_side_fence();
   for (;;) {
-    const std::uint32_t seen = aref(word).load(std::memory_order_seq_cst);
+    // Arm, then check, then sleep on the armed value (see notify()). A single publisher on the
+    // other side reads the word without a fence of its own: pay for both sides here.
+    const std::uint32_t seen = aref(word).fetch_or(futex_armed, std::memory_order_seq_cst) | futex_armed;
+    if (single_publisher) slow_side_fence();
     st = once(blocker);
     if (st != status::full && st != status::empty) break;
     const auto now = clock::now();
@@ -624,7 +648,7 @@ void channel::seal() noexcept {
   if (v.single_producer) slow_side_fence();
   aref(v.control->closed).store(sealed, std::memory_order_seq_cst);
   for (std::uint32_t* word : {&v.control->data_seq, &v.control->space_seq}) {
-    aref(*word).fetch_add(1, std::memory_order_seq_cst);
+    aref(*word).fetch_add(futex_epoch_step, std::memory_order_seq_cst);
     futex_wake(word, INT_MAX);
   }
 }

@@ -1,4 +1,4 @@
-// The shared-memory layout of one channel segment, version 1. Read this as the protocol spec.
+// The shared-memory layout of one channel segment, version 2. Read this as the protocol spec.
 //
 //   offset 0                     segment_header       (320 B, published last: state = ready)
 //   header.control_offset        control_block        (4 cache lines: tail | head | wait | stats)
@@ -19,8 +19,12 @@
 namespace chanpool::channels::detail {
 
 inline constexpr std::uint64_t segment_magic = 0x4C4F4F504E414843ull;  // "CHANPOOL" little-endian
-inline constexpr std::uint32_t layout_version = 1;
+inline constexpr std::uint32_t layout_version = 2;  // 2: data_seq/space_seq carry the armed bit
 inline constexpr std::uint32_t cache_line = 64;
+// The futex words data_seq and space_seq: bit 0 says a waiter armed the word before sleeping on
+// it; publishers move the epoch above it in steps of 2 (see notify() in channel.cpp).
+inline constexpr std::uint32_t futex_armed = 1;
+inline constexpr std::uint32_t futex_epoch_step = 2;
 
 enum segment_state : std::uint32_t { state_initializing = 0, state_ready = 1 };
 
@@ -72,8 +76,8 @@ struct alignas(cache_line) control_block {
   std::uint64_t head;               // next position to claim for receiving (monotonic)
   std::uint8_t pad1[cache_line - 8];
   // line 2: sleeping. Read on every send/release, written only when somebody sleeps.
-  std::uint32_t data_seq;           // futex word: bumped after a publish when receivers wait
-  std::uint32_t space_seq;          // futex word: bumped after a release when senders wait
+  std::uint32_t data_seq;           // futex word | epoch:31 | armed:1 |: receivers arm, publishers wake
+  std::uint32_t space_seq;          // futex word | epoch:31 | armed:1 |: senders arm, releases wake
   std::uint32_t recv_waiters;       // receivers sleeping on data_seq
   std::uint32_t send_waiters;       // senders sleeping on space_seq
   std::uint32_t poll_waiters;       // poll_set waiters (on either word): wake all, not one

@@ -73,6 +73,7 @@ struct destination {
   std::atomic<bool> has_partial{false};           // TX sets; RX reads to nudge TX on credit
   std::atomic<bool> dead{false};
   std::uint64_t next_tag = 1;                     // TX thread only
+  bool listed_partial = false;                    // TX thread only: in impl::partials
 };
 
 // A control frame (credit, ack, resolve, heartbeat...) in its own buffer; freed on completion.
@@ -179,6 +180,9 @@ struct agent::impl {
   detail::node_state_mapping shared;
   channel inbox;
   std::vector<std::unique_ptr<destination>> destinations;
+  // TX thread only: destinations that may hold a partial batch. The idle-time and deadline
+  // checks walk this, not all node_count destinations (a fan-in sends to one of 32).
+  std::vector<destination*> partials;
   std::vector<source_state> sources;
   std::vector<std::unique_ptr<recv_buffer>> recv_buffers;
   std::vector<target_entry> targets;                       // by channel id (RX thread)
@@ -196,21 +200,29 @@ struct agent::impl {
   // TX waits here for credit, buffers or a dead peer. Whoever changes one of those bumps
   // stall_epoch and notifies (wake_stalled); TX waits only while the epoch it saw before
   // checking is unchanged, so a notification between its check and its wait is not lost.
+  // The mutex and the notification are paid only while TX waits (stall_waiters): every send
+  // completion calls wake_stalled(), and most find nobody waiting.
   std::mutex stall_mu;
   std::condition_variable stall_cv;
   std::atomic<std::uint64_t> stall_epoch{0};
+  std::atomic<std::uint32_t> stall_waiters{0};
 
   void wake_stalled() {
-    {
-      std::lock_guard lock(stall_mu);
-      stall_epoch.fetch_add(1, std::memory_order_release);
-    }
+    // seq_cst pair with wait_stalled(): the epoch moves before the waiter count is read, the
+    // count rises before the waiter reads the epoch, so one of the two sees the other.
+    stall_epoch.fetch_add(1, std::memory_order_seq_cst);
+    if (stall_waiters.load(std::memory_order_seq_cst) == 0) return;
+    { std::lock_guard lock(stall_mu); }  // a waiter between its check and its sleep finishes first
     stall_cv.notify_all();
   }
   void wait_stalled(std::uint64_t seen) {
-    std::unique_lock lock(stall_mu);
-    stall_cv.wait_for(lock, std::chrono::milliseconds(100),
-                      [&] { return stall_epoch.load(std::memory_order_acquire) != seen || stopping.load(); });
+    stall_waiters.fetch_add(1, std::memory_order_seq_cst);
+    {
+      std::unique_lock lock(stall_mu);
+      stall_cv.wait_for(lock, std::chrono::milliseconds(100),
+                        [&] { return stall_epoch.load(std::memory_order_seq_cst) != seen || stopping.load(); });
+    }
+    stall_waiters.fetch_sub(1, std::memory_order_relaxed);
   }
   std::mutex backlog_mu;
   // Control frames the provider refused for now, per destination: one unreachable peer must
@@ -218,6 +230,9 @@ struct agent::impl {
   std::vector<std::deque<std::unique_ptr<control_frame>>> backlog;
   std::atomic<std::uint32_t> backlog_size{0};
   std::atomic<std::uint32_t> hellos{0};
+  // Sealed frames waiting in any destination's ready queue: RX looks at this, not at every
+  // destination's queue under its mutex, before deciding how long it may sleep.
+  std::atomic<std::uint32_t> ready_total{0};
   std::atomic<std::uint32_t> large_in_flight{0};
 
   detail::node_counters& counters() noexcept { return shared.state->counters; }
@@ -312,6 +327,7 @@ struct agent::impl {
         return;
       }
       d.ready.pop_front();
+      ready_total.fetch_sub(1, std::memory_order_relaxed);
       ++d.next_sequence;
       --d.credits;
       detail::relaxed_add(counters().frames_sent, 1);
@@ -375,6 +391,7 @@ struct agent::impl {
     if (!d.current || d.current->count == 0) return;
     std::lock_guard lock(d.mu);
     d.ready.push_back(d.current);
+    ready_total.fetch_add(1, std::memory_order_relaxed);
     d.current = nullptr;
     d.has_partial.store(false, std::memory_order_relaxed);
     pump_locked(d);
@@ -410,7 +427,7 @@ struct agent::impl {
     const auto payload = rec.subspan(sizeof h);
     const auto kind = static_cast<w::inbox_kind>(h.kind);
     if (kind == w::inbox_kind::flush) {
-      for (auto& d : destinations) seal(*d);
+      for (destination* d : partials) seal(*d);
       return;
     }
     if (h.dest_node >= node_count || (kind != w::inbox_kind::data && kind != w::inbox_kind::resolve)) {
@@ -450,6 +467,7 @@ struct agent::impl {
     if (fb->count++ == 0) {
       d.current_since_ns = now_ns();
       d.has_partial.store(true, std::memory_order_relaxed);
+      list_partial(d);
     }
     if (!config.aggregation || fb->used + sizeof(w::message_header) > config.flush_bytes) seal(d);
   }
@@ -496,16 +514,37 @@ struct agent::impl {
   // idle: the inbox ran dry (producers idle): send partial batches to idle pipes. Otherwise:
   // send partial batches older than flush_deadline if credit allows. A partial batch that
   // stays keeps filling; a returning credit nudges us (flush record) to look again.
+  void list_partial(destination& d) {
+    if (d.listed_partial) return;
+    d.listed_partial = true;
+    partials.push_back(&d);
+  }
+
   void flush_partials(bool idle) {
     const std::uint64_t now = now_ns();
     const std::uint64_t deadline = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(config.flush_deadline).count());
-    for (auto& dp : destinations) {
+    std::size_t kept = 0;
+    for (destination* dp : partials) {
       destination& d = *dp;
-      if (!d.current || d.current->count == 0) continue;
-      const bool old = now - d.current_since_ns >= deadline;
-      if (idle ? (old ? can_send_now(d) : idle_pipe(d)) : (old && can_send_now(d))) seal(d);
+      if (d.current && d.current->count != 0) {
+        const bool old = now - d.current_since_ns >= deadline;
+        if (idle ? (old ? can_send_now(d) : idle_pipe(d)) : (old && can_send_now(d))) seal(d);
+      }
+      if (d.current && d.current->count != 0) {
+        partials[kept++] = &d;
+      } else {
+        d.listed_partial = false;
+      }
     }
+    partials.resize(kept);
+  }
+
+  // A partial batch that credit would let go now: TX must wake for its deadline.
+  bool partial_due() {
+    for (destination* d : partials)
+      if (d->current && d->current->count && can_send_now(*d)) return true;
+    return false;
   }
 
   // Wakes senders waiting for inbox room once it is at least half empty (see client put()).
@@ -527,8 +566,7 @@ struct agent::impl {
         // Sleep on the inbox. A partial batch that credit would let go is looked at again by its
         // deadline; one waiting for credit is not (the credit's arrival posts a flush record):
         // waking every few µs for it would burn the core its producers need.
-        bool due = false;
-        for (auto& d : destinations) due |= d->current && d->current->count && can_send_now(*d);
+        const bool due = partial_due();
         st = inbox.claim_recv(claim, due ? std::chrono::duration_cast<std::chrono::nanoseconds>(config.flush_deadline)
                                          : std::chrono::nanoseconds(100'000'000));
         if (st == status::timeout) flush_partials(true);
@@ -592,6 +630,7 @@ struct agent::impl {
       dropped += fb->count;
       d.free.push_back(fb);
     }
+    ready_total.fetch_sub(static_cast<std::uint32_t>(d.ready.size()), std::memory_order_relaxed);
     d.ready.clear();
     detail::relaxed_add(counters().dropped_peer_dead, dropped);
   }
@@ -978,10 +1017,11 @@ struct agent::impl {
 
   void tick(std::uint64_t now, std::uint64_t& next_heartbeat) {
     retry_backlog();
-    for (auto& d : destinations) {
-      std::lock_guard lock(d->mu);
-      if (!d->ready.empty()) pump_locked(*d);
-    }
+    if (any_ready())
+      for (auto& d : destinations) {
+        std::lock_guard lock(d->mu);
+        if (!d->ready.empty()) pump_locked(*d);
+      }
     for (std::uint32_t s = 0; s < node_count; ++s)
       if (!sources[s].pending.empty()) {
         drain_pending(s);
@@ -1005,13 +1045,7 @@ struct agent::impl {
     }
   }
 
-  bool any_ready() {
-    for (auto& d : destinations) {
-      std::lock_guard lock(d->mu);
-      if (!d->ready.empty()) return true;
-    }
-    return false;
-  }
+  bool any_ready() const noexcept { return ready_total.load(std::memory_order_relaxed) != 0; }
 
   bool rx_has_pending() const {
     for (const auto& s : sources)
