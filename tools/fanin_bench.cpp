@@ -48,7 +48,7 @@ chanpool::tools::man::page manual() {
           "            [--mpi [--mpi_args ARGS] [--mpi_fanin PATH]] [--json] [--bootstrap auto|embedded|mpi]\n"
           "            [--provider P] [--flush_bytes B] [--flush_deadline_us US] [--credits C]\n"
           "            [--agent_spin_us US] [--receiver_spin_us US] [--sink_capacity SLOTS]\n"
-          "            [--stall_timeout SECONDS]\n"
+          "            [--rxm_buffer_bytes B] [--rxm_queue_depth D] [--stall_timeout SECONDS]\n"
           "mpirun -np N fanin_bench [options]          (one rank per node)\n"
           "srun -N N --ntasks-per-node=1 fanin_bench [options]",
       .description =
@@ -82,8 +82,9 @@ chanpool::tools::man::page manual() {
           "\n"
           "The agent tuning options set chanpool::transport::agent_config for every agent (see\n"
           "docs/transport.md and docs/tuning.md); their defaults here differ from agent_config's own\n"
-          "(credits 32, spin 50 us). Agents and receiver poll only when this host has a core for\n"
-          "every agent thread, sender and the receiver; otherwise they sleep at once.",
+          "(credits 32, spin 50 us) and from libfabric's (16 KiB frames). Agents and receiver poll\n"
+          "only when this host has a core for every agent thread, sender and the receiver; otherwise\n"
+          "they sleep at once.",
       .output =
           "Text (default):\n"
           "fanin_bench: N nodes x S senders = T senders -> 1 receiver on node 0, B B messages, aggregation on|off\n"
@@ -114,8 +115,12 @@ chanpool::tools::man::page manual() {
       .environment =
           "FI_PROVIDER             libfabric provider when --provider is not given (default\n"
           "                        tcp;ofi_rxm).\n"
-          "FI_OFI_RXM_BUFFER_SIZE  eager size of RxM providers (default 16384): the agents' frames\n"
-          "                        are capped at it minus 256 bytes, whatever --flush_bytes says.\n"
+          "FI_OFI_RXM_BUFFER_SIZE  eager size of RxM providers (here --rxm_buffer_bytes, 33024, unless\n"
+          "                        set): the agents' frames are capped at it minus 256 bytes, whatever\n"
+          "                        --flush_bytes says.\n"
+          "FI_OFI_RXM_MSG_TX_SIZE, FI_OFI_RXM_MSG_RX_SIZE\n"
+          "                        RxM's per-connection queue depths (here --rxm_queue_depth, 64,\n"
+          "                        unless set).\n"
           "OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMIX_RANK, MPI_LOCALNRANKS\n"
           "                        any of them set: started by a launcher (--bootstrap auto -> mpi).\n"
           "OMPI_ALLOW_RUN_AS_ROOT, OMPI_ALLOW_RUN_AS_ROOT_CONFIRM\n"
@@ -147,7 +152,16 @@ struct options {
   std::string provider;
   std::size_t flush_bytes = 64 * 1024;
   double flush_deadline_us = 20;
-  std::uint32_t credits = 8;
+  // 32 frames of 32 KiB in flight per destination. Frames are capped at RxM's eager size, so
+  // --rxm_buffer_bytes raises it from 16 KiB: half the frames, and half the per-frame work of
+  // the sending agents, which are most of the CPU time of a fan-in. Measured on 2 cores, means
+  // of 3-5 alternated runs: 16 KiB frames x 8 credits (the earlier default) 3.15 M msgs/s,
+  // x 32: 3.67 M; 32 KiB x 16: 4.51-4.76 M, x 32: 5.16 M, x 64: 5.37 M (docs/benchmarks.md).
+  std::uint32_t credits = 32;
+  std::uint32_t rxm_buffer_bytes = 32 * 1024 + 256;  // 256: RxM's header; frames are 32 KiB
+  // RxM's per-connection queues (FI_OFI_RXM_MSG_TX_SIZE/RX_SIZE): every agent connects to every
+  // other, and RxM allocates and clears these buffers per connection at start-up.
+  std::uint32_t rxm_queue_depth = 64;
   // Unset: 20 and 50 us when this host has a core for every busy thread, else 0 (see
   // choose_spins()). Polling only pays when the poller has a core of its own.
   std::optional<double> agent_spin_us;
@@ -743,10 +757,24 @@ int main(int argc, char** argv) {
                  "50, or 0 when oversubscribed)")
       ->group(tuning);
   app.add_option("--sink_capacity", o.sink_capacity, "Slots in the receiver's channel (power of two)")->group(tuning);
+  app.add_option("--rxm_buffer_bytes", o.rxm_buffer_bytes,
+                 "RxM eager size (FI_OFI_RXM_BUFFER_SIZE unless set): frames are capped at it minus 256; 0: "
+                 "libfabric's default (16384)")
+      ->group(tuning);
+  app.add_option("--rxm_queue_depth", o.rxm_queue_depth,
+                 "RxM per-connection queues (FI_OFI_RXM_MSG_TX_SIZE/RX_SIZE unless set); 0: libfabric's default")
+      ->group(tuning);
   app.add_option("--stall_timeout", o.stall_timeout,
                  "Give up when nothing arrives for this many seconds (also each sender's send timeout)")
       ->group(tuning);
   if (const auto exit_code = chanpool::tools::man::parse(app, argc, argv)) return *exit_code;
+  // Read by libfabric when the agents open their endpoints; a value in the environment wins.
+  auto set_default = [](const char* name, std::uint32_t value) {
+    if (value != 0) ::setenv(name, std::to_string(value).c_str(), /*overwrite=*/0);
+  };
+  set_default("FI_OFI_RXM_BUFFER_SIZE", o.rxm_buffer_bytes);
+  set_default("FI_OFI_RXM_MSG_TX_SIZE", o.rxm_queue_depth);
+  set_default("FI_OFI_RXM_MSG_RX_SIZE", o.rxm_queue_depth);
   if (bootstrap == "mpi" || (bootstrap == "auto" && launched_by_mpi())) {
 #ifdef CHANPOOL_FANIN_WITH_MPI
     return run_under_mpi(o, argc, argv);
