@@ -233,6 +233,9 @@ struct agent::impl {
   // Sealed frames waiting in any destination's ready queue: RX looks at this, not at every
   // destination's queue under its mutex, before deciding how long it may sleep.
   std::atomic<std::uint32_t> ready_total{0};
+  // A batch send got -FI_EAGAIN: RX must retry soon. Frames that wait for credit need no retry
+  // (the credit frame pumps them), so RX may sleep long while they wait.
+  std::atomic<bool> provider_busy{false};
   std::atomic<std::uint32_t> large_in_flight{0};
 
   detail::node_counters& counters() noexcept { return shared.state->counters; }
@@ -321,7 +324,10 @@ struct agent::impl {
       fill_header(*h, w::frame_kind::batch, fb->used, fb->count);
       h->sequence = d.next_sequence;
       const ssize_t rc = fi_send(endpoint.ep(), fb->bytes.data(), fb->used, fb->mr.desc(), d.node, fb);
-      if (rc == -FI_EAGAIN) return;  // RX retries after progressing
+      if (rc == -FI_EAGAIN) {  // RX retries after progressing
+        provider_busy.store(true, std::memory_order_relaxed);
+        return;
+      }
       if (rc != 0) {
         mark_dead_locked(d, "batch send refused", rc);
         return;
@@ -1017,7 +1023,7 @@ struct agent::impl {
 
   void tick(std::uint64_t now, std::uint64_t& next_heartbeat) {
     retry_backlog();
-    if (any_ready())
+    if (provider_busy.exchange(false, std::memory_order_relaxed) && any_ready())
       for (auto& d : destinations) {
         std::lock_guard lock(d->mu);
         if (!d->ready.empty()) pump_locked(*d);
@@ -1070,7 +1076,8 @@ struct agent::impl {
         if (now - last_activity > spin_ns && !rx_has_pending()) {
           // Sleep until a completion arrives (the CQ's wait object) or a tick is due: soon when
           // something waits to be retried, else at the next heartbeat (at most 50 ms).
-          const bool retry_soon = backlog_size.load(std::memory_order_relaxed) > 0 || any_ready();
+          const bool retry_soon =
+              backlog_size.load(std::memory_order_relaxed) > 0 || provider_busy.load(std::memory_order_relaxed);
           const std::uint64_t until_heartbeat = next_heartbeat > now ? (next_heartbeat - now) / 1'000'000 : 0;
           const int ms = retry_soon ? 1 : static_cast<int>(std::clamp<std::uint64_t>(until_heartbeat, 1, 50));
           if (endpoint.info().cq_fd_wait) {
