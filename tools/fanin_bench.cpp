@@ -152,12 +152,14 @@ struct options {
   std::string provider;
   std::size_t flush_bytes = 64 * 1024;
   double flush_deadline_us = 20;
-  // 32 frames of 32 KiB in flight per destination. Frames are capped at RxM's eager size, so
+  // 64 frames of 32 KiB in flight per destination: at most 2 MiB per sending node, 62 MiB
+  // towards node 0 in a 32-node fan-in. Frames are capped at RxM's eager size, so
   // --rxm_buffer_bytes raises it from 16 KiB: half the frames, and half the per-frame work of
   // the sending agents, which are most of the CPU time of a fan-in. Measured on 2 cores, means
   // of 3-5 alternated runs: 16 KiB frames x 8 credits (the earlier default) 3.15 M msgs/s,
-  // x 32: 3.67 M; 32 KiB x 16: 4.51-4.76 M, x 32: 5.16 M, x 64: 5.37 M (docs/benchmarks.md).
-  std::uint32_t credits = 32;
+  // x 32: 3.67 M; 32 KiB x 16: 4.51-4.76 M, x 32: 5.16 M, x 64: 5.37 M; with the 64 Ki-slot
+  // sink, x 32: 6.32 M, x 48: 6.44 M, x 64: 6.82 M (docs/benchmarks.md).
+  std::uint32_t credits = 64;
   std::uint32_t rxm_buffer_bytes = 32 * 1024 + 256;  // 256: RxM's header; frames are 32 KiB
   // RxM's per-connection queues (FI_OFI_RXM_MSG_TX_SIZE/RX_SIZE): every agent connects to every
   // other, and RxM allocates and clears these buffers per connection at start-up.
@@ -166,7 +168,11 @@ struct options {
   // choose_spins()). Polling only pays when the poller has a core of its own.
   std::optional<double> agent_spin_us;
   std::optional<double> receiver_spin_us;
-  std::uint32_t sink_capacity = 16384;
+  // 8 MiB of 128-byte slots: about 10 ms of messages at 6 M/s. A full sink holds node 0's agent
+  // back (it retries every 50 us and returns no credit meanwhile); on 2 cores the receiver is
+  // often off its core for milliseconds. 16 Ki slots: 4.81 M msgs/s mean of 4, 3.3-6.0 M;
+  // 64 Ki: 5.90 M, 5.86-5.93 M (same credits, alternated runs).
+  std::uint32_t sink_capacity = 65536;
   double stall_timeout = 60;
 };
 
