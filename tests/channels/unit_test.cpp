@@ -783,6 +783,67 @@ TEST_F(ChannelUnit, PollCountsBlockedReceivers) {
   EXPECT_EQ(c.poll().blocked_receivers, 0u);
 }
 
+// A publisher that finds one sleeper clears the armed bit so that the messages behind it cost no
+// futex_wake; with several sleepers it must not, or the second and later ones sleep on. Here a
+// missed wake-up shows as a 30 s sleep (liveness_check), caught by the 10 s bound.
+TEST_F(ChannelUnit, BurstToSeveralSleepingReceiversWakesEachOfThem) {
+  const auto name = unique_name();
+  channel c = make(name);
+  ASSERT_OPEN(c);
+  constexpr int kReceivers = 4;
+  const ch::wait_config asleep{.mode = ch::wait_mode::idle, .liveness_check = 30s};
+  std::vector<std::future<status>> receivers;
+  for (int i = 0; i < kReceivers; ++i)
+    receivers.push_back(std::async(std::launch::async, [&] {
+      auto mine = channel::open(name, options());
+      if (!mine) return status::invalid;
+      mine->set_wait(asleep);
+      std::array<std::byte, 16> buf{};
+      std::size_t len = 0;
+      return mine->recv(buf, len, 20s);
+    }));
+  for (auto end = clock::now() + 5s; clock::now() < end && c.poll().blocked_receivers < kReceivers;)
+    std::this_thread::sleep_for(1ms);
+  ASSERT_EQ(c.poll().blocked_receivers, static_cast<std::uint32_t>(kReceivers));
+  const auto m = pattern(8);
+  for (int i = 0; i < kReceivers; ++i) ASSERT_EQ(c.send(as_bytes(m)), status::ok);  // a burst
+  for (auto& r : receivers) {
+    ASSERT_EQ(r.wait_for(10s), std::future_status::ready) << "a receiver was not woken";
+    EXPECT_EQ(r.get(), status::ok);
+  }
+}
+
+TEST_F(ChannelUnit, ReleasesWakeEachSenderSleepingOnAFullChannel) {
+  const auto name = unique_name();
+  channel_config cfg;
+  cfg.capacity = 2;
+  cfg.heap_bytes = 0;
+  channel c = make(name, cfg);
+  ASSERT_OPEN(c);
+  const auto m = pattern(8);
+  ASSERT_EQ(c.send(as_bytes(m)), status::ok);
+  ASSERT_EQ(c.send(as_bytes(m)), status::ok);
+  constexpr int kSenders = 4;
+  const ch::wait_config asleep{.mode = ch::wait_mode::idle, .liveness_check = 30s};
+  std::vector<std::future<status>> senders;
+  for (int i = 0; i < kSenders; ++i)
+    senders.push_back(std::async(std::launch::async, [&] {
+      auto mine = channel::open(name, options());
+      if (!mine) return status::invalid;
+      mine->set_wait(asleep);
+      return mine->send(as_bytes(m), 20s);
+    }));
+  for (auto end = clock::now() + 5s; clock::now() < end && c.poll().blocked_senders < kSenders;)
+    std::this_thread::sleep_for(1ms);
+  ASSERT_EQ(c.poll().blocked_senders, static_cast<std::uint32_t>(kSenders));
+  std::vector<std::byte> got;
+  for (int i = 0; i < kSenders + 2; ++i) ASSERT_EQ(recv_into(c, got), status::ok) << "message " << i;
+  for (auto& s : senders) {
+    ASSERT_EQ(s.wait_for(10s), std::future_status::ready) << "a sender was not woken";
+    EXPECT_EQ(s.get(), status::ok);
+  }
+}
+
 TEST_F(ChannelUnit, StatsInitiallyZero) {
   channel c = make(unique_name());
   ASSERT_OPEN(c);
