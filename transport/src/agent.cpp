@@ -517,15 +517,16 @@ struct agent::impl {
     ls.release();
   }
 
-  // idle: the inbox ran dry (producers idle): send partial batches to idle pipes. Otherwise:
-  // send partial batches older than flush_deadline if credit allows. A partial batch that
-  // stays keeps filling; a returning credit nudges us (flush record) to look again.
   void list_partial(destination& d) {
     if (d.listed_partial) return;
     d.listed_partial = true;
     partials.push_back(&d);
   }
 
+  // idle: the inbox ran dry (producers idle): send partial batches to idle pipes. Otherwise:
+  // send partial batches older than flush_deadline if credit allows. A partial batch that
+  // stays keeps filling; a returning credit nudges us (flush record) to look again. Drops from
+  // `partials` the destinations left without one.
   void flush_partials(bool idle) {
     const std::uint64_t now = now_ns();
     const std::uint64_t deadline = static_cast<std::uint64_t>(
