@@ -95,16 +95,17 @@ chanpool::tools::man::page manual() {
           "  rate        messages/s and MB/s (10^6 bytes) at the receiver\n"
           "  latency     p50 and p99 of send -> receive, in microseconds\n"
           "  frames      batch frames sent by all agents, messages per frame, credit stalls (times an\n"
-          "              agent's TX thread waited for a destination's credit)\n"
+          "              agent's TX thread waited for a destination's credit) and holds (times the\n"
+          "              full sink held node 0's agent back: the receiver was the bottleneck)\n"
           "  mpi_fanin   (--mpi) its rate, process count, and chanpool / MPI\n"
           "With --mpi a line \"running MPI baseline: <command>\" comes first. Progress lines\n"
           "(\"... N messages received (T s)\") go to stderr every 2 s of a long run.\n"
           "\n"
           "--json, one line: {\"tool\":\"fanin_bench\",\"nodes\",\"senders\",\"msg_size\",\"aggregation\"\n"
           "(true|false),\"msgs_per_s\",\"p50_us\",\"p99_us\",\"bytes_per_s\",\"messages\",\"elapsed_s\",\n"
-          "\"startup_s\",\"cores\" (logical CPUs),\"fabric\",\"bootstrap\",\"frames\",\"msgs_per_frame\",\n"
-          "\"credit_stalls\",\"errors\"} and with --mpi \"mpi\" (mpi_fanin's JSON object, or null if it\n"
-          "failed) and \"ratio_vs_mpi\".",
+          "\"startup_s\",\"cores\" (logical CPUs),\"agent_spin_us\",\"receiver_spin_us\",\"fabric\",\n"
+          "\"bootstrap\",\"frames\",\"msgs_per_frame\",\"credit_stalls\",\"delivery_holds\",\"errors\"} and\n"
+          "with --mpi \"mpi\" (mpi_fanin's JSON object, or null if it failed) and \"ratio_vs_mpi\".",
       .exit_status =
           "0 every message arrived exactly once and in order per sender.\n"
           "1 a message was lost, duplicated, reordered or malformed, a sender failed, nothing arrived\n"
@@ -402,11 +403,12 @@ int report(const options& o, receive_result& r, const std::vector<tr::agent_stat
   const std::uint64_t received = r.received;
   const double elapsed = r.elapsed;
   std::vector<double>& latency_us = r.latency_us;
-  std::uint64_t frames = 0, stalls = 0, dropped = 0;
+  std::uint64_t frames = 0, stalls = 0, holds = 0, dropped = 0;
   for (std::size_t k = 0; k < agent_stats.size(); ++k) {
     const auto& a = agent_stats[k];
     frames += a.frames_sent;
     stalls += a.credit_stalls;
+    holds += a.delivery_holds;
     dropped += a.dropped_bad_key + a.dropped_malformed + a.dropped_unknown_channel + a.dropped_undeliverable +
                a.dropped_peer_dead + a.inbox_malformed;
   }
@@ -452,6 +454,7 @@ int report(const options& o, receive_result& r, const std::vector<tr::agent_stat
     j["frames"] = frames;
     j["msgs_per_frame"] = frames ? static_cast<double>(received) / static_cast<double>(frames) : 0.0;
     j["credit_stalls"] = stalls;
+    j["delivery_holds"] = holds;
     j["errors"] = errors;
     if (o.mpi) {
       j["mpi"] = mpi;
@@ -471,9 +474,10 @@ int report(const options& o, receive_result& r, const std::vector<tr::agent_stat
                 errors ? "  ** ERRORS: see above **" : ", each once and in order per sender");
     std::printf("  rate        %.0f msgs/s, %.1f MB/s\n", rate, rate * static_cast<double>(o.msg_size) / 1e6);
     std::printf("  latency     p50 %.1f us, p99 %.1f us (send -> receive, includes queueing)\n", p50, p99);
-    std::printf("  frames      %llu (%.1f messages per frame), %llu credit stalls\n", static_cast<unsigned long long>(frames),
+    std::printf("  frames      %llu (%.1f messages per frame), %llu credit stalls, %llu holds at a full sink\n",
+                static_cast<unsigned long long>(frames),
                 frames ? static_cast<double>(received) / static_cast<double>(frames) : 0.0,
-                static_cast<unsigned long long>(stalls));
+                static_cast<unsigned long long>(stalls), static_cast<unsigned long long>(holds));
     if (o.mpi) {
       if (mpi.is_object()) {
         const double m = mpi.value("msgs_per_s", 0.0);

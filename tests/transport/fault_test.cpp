@@ -234,6 +234,10 @@ TEST(Faults, SlowReceiverBackpressureNoLossBoundedMemory) {
               static_cast<unsigned long long>(stream_kib));
   auto stats = tr::read_agent_stats(vj.cluster.node_job(0)).value();
   EXPECT_GT(stats.credit_stalls, 0u);
+  // The receiving side says why: its target channel (64 slots, unread at first) was full.
+  auto receiving = tr::read_agent_stats(vj.cluster.node_job(1)).value();
+  EXPECT_GT(receiving.delivery_holds, 0u);
+  EXPECT_EQ(stats.delivery_holds, 0u) << "nothing was delivered on the sending node";
 }
 
 }  // namespace

@@ -693,12 +693,18 @@ struct agent::impl {
       }
       channel& ch = targets[m.channel_id].ch;
       if (large) {
-        if (!start_large_recv(s, m, ch)) break;  // channel full: try again later
+        if (!start_large_recv(s, m, ch)) {  // channel full: try again later
+          detail::relaxed_add(counters().delivery_holds, 1);
+          break;
+        }
         p += sizeof m;
         break;  // the source waits for the tagged message before anything after it
       }
       const status st = ch.try_send({p + sizeof m, m.length});
-      if (st == status::full) break;
+      if (st == status::full) {
+        detail::relaxed_add(counters().delivery_holds, 1);
+        break;
+      }
       if (st == status::ok) {
         ++delivered;
       } else {

@@ -43,6 +43,7 @@ agent_stats stats_from(const node_counters& c) noexcept {
   s.dropped_unknown_channel = relaxed_load(c.dropped_unknown_channel);
   s.dropped_undeliverable = relaxed_load(c.dropped_undeliverable);
   s.peers_dead = relaxed_load(c.peers_dead);
+  s.delivery_holds = relaxed_load(c.delivery_holds);
   return s;
 }
 

@@ -22,7 +22,7 @@
 namespace chanpool::transport::detail {
 
 inline constexpr std::uint64_t node_state_magic = 0x3130545344'4F4E43ull;  // "CNODST01"
-inline constexpr std::uint32_t node_state_version = 1;
+inline constexpr std::uint32_t node_state_version = 2;  // 2: node_counters grew a line
 inline constexpr std::uint32_t max_nodes = 4096;
 inline constexpr const char* node_state_name = "agent-state";
 inline constexpr const char* inbox_name = "agent-inbox";
@@ -47,8 +47,10 @@ struct alignas(64) node_counters {
   std::uint64_t dropped_unknown_channel;
   std::uint64_t dropped_undeliverable;
   std::uint64_t peers_dead;
+  alignas(64) std::uint64_t delivery_holds;
+  std::uint64_t reserved_rx[7];
 };
-static_assert(sizeof(node_counters) == 128);
+static_assert(sizeof(node_counters) == 192);
 
 struct node_state {
   std::uint64_t magic;              // node_state_magic, release-stored last

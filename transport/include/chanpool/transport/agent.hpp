@@ -63,6 +63,9 @@ struct agent_stats {
   std::uint64_t frames_received = 0;      // batch frames accepted
   std::uint64_t bytes_received = 0;
   std::uint64_t credit_stalls = 0;        // times the TX thread waited for a destination's credit
+  // Times a full target channel on this node held back the rest of a source's batch (its credit
+  // waits until they are in): the receiving process, not the network, is the bottleneck.
+  std::uint64_t delivery_holds = 0;
   std::uint64_t dropped_bad_key = 0;      // frames with a wrong job key
   std::uint64_t dropped_malformed = 0;    // frames with a bad magic/version/length/kind/source
   std::uint64_t dropped_unknown_channel = 0;  // messages for a channel id this agent never gave out
