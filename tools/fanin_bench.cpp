@@ -25,6 +25,7 @@
 #include "chanpool/channels/channel.hpp"
 #include "chanpool/transport/bootstrap.hpp"
 #include "chanpool/transport/client.hpp"
+#include "chanpool/transport/fabric.hpp"
 #include "man_help.hpp"
 #ifdef CHANPOOL_FANIN_WITH_MPI
 #include "chanpool/transport/mpi_bootstrap.hpp"
@@ -779,12 +780,7 @@ int main(int argc, char** argv) {
       ->group(tuning);
   if (const auto exit_code = chanpool::tools::man::parse(app, argc, argv)) return *exit_code;
   // Read by libfabric when the agents open their endpoints; a value in the environment wins.
-  auto set_default = [](const char* name, std::uint32_t value) {
-    if (value != 0) ::setenv(name, std::to_string(value).c_str(), /*overwrite=*/0);
-  };
-  set_default("FI_OFI_RXM_BUFFER_SIZE", o.rxm_buffer_bytes);
-  set_default("FI_OFI_RXM_MSG_TX_SIZE", o.rxm_queue_depth);
-  set_default("FI_OFI_RXM_MSG_RX_SIZE", o.rxm_queue_depth);
+  tr::set_rxm_defaults(o.rxm_buffer_bytes, o.rxm_queue_depth);
   if (bootstrap == "mpi" || (bootstrap == "auto" && launched_by_mpi())) {
 #ifdef CHANPOOL_FANIN_WITH_MPI
     return run_under_mpi(o, argc, argv);

@@ -14,6 +14,7 @@
 #include <system_error>
 
 #include "chanpool/channels/cleanup.hpp"
+#include "chanpool/transport/fabric.hpp"
 #include "node.hpp"
 #include "placement.hpp"
 
@@ -93,12 +94,7 @@ engine::~engine() {
 }
 
 void set_provider_defaults(const pool_options& options) {
-  auto set = [](const char* name, std::uint32_t value) {
-    if (value != 0) ::setenv(name, std::to_string(value).c_str(), /*overwrite=*/0);  // the user's setting wins
-  };
-  set("FI_OFI_RXM_BUFFER_SIZE", options.rxm_buffer_bytes);
-  set("FI_OFI_RXM_MSG_TX_SIZE", options.rxm_queue_depth);
-  set("FI_OFI_RXM_MSG_RX_SIZE", options.rxm_queue_depth);
+  tp::set_rxm_defaults(options.rxm_buffer_bytes, options.rxm_queue_depth);
 }
 
 std::uint32_t tasks_channel_capacity(std::uint32_t workers, const pool_options& options) {

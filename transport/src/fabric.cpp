@@ -118,6 +118,15 @@ result<fi_info*> make_hints(const endpoint_config& config) {
 }
 }  // namespace
 
+void set_rxm_defaults(std::uint32_t eager_bytes, std::uint32_t queue_depth) {
+  auto set = [](const char* name, std::uint32_t value) {
+    if (value != 0) ::setenv(name, std::to_string(value).c_str(), /*overwrite=*/0);
+  };
+  set("FI_OFI_RXM_BUFFER_SIZE", eager_bytes);
+  set("FI_OFI_RXM_MSG_TX_SIZE", queue_depth);
+  set("FI_OFI_RXM_MSG_RX_SIZE", queue_depth);
+}
+
 std::error_code preload_providers(const endpoint_config& config) {
   auto hints = make_hints(config);
   if (!hints) return hints.error();

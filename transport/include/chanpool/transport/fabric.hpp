@@ -52,6 +52,15 @@ struct endpoint_config {
   bool wait_object = true;            // CQ with a wait object so fi_cq_sread can sleep
 };
 
+// Sizes RxM (tcp;ofi_rxm, verbs;ofi_rxm) for the endpoints opened after this call, where the
+// environment does not already say otherwise (the user's setting wins); 0 keeps libfabric's
+// default. eager_bytes (FI_OFI_RXM_BUFFER_SIZE, 16384 by default) caps an agent's frames at
+// eager_bytes - 256; queue_depth (FI_OFI_RXM_MSG_TX_SIZE and _RX_SIZE) sets RxM's per-connection
+// queues. RxM allocates and clears buffers of the eager size per endpoint and per connection at
+// start-up, so both trade start-up time and memory against frame size. Calls setenv: call it
+// before libfabric is initialised and before other threads start.
+void set_rxm_defaults(std::uint32_t eager_bytes, std::uint32_t queue_depth);
+
 // Runs provider discovery once in this process. libfabric initialises every provider on the first
 // fi_getinfo (about 100 ms here: the verbs provider scans /proc/kallsyms); a process that forks
 // many agents calls this first so each child inherits the initialised library instead of
