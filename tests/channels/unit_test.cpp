@@ -783,28 +783,46 @@ TEST_F(ChannelUnit, PollCountsBlockedReceivers) {
   EXPECT_EQ(c.poll().blocked_receivers, 0u);
 }
 
+// Starts `count` threads, each with its own handle on `name` that sleeps at once when it waits
+// and trusts a slot holder for 30 s: a missed wake-up then shows as a 30 s sleep, which the
+// callers' 10 s bound catches. Each thread returns what `call(handle)` returned.
+template <class Call>
+std::vector<std::future<status>> start_sleepers(const std::string& name, const ch::open_options& o, int count,
+                                                Call call) {
+  std::vector<std::future<status>> threads;
+  for (int i = 0; i < count; ++i)
+    threads.push_back(std::async(std::launch::async, [name, o, call] {
+      auto mine = channel::open(name, o);
+      if (!mine) return status::invalid;
+      mine->set_wait({.mode = ch::wait_mode::idle, .liveness_check = 30s});
+      return call(*mine);
+    }));
+  return threads;
+}
+
+// Waits up to 5 s for `count` callers blocked on `c` (poll().blocked_receivers or _senders).
+template <class Count>
+bool wait_for_blocked(channel& c, std::uint32_t count, Count blocked) {
+  for (auto end = clock::now() + 5s; clock::now() < end;) {
+    if (blocked(c.poll()) >= count) return true;
+    std::this_thread::sleep_for(1ms);
+  }
+  return false;
+}
+
 // A publisher that finds one sleeper clears the armed bit so that the messages behind it cost no
-// futex_wake; with several sleepers it must not, or the second and later ones sleep on. Here a
-// missed wake-up shows as a 30 s sleep (liveness_check), caught by the 10 s bound.
+// futex_wake; with several sleepers it must not, or the second and later ones sleep on.
 TEST_F(ChannelUnit, BurstToSeveralSleepingReceiversWakesEachOfThem) {
   const auto name = unique_name();
   channel c = make(name);
   ASSERT_OPEN(c);
   constexpr int kReceivers = 4;
-  const ch::wait_config asleep{.mode = ch::wait_mode::idle, .liveness_check = 30s};
-  std::vector<std::future<status>> receivers;
-  for (int i = 0; i < kReceivers; ++i)
-    receivers.push_back(std::async(std::launch::async, [&] {
-      auto mine = channel::open(name, options());
-      if (!mine) return status::invalid;
-      mine->set_wait(asleep);
-      std::array<std::byte, 16> buf{};
-      std::size_t len = 0;
-      return mine->recv(buf, len, 20s);
-    }));
-  for (auto end = clock::now() + 5s; clock::now() < end && c.poll().blocked_receivers < kReceivers;)
-    std::this_thread::sleep_for(1ms);
-  ASSERT_EQ(c.poll().blocked_receivers, static_cast<std::uint32_t>(kReceivers));
+  auto receivers = start_sleepers(name, options(), kReceivers, [](channel& mine) {
+    std::array<std::byte, 16> buf{};
+    std::size_t len = 0;
+    return mine.recv(buf, len, 20s);
+  });
+  ASSERT_TRUE(wait_for_blocked(c, kReceivers, [](const ch::poll_info& p) { return p.blocked_receivers; }));
   const auto m = pattern(8);
   for (int i = 0; i < kReceivers; ++i) ASSERT_EQ(c.send(as_bytes(m)), status::ok);  // a burst
   for (auto& r : receivers) {
@@ -824,18 +842,8 @@ TEST_F(ChannelUnit, ReleasesWakeEachSenderSleepingOnAFullChannel) {
   ASSERT_EQ(c.send(as_bytes(m)), status::ok);
   ASSERT_EQ(c.send(as_bytes(m)), status::ok);
   constexpr int kSenders = 4;
-  const ch::wait_config asleep{.mode = ch::wait_mode::idle, .liveness_check = 30s};
-  std::vector<std::future<status>> senders;
-  for (int i = 0; i < kSenders; ++i)
-    senders.push_back(std::async(std::launch::async, [&] {
-      auto mine = channel::open(name, options());
-      if (!mine) return status::invalid;
-      mine->set_wait(asleep);
-      return mine->send(as_bytes(m), 20s);
-    }));
-  for (auto end = clock::now() + 5s; clock::now() < end && c.poll().blocked_senders < kSenders;)
-    std::this_thread::sleep_for(1ms);
-  ASSERT_EQ(c.poll().blocked_senders, static_cast<std::uint32_t>(kSenders));
+  auto senders = start_sleepers(name, options(), kSenders, [m](channel& mine) { return mine.send(as_bytes(m), 20s); });
+  ASSERT_TRUE(wait_for_blocked(c, kSenders, [](const ch::poll_info& p) { return p.blocked_senders; }));
   std::vector<std::byte> got;
   for (int i = 0; i < kSenders + 2; ++i) ASSERT_EQ(recv_into(c, got), status::ok) << "message " << i;
   for (auto& s : senders) {
