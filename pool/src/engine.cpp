@@ -27,8 +27,8 @@ using steady = std::chrono::steady_clock;
 
 // Chunks are also cut by size, so one chunk's message stays well inside a channel's heap.
 constexpr std::size_t max_chunk_bytes = 1 << 20;
-// Prefetch aims to keep this much work queued per worker, so a short task never waits for the
-// orchestrator's round trip.
+// Prefetch aims to keep this much of a job's work queued per worker, so a short task never waits
+// for the orchestrator's round trip.
 constexpr double prefetch_horizon_s = 0.002;
 constexpr auto liveness_period = std::chrono::milliseconds(100);
 
@@ -155,6 +155,7 @@ void engine::start_launched(launched_nodes&& launched) {
   }
   info_.workers_per_node = nodes_[0].workers;
   nodes_[0].supervisor = launched.own_supervisor;
+  plan_dispatch();
   create_results_channel();
   info_.fabric = agent_->fabric_info().summary();
   for (std::uint32_t k = 0; k < info_.nodes; ++k) {
@@ -270,6 +271,14 @@ void engine::fork_supervisors() {
     nodes_[k].supervisor = pid;
     nodes_[k].workers = info_.workers_per_node;
   }
+  plan_dispatch();
+}
+
+void engine::plan_dispatch() {
+  dispatch_ = dispatcher({.prefetch_per_worker = options_.prefetch_per_worker,
+                          .max_prefetch_per_worker = options_.max_prefetch_per_worker,
+                          .horizon_s = prefetch_horizon_s});
+  for (const node_record& n : nodes_) dispatch_.add_node(n.workers);
 }
 
 void engine::wait_for_workers() {
@@ -367,7 +376,7 @@ void engine::take_submissions() {
       run_callback(*rec.state);
       continue;
     }
-    for (std::uint32_t c = 0; c < rec.chunks.size(); ++c) pending_.push_back({id, c});
+    dispatch_.add_job(id, static_cast<std::uint32_t>(rec.chunks.size()));
     jobs_.emplace(id, std::move(rec));
   }
 }
@@ -380,7 +389,7 @@ void engine::scheduler_loop() {
   while (!stop_scheduler_.load(std::memory_order_acquire)) {
     take_submissions();
     dispatch();
-    if (!pending_.empty() || !jobs_.empty()) {
+    if (dispatch_.pending() != 0 || !jobs_.empty()) {
       // Nothing to do while work is out but results: fall through to the wait.
     } else {
       bool closed = false;
@@ -405,81 +414,26 @@ void engine::scheduler_loop() {
   }
 }
 
-std::size_t engine::live_nodes() const {
-  return static_cast<std::size_t>(std::count_if(nodes_.begin(), nodes_.end(), [](const node_record& n) { return n.alive; }));
-}
-
-// Chunks a node may hold: one per worker, plus prefetch. The prefetch grows for short chunks (so
-// workers never wait for the orchestrator's round trip) and shrinks to nothing at the tail of
-// the work, where an item queued behind a busy worker would make another node's worker idle.
-std::uint32_t engine::node_capacity(std::uint32_t node) const {
-  const std::uint32_t workers = nodes_[node].workers;
-  std::uint32_t per_worker = options_.prefetch_per_worker;
-  if (chunk_seconds_ewma_ >= 0) {
-    const double want = std::ceil(prefetch_horizon_s / std::max(chunk_seconds_ewma_, 1e-9));
-    per_worker = static_cast<std::uint32_t>(
-        std::clamp<double>(want, options_.prefetch_per_worker, options_.max_prefetch_per_worker));
-  }
-  // Unstarted chunks: pending here, plus those queued on nodes beyond their running ones. A
-  // node may queue its workers' share of them, so at the tail every worker of the pool is
-  // offered the same amount and none gets an item that another, idle worker could have run.
-  std::size_t unstarted = pending_.size();
-  std::size_t live_workers = 0;
-  for (const node_record& n : nodes_) {
-    if (!n.alive) continue;
-    live_workers += n.workers;
-    if (n.outstanding.size() > n.workers) unstarted += n.outstanding.size() - n.workers;
-  }
-  // When chunk run times vary, an item queued behind a busy worker can end up last while
-  // another worker idles: prefetch then stops earlier, while three rounds of work are left,
-  // and the tail is handed out on demand (a round trip per item, tiny against such items).
-  // Judged on the job whose chunk is next (jobs differ: a warm-up's no-ops say nothing).
-  const auto next = pending_.empty() ? jobs_.end() : jobs_.find(pending_.front().job);
-  const bool uniform = next == jobs_.end() || next->second.run_times.uniform();
-  const std::size_t reserve = uniform ? 0 : 2 * live_workers;
-  const std::size_t share_per_worker =
-      unstarted > reserve ? (unstarted - reserve) / std::max<std::size_t>(1, live_workers) : 0;
-  return workers + workers * static_cast<std::uint32_t>(std::min<std::size_t>(per_worker, share_per_worker));
-}
-
 void engine::dispatch() {
-  if (pending_.empty()) return;
-  if (live_nodes() == 0) {
+  if (dispatch_.pending() == 0) return;
+  if (dispatch_.live_nodes() == 0) {
     fail_everything(failure_kind::worker_lost, "every node of the pool is lost");
     return;
   }
-  const auto n = static_cast<std::uint32_t>(nodes_.size());
-  std::vector<bool> blocked(n, false);
-  for (bool progress = true; progress && !pending_.empty();) {
-    progress = false;
-    for (std::uint32_t i = 0; i < n && !pending_.empty(); ++i) {
-      const std::uint32_t k = (round_robin_ + i) % n;
-      node_record& node = nodes_[k];
-      if (!node.alive || blocked[k] || node.outstanding.size() >= node_capacity(k)) continue;
-      const chunk_ref ref = pending_.front();
-      pending_.pop_front();
-      const auto it = jobs_.find(ref.job);
-      if (it == jobs_.end()) continue;  // its job finished (a re-run no longer needed)
-      const chunk_info& c = it->second.chunks[ref.chunk];
-      if (c.attempts > 0) {  // a re-run: skip it if every item came back meanwhile
-        bool all_done = true;
-        for (std::uint64_t x = c.first; x < c.first + c.count && all_done; ++x) all_done = it->second.state->item_finished(x);
-        if (all_done) continue;
-      }
-      if (send_chunk(k, ref)) {
-        progress = true;
-      } else {
-        pending_.push_front(ref);
-        blocked[k] = true;
-      }
-    }
-    round_robin_ = (round_robin_ + 1) % n;
-  }
+  dispatch_.dispatch([this](std::uint32_t node, chunk_ref ref) { return offer_chunk(node, ref); });
 }
 
-bool engine::send_chunk(std::uint32_t node, chunk_ref ref) {
-  job_record& rec = jobs_.at(ref.job);
+// Sends `ref` to `node`'s task channel unless it is no longer needed.
+dispatcher::offer engine::offer_chunk(std::uint32_t node, chunk_ref ref) {
+  const auto it = jobs_.find(ref.job);
+  if (it == jobs_.end()) return dispatcher::offer::dropped;  // its job finished (a re-run no longer needed)
+  job_record& rec = it->second;
   chunk_info& c = rec.chunks[ref.chunk];
+  if (c.attempts > 0) {  // a re-run: skip it if every item came back meanwhile
+    bool all_done = true;
+    for (std::uint64_t x = c.first; x < c.first + c.count && all_done; ++x) all_done = rec.state->item_finished(x);
+    if (all_done) return dispatcher::offer::dropped;
+  }
   wire::task_header h;
   h.task_id = rec.task->id;
   h.job = ref.job;
@@ -498,13 +452,12 @@ bool engine::send_chunk(std::uint32_t node, chunk_ref ref) {
   const status st = nodes_[node].tasks.send(std::as_bytes(std::span(send_buffer_.data(), send_buffer_.size())), ch::try_once);
   if (st == status::ok) {
     ++c.attempts;
-    nodes_[node].outstanding.insert(ref);
     std::lock_guard lock(counters_mutex_);
     ++counters_.chunks_sent;
-    return true;
+    return dispatcher::offer::sent;
   }
   if (st == status::peer_dead) node_lost(node, "node " + std::to_string(node) + " is unreachable (its agent or ours is gone)");
-  return false;
+  return dispatcher::offer::blocked;
 }
 
 void engine::handle_message(std::string_view message) {
@@ -549,12 +502,7 @@ void engine::handle_results(const wire::result_header& h, std::string_view body)
     return;  // its chunk is re-run if its worker dies; a live worker never sends this
   }
   const bool last = (h.flags & 1u) != 0;
-  if (last) {
-    nodes_[h.node].outstanding.erase({h.job, h.chunk});
-    const double seconds = static_cast<double>(h.busy_ns) * 1e-9;
-    chunk_seconds_ewma_ = chunk_seconds_ewma_ < 0 ? seconds : 0.9 * chunk_seconds_ewma_ + 0.1 * seconds;
-    if (const auto it = jobs_.find(h.job); it != jobs_.end()) it->second.run_times.add(seconds);
-  }
+  if (last) dispatch_.chunk_done(h.node, {h.job, h.chunk}, static_cast<double>(h.busy_ns) * 1e-9);
   const auto it = jobs_.find(h.job);
   if (it == jobs_.end() || h.item_count == 0) {
     if (h.item_count != 0) {
@@ -575,16 +523,13 @@ void engine::handle_worker_lost(const wire::result_header& h, std::string_view b
   }
   const std::string why = "its worker (node " + std::to_string(h.node) + ", pid " + std::to_string(h.pid) + ") " +
                           std::string(body);
-  node_record& node = nodes_[h.node];
   if (h.flags & wire::lost_running_chunk) {
     const chunk_ref ref{h.job, h.chunk};
-    if (node.outstanding.erase(ref) != 0) chunk_lost(ref, why);
+    if (dispatch_.forget(h.node, ref)) chunk_lost(ref, why);
   } else if (h.flags & wire::lost_unknown_chunk) {
     // It died holding a message it had just taken: which chunk is unknown, so everything this
     // node holds runs again elsewhere too (duplicates of what still runs here are dropped).
-    const auto outstanding = std::move(node.outstanding);
-    node.outstanding.clear();
-    for (const chunk_ref& ref : outstanding) chunk_lost(ref, why);
+    for (const chunk_ref& ref : dispatch_.take_outstanding(h.node)) chunk_lost(ref, why);
   }
 }
 
@@ -601,14 +546,17 @@ void engine::chunk_lost(chunk_ref ref, const std::string& why) {
     finish_job_if_done(ref.job);
     return;
   }
-  pending_.push_front(ref);
+  dispatch_.requeue_front(ref);
   std::lock_guard lock(counters_mutex_);
   ++counters_.chunks_rerun;
 }
 
 void engine::finish_job_if_done(std::uint32_t job_id) {
   const auto it = jobs_.find(job_id);
-  if (it != jobs_.end() && it->second.state->all_finished()) jobs_.erase(it);
+  if (it != jobs_.end() && it->second.state->all_finished()) {
+    jobs_.erase(it);
+    dispatch_.job_ended(job_id);
+  }
 }
 
 void engine::run_callback(job& j) {
@@ -629,7 +577,7 @@ void engine::check_liveness() {
   const bool own_agent_gone = !launched_ && process_exited(cluster_.agent_pid(0));
   for (std::uint32_t k = 0; k < nodes_.size(); ++k) {
     node_record& node = nodes_[k];
-    if (!node.alive || node.stop_sent) continue;  // a stopped node's processes exit: not a loss
+    if (!dispatch_.alive(k) || node.stop_sent) continue;  // a stopped node's processes exit: not a loss
     std::string why;
     if (node.supervisor > 0 && process_exited(node.supervisor)) {
       why = "node " + std::to_string(k) + "'s supervisor exited";
@@ -646,8 +594,7 @@ void engine::check_liveness() {
 
 void engine::node_lost(std::uint32_t k, const std::string& why) {
   node_record& node = nodes_[k];
-  if (!node.alive) return;
-  node.alive = false;
+  if (!dispatch_.alive(k)) return;
   {
     std::lock_guard lock(counters_mutex_);
     ++counters_.nodes_lost;
@@ -655,22 +602,23 @@ void engine::node_lost(std::uint32_t k, const std::string& why) {
   std::fprintf(stderr, "chanpool pool: node %u lost: %s; its work runs again on the other nodes\n", k, why.c_str());
   // Its workers can no longer report; the supervisor takes them down.
   if (node.supervisor > 0) ::kill(node.supervisor, SIGTERM);
-  const auto outstanding = std::move(node.outstanding);
-  node.outstanding.clear();
-  for (const chunk_ref& ref : outstanding) chunk_lost(ref, why);
-  if (live_nodes() == 0) fail_everything(failure_kind::worker_lost, "every node of the pool is lost (last: " + why + ")");
+  for (const chunk_ref& ref : dispatch_.node_lost(k)) chunk_lost(ref, why);
+  if (dispatch_.live_nodes() == 0) fail_everything(failure_kind::worker_lost, "every node of the pool is lost (last: " + why + ")");
 }
 
 void engine::fail_everything(failure_kind kind, const std::string& why) {
-  for (auto& [id, rec] : jobs_)
+  for (auto& [id, rec] : jobs_) {
     if (rec.state->fail_items(0, rec.state->size(), kind, why)) run_callback(*rec.state);
+    dispatch_.job_ended(id);
+  }
   jobs_.clear();
-  pending_.clear();
+  dispatch_.clear_pending();
 }
 
 void engine::send_stops() {
-  for (node_record& node : nodes_) {
-    if (!node.alive || node.stop_sent) continue;
+  for (std::uint32_t k = 0; k < nodes_.size(); ++k) {
+    node_record& node = nodes_[k];
+    if (!dispatch_.alive(k) || node.stop_sent) continue;
     wire::task_header stop;
     stop.kind = wire::task_kind::stop;
     for (std::uint32_t w = 0; w < node.workers; ++w)

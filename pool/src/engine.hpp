@@ -6,7 +6,6 @@
 #include <sys/types.h>
 
 #include <atomic>
-#include <cmath>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -24,6 +23,7 @@
 #include "chanpool/pool/pool.hpp"
 #include "chanpool/transport/bootstrap.hpp"
 #include "chanpool/transport/client.hpp"
+#include "dispatch.hpp"
 #include "node.hpp"
 #include "wire.hpp"
 
@@ -69,24 +69,7 @@ class engine {
     std::uint32_t count = 0;
     std::uint32_t attempts = 0;  // runs started so far
   };
-  // Welford's running mean and variance of a job's chunk run times.
-  struct run_time_stats {
-    std::uint64_t count = 0;
-    double mean = 0;
-    double m2 = 0;
-    void add(double x) {
-      ++count;
-      const double delta = x - mean;
-      mean += delta / static_cast<double>(count);
-      m2 += delta * (x - mean);
-    }
-    // Until enough are seen, assume uniform (prefetch is then kept up to the tail).
-    bool uniform() const {
-      return count < 8 || std::sqrt(m2 / static_cast<double>(count - 1)) <= 0.05 * mean;
-    }
-  };
   struct job_record {
-    run_time_stats run_times;
     std::shared_ptr<job> state;
     const task_entry* task = nullptr;
     std::string args;
@@ -94,18 +77,12 @@ class engine {
     std::size_t chunksize = 1;
     std::vector<chunk_info> chunks;
   };
-  struct chunk_ref {
-    std::uint32_t job = 0;
-    std::uint32_t chunk = 0;
-    bool operator<(const chunk_ref& o) const { return job != o.job ? job < o.job : chunk < o.chunk; }
-  };
+  // A node's channels and processes; what it holds and whether it lives is dispatch_'s.
   struct node_record {
     transport::remote_channel tasks;
     pid_t supervisor = -1;
-    bool alive = true;
     bool stop_sent = false;
     std::uint32_t workers = 0;
-    std::set<chunk_ref> outstanding;  // sent here, last result not yet back
   };
 
   void start();
@@ -113,13 +90,14 @@ class engine {
   void create_results_channel();
   void finish_start(std::chrono::steady_clock::time_point t0);
   void fork_supervisors();
+  void plan_dispatch();
   void wait_for_workers();
   void warm_up();
   void scheduler_loop();
   void wake_scheduler();
   void take_submissions();
   void dispatch();
-  bool send_chunk(std::uint32_t node, chunk_ref ref);
+  dispatcher::offer offer_chunk(std::uint32_t node, chunk_ref ref);
   void handle_message(std::string_view message);
   void handle_results(const wire::result_header& h, std::string_view body);
   void handle_worker_lost(const wire::result_header& h, std::string_view body);
@@ -131,8 +109,6 @@ class engine {
   void run_callback(job& j);
   void send_stops();
   void stop_processes(bool kill);
-  std::uint32_t node_capacity(std::uint32_t node) const;
-  std::size_t live_nodes() const;
 
   pool_options options_;
   pool_info info_;
@@ -152,9 +128,7 @@ class engine {
 
   // Scheduler state (scheduler thread only, except counters).
   std::unordered_map<std::uint32_t, job_record> jobs_;
-  std::deque<chunk_ref> pending_;
-  std::uint32_t round_robin_ = 0;
-  double chunk_seconds_ewma_ = -1;  // mean run time of a chunk, for prefetch depth
+  dispatcher dispatch_;  // which node holds what, and which chunk goes where next
   std::string send_buffer_;
   std::chrono::steady_clock::time_point next_liveness_check_{};
   std::string broken_;  // a fatal problem (an initializer that fails): new work fails with it

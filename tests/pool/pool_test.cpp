@@ -227,6 +227,28 @@ TEST(Pool, MaxTasksPerChildReplacesWorkers) {
   EXPECT_EQ(p.counters().workers_lost, 0u);
 }
 
+// The start-up warm-up's no-op chunks say nothing about a map of long items: until one of its
+// chunks has come back, no node is sent more than its workers plus the configured prefetch.
+TEST(Pool, FirstMapIsNotSentAheadOnTheWarmUpsEvidence) {
+  constexpr std::uint32_t nodes = 4, workers = 2;
+  pl::pool_options o = test_pool_options(nodes, workers);
+  o.prefetch_per_worker = 1;
+  pl::pool p(o);
+  const std::uint64_t before = p.counters().chunks_sent;
+  const std::vector<int> items(32, 400);  // ms each; chunksize 1
+  auto r = p.map_async(sleep_ms, items, 1);
+  // Wait for the first round to go out (one chunk per worker), then a little longer for more.
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (p.counters().chunks_sent - before < nodes * workers && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
+  std::this_thread::sleep_for(50ms);
+  const std::uint64_t sent_early = p.counters().chunks_sent - before;
+  EXPECT_GE(sent_early, nodes * workers) << "the first round did not go out within 5 s";
+  EXPECT_LE(sent_early, nodes * workers * (1 + o.prefetch_per_worker))
+      << "sent ahead before any result of this map came back";
+  EXPECT_EQ(r.get(30s), items);
+}
+
 TEST(Pool, UnregisteredTaskIsRejectedAtOnce) {
   pl::pool p(test_pool_options(1, 1));
   EXPECT_THROW(p.map(unregistered, iota(3)), std::invalid_argument);
