@@ -1,6 +1,7 @@
-// pool_map: the seed's headline. chanpool's Pool maps a seeded list of sleeping work items over
-// N nodes x W workers, beside two MPI pools over the same list and worker count, and beside the
-// ideal (the list handed out in order to whichever worker is free first, at zero overhead).
+// pool_map: chanpool's Pool maps a seeded list of sleeping work items over N nodes x W workers,
+// beside two MPI pools and Python's multiprocessing.Pool over the same list and worker count, and
+// beside the ideal (the list handed out in order to whichever worker is free first, at zero
+// overhead). --apply_latency measures one apply_async round trip instead.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -20,6 +21,7 @@
 #endif
 #include "man_help.hpp"
 #include "mpi_compare/work_items.hpp"
+#include "pool_map_latency.hpp"
 #include "pool_map_support.hpp"
 
 namespace {
@@ -54,6 +56,8 @@ struct options {
   std::string provider;
   unsigned prefetch = 1;
   double mpi_timeout = 600;
+  std::string python = "auto";  // auto: when python3 is here (every node is local then)
+  std::uint64_t apply_latency = 0;
 };
 
 struct pool_run {
@@ -87,9 +91,13 @@ std::string seconds_text(double s) {
   return buf;
 }
 
+// The contenders' runs of one row (absent: not run).
+struct contenders {
+  std::optional<pm::contender_run> round, dynamic, python;
+};
+
 void print_human(const pm::row& row, const options& o, const pl::pool_info& info, const pool_run& pool,
-                 std::size_t items, const std::optional<pm::mpi_pool_run>& round,
-                 const std::optional<pm::mpi_pool_run>& dynamic) {
+                 std::size_t items, const contenders& c) {
   std::printf("# pool_map: %u nodes x %u workers = %u workers, %zu items (%llu per worker), uniform(%g, %g) s, seed %llu\n",
               row.nodes, row.workers_per_node, row.workers, items, static_cast<unsigned long long>(o.items_per_worker),
               o.min_time, o.min_time * row.imbalance_factor, static_cast<unsigned long long>(o.seed));
@@ -112,7 +120,7 @@ void print_human(const pm::row& row, const options& o, const pl::pool_info& info
     for (double s : pool.runtimes_s) std::printf(" %.3f", s);
     std::printf(" s\n");
   }
-  auto mpi_line = [&](const char* name, const std::optional<pm::mpi_pool_run>& run) {
+  auto contender_line = [&](const char* name, const std::optional<pm::contender_run>& run) {
     if (!run) return;
     if (!run->ok) {
       std::printf("%-16s failed: %s\n", name, run->error.c_str());
@@ -121,8 +129,9 @@ void print_human(const pm::row& row, const options& o, const pl::pool_info& info
     const auto s = pm::speedup(run->runtime_s, row.pool_runtime_s);
     std::printf("%-16s %s  pool speedup %.2fx\n", name, seconds_text(run->runtime_s).c_str(), s ? *s : 0.0);
   };
-  mpi_line("mpi_pool_round", round);
-  mpi_line("mpi_pool_dynamic", dynamic);
+  contender_line("mpi_pool_round", c.round);
+  contender_line("mpi_pool_dynamic", c.dynamic);
+  contender_line("python Pool", c.python);
   std::fflush(stdout);
 }
 
@@ -167,6 +176,8 @@ int run_launched(options o, int argc, char** argv) {
   if (rank == 0 && o.mpi != "none")
     std::fprintf(stderr, "pool_map: under mpirun the MPI pools are not run (mpirun does not nest); run "
                          "mpi_pool_round/mpi_pool_dynamic with -np workers+1 yourself\n");
+  if (rank == 0 && o.python == "on")
+    std::fprintf(stderr, "pool_map: under mpirun Python's Pool is not run (it has one host's cores only)\n");
   pl::pool_options po;
   po.workers_per_node = o.workers_per_node;
   po.prefetch_per_worker = o.prefetch;
@@ -187,8 +198,7 @@ int run_launched(options o, int argc, char** argv) {
         if (o.json) {
           std::printf("%s\n", pm::to_json(rows.back()).dump().c_str());
         } else {
-          print_human(rows.back(), o, p->info(), pool, std::size_t{rows.back().workers} * o.items_per_worker,
-                      std::nullopt, std::nullopt);
+          print_human(rows.back(), o, p->info(), pool, std::size_t{rows.back().workers} * o.items_per_worker, {});
         }
         std::fflush(stdout);
       }
@@ -206,15 +216,55 @@ int run_launched(options o, int argc, char** argv) {
 }
 #endif
 
+// The MPI pools and Python's Pool on the row's list, each with the row's worker count; their
+// runtimes go into the row.
+contenders run_contenders(pm::row& row, const options& o, const std::string& round_tool, const std::string& dynamic_tool,
+                          bool want_python) {
+  contenders c;
+  auto request = [&](const std::string& tool) {
+    pm::mpi_pool_request q;
+    q.tool = tool;
+    q.workers = row.workers;
+    q.imbalance_factor = row.imbalance_factor;
+    q.items_per_worker = o.items_per_worker;
+    q.min_time = o.min_time;
+    q.seed = o.seed;
+    q.num_iters = o.num_iters;
+    q.mpi_args = o.mpi_args;
+    q.timeout_s = o.mpi_timeout;
+    return q;
+  };
+  if (o.mpi.find("round") != std::string::npos) {
+    c.round = pm::run_mpi_pool(request(round_tool));
+    if (c.round->ok) row.mpi_round_s = c.round->runtime_s;
+  }
+  if (o.mpi.find("dynamic") != std::string::npos) {
+    c.dynamic = pm::run_mpi_pool(request(dynamic_tool));
+    if (c.dynamic->ok) row.mpi_dynamic_s = c.dynamic->runtime_s;
+  }
+  if (want_python) {
+    pm::python_pool_request q;
+    q.workers = row.workers;
+    q.items = chanpool::mpi_compare::work_items(o.seed, std::size_t{row.workers} * o.items_per_worker, o.min_time,
+                                                row.imbalance_factor);
+    q.num_iters = o.num_iters;
+    q.timeout_s = o.mpi_timeout;
+    c.python = pm::run_python_pool(q);
+    if (c.python->ok) row.python_s = c.python->runtime_s;
+  }
+  return c;
+}
+
 int run(const options& o, const char* argv0) {
-  const bool want_round = o.mpi.find("round") != std::string::npos;
-  const bool want_dynamic = o.mpi.find("dynamic") != std::string::npos;
-  const std::string round_tool = want_round ? pm::find_sibling_tool(argv0, "mpi_pool_round") : "";
-  const std::string dynamic_tool = want_dynamic ? pm::find_sibling_tool(argv0, "mpi_pool_dynamic") : "";
+  const std::string round_tool =
+      o.mpi.find("round") != std::string::npos ? pm::find_sibling_tool(argv0, "mpi_pool_round") : "";
+  const std::string dynamic_tool =
+      o.mpi.find("dynamic") != std::string::npos ? pm::find_sibling_tool(argv0, "mpi_pool_dynamic") : "";
   std::vector<pm::row> rows;
   std::vector<pool_run> runs;  // beside rows
   bool all_correct = true;
-  bool mpi_failed = false;
+  bool contender_failed = false;
+  const bool want_python = o.python == "on" || (o.python == "auto" && pm::python_available());
   for (const unsigned n : o.nodes) {
     pl::pool_options po;
     po.nodes = n;
@@ -247,45 +297,27 @@ int run(const options& o, const char* argv0) {
     p->close();
     p->join();
     p.reset();
-    // The MPI contenders run after the Pool has gone, so they do not share cores with it.
+    // The contenders run after the Pool has gone, so they do not share cores with it.
     for (std::size_t r = rows.size() - o.imbalance_factors.size(); r < rows.size(); ++r) {
       pm::row& row = rows[r];
-      std::optional<pm::mpi_pool_run> round, dynamic;
-      auto request = [&](const std::string& tool) {
-        pm::mpi_pool_request q;
-        q.tool = tool;
-        q.workers = row.workers;
-        q.imbalance_factor = row.imbalance_factor;
-        q.items_per_worker = o.items_per_worker;
-        q.min_time = o.min_time;
-        q.seed = o.seed;
-        q.num_iters = o.num_iters;
-        q.mpi_args = o.mpi_args;
-        q.timeout_s = o.mpi_timeout;
-        return q;
-      };
-      if (want_round) {
-        round = pm::run_mpi_pool(request(round_tool));
-        if (round->ok) row.mpi_round_s = round->runtime_s; else mpi_failed = true;
-      }
-      if (want_dynamic) {
-        dynamic = pm::run_mpi_pool(request(dynamic_tool));
-        if (dynamic->ok) row.mpi_dynamic_s = dynamic->runtime_s; else mpi_failed = true;
-      }
+      const contenders c = run_contenders(row, o, round_tool, dynamic_tool, want_python);
+      for (const auto* run : {&c.round, &c.dynamic, &c.python})
+        if (*run && !(*run)->ok) contender_failed = true;
       if (o.json) {
         std::printf("%s\n", pm::to_json(row).dump().c_str());
         std::fflush(stdout);
-        if (round && !round->ok) std::fprintf(stderr, "pool_map: mpi_pool_round: %s\n", round->error.c_str());
-        if (dynamic && !dynamic->ok) std::fprintf(stderr, "pool_map: mpi_pool_dynamic: %s\n", dynamic->error.c_str());
+        if (c.round && !c.round->ok) std::fprintf(stderr, "pool_map: mpi_pool_round: %s\n", c.round->error.c_str());
+        if (c.dynamic && !c.dynamic->ok) std::fprintf(stderr, "pool_map: mpi_pool_dynamic: %s\n", c.dynamic->error.c_str());
+        if (c.python && !c.python->ok) std::fprintf(stderr, "pool_map: python Pool: %s\n", c.python->error.c_str());
       } else {
-        print_human(row, o, info, runs[r], std::size_t{row.workers} * o.items_per_worker, round, dynamic);
+        print_human(row, o, info, runs[r], std::size_t{row.workers} * o.items_per_worker, c);
       }
     }
   }
   if (!o.csv.empty()) pm::write_csv(o.csv, rows);
   if (!o.plot.empty()) pm::write_svg_plot(o.plot, rows);
   if (!all_correct) return 1;
-  return mpi_failed ? 3 : 0;
+  return contender_failed ? 3 : 0;
 }
 
 template <class T>
@@ -310,16 +342,18 @@ int main(int argc, char** argv) {
   CLI::App app;
   man::page page;
   page.name = "pool_map";
-  page.summary = "chanpool's Pool against MPI pools on a seeded list of sleeping work items";
+  page.summary = "chanpool's Pool against MPI pools and Python's Pool on a seeded list of sleeping work items";
   page.synopsis =
       "pool_map [--imbalance_factor K[,K...]] [--items_per_worker N] [--num_iters N] [--nodes N[,N...]]\n"
       "         [--workers_per_node W] [--min_time S] [--mpi round,dynamic|none] [--mpi_args ARGS]\n"
       "         [--seed S] [--chunksize C] [--prefetch P] [--provider NAME] [--mpi_timeout S]\n"
-      "         [--json] [--csv FILE] [--plot FILE.svg]";
+      "         [--python auto|on|off] [--json] [--csv FILE] [--plot FILE.svg]\n"
+      "pool_map --apply_latency N [--nodes N] [--workers_per_node W] [--provider NAME] [--json]";
   page.description =
       "Maps one seeded list of work items over a chanpool Pool of N nodes x W workers, then runs the\n"
-      "MPI pools of mpi_compare/ (mpi_pool_round: the seed's round-based scheme; mpi_pool_dynamic:\n"
-      "master/worker, next item to whoever replies) under mpirun with the same worker count and list.\n"
+      "MPI pools of mpi_compare/ (mpi_pool_round: rounds of one item per worker, the next round once\n"
+      "all replied; mpi_pool_dynamic: master/worker, next item to whoever replies) under mpirun, and\n"
+      "Python's multiprocessing.Pool (map with chunksize=1), each with the same worker count and list.\n"
       "Item i sleeps min_time + u_i * (K - 1) * min_time seconds (uniform in [min_time, K * min_time),\n"
       "u_i from std::mt19937_64(seed); see mpi_compare/work_items.hpp), so every contender gets the\n"
       "same work. The Pool's workers pull items from their node's channel as they become idle; each\n"
@@ -332,22 +366,36 @@ int main(int argc, char** argv) {
       "workers is free first, with zero overhead: what a perfect dynamic pool achieves. bound is\n"
       "max(total work / workers, longest item). Efficiency is ideal / runtime; speedup is an MPI pool's\n"
       "runtime / the Pool's. Pool start-up is reported apart and is not in the runtime. --min_time 0\n"
-      "with many items measures task throughput (tasks/s).";
+      "with many items measures task throughput (tasks/s).\n"
+      "\n"
+      "Python's Pool is handed the same durations (written to a temporary file), starts its workers\n"
+      "with one untimed map of empty items, then maps the list num_iters times; every result is\n"
+      "checked. It runs when python3 is found (--python auto) and only on one host: under mpirun it is\n"
+      "not run.\n"
+      "\n"
+      "--apply_latency N measures what one apply_async costs its caller instead: an empty task, one call\n"
+      "at a time, from this process to a worker and back (submit to get()), until N calls ran on a\n"
+      "node other than the caller's (at least 2 nodes; 1000 untimed calls first). It prints the\n"
+      "median, 99th percentile, mean and minimum for workers on another node and on the caller's.";
   page.output =
       "Per (nodes, imbalance factor): a '#' header (sizes, fabric, a note when workers share cores),\n"
       "then 'pool start-up', 'ideal' and 'bound', 'pool' with its efficiency (and tasks/s when\n"
-      "--min_time is 0), and one line per MPI pool with the Pool's speedup over it.\n"
+      "--min_time is 0), and one line per MPI pool and for Python's Pool with the Pool's speedup over it.\n"
       "--json: one line per (nodes, imbalance factor):\n"
       "{\"tool\":\"pool_map\",\"nodes\":N,\"workers_per_node\":W,\"workers\":N*W,\"imbalance_factor\":K,\n"
       " \"ideal_s\":..,\"bound_s\":..,\"pool\":{\"runtime_s\":..,\"startup_s\":..,\"efficiency\":..},\n"
-      " \"mpi_round\":{\"runtime_s\":..,\"speedup\":..},\"mpi_dynamic\":{\"runtime_s\":..,\"speedup\":..}}\n"
-      "(an MPI key is absent when that pool was not run or failed). --csv writes the same figures as a\n"
-      "table; --plot draws speedup vs nodes per imbalance factor and MPI pool as SVG.";
+      " \"mpi_round\":{\"runtime_s\":..,\"speedup\":..},\"mpi_dynamic\":{\"runtime_s\":..,\"speedup\":..},\n"
+      " \"python_pool\":{\"runtime_s\":..,\"speedup\":..}}\n"
+      "(a contender's key is absent when it was not run or failed). --csv writes the same figures as a\n"
+      "table; --plot draws speedup vs nodes per imbalance factor and contender as SVG.\n"
+      "--apply_latency --json: {\"tool\":\"pool_map\",\"mode\":\"apply_latency\",\"nodes\":N,\"workers_per_node\":W,\n"
+      " \"fabric\":..,\"other_node\":{\"count\":..,\"median_us\":..,\"p99_us\":..,\"mean_us\":..,\"min_us\":..},\n"
+      " \"same_node\":{...}}";
   page.exit_status =
       "0  every run completed and every result was checked\n"
       "1  the Pool failed to start or a map failed or returned wrong results\n"
       "2  bad command line\n"
-      "3  an MPI pool failed (the Pool's figures were still printed; the error says why)";
+      "3  an MPI pool or Python's Pool failed (the Pool's figures were still printed; the error says why)";
   page.environment =
       "FI_PROVIDER                 libfabric provider of the agents (default tcp;ofi_rxm), as --provider\n"
       "OMPI_ALLOW_RUN_AS_ROOT(_CONFIRM)  set by pool_map for mpirun, so it runs as root too\n"
@@ -356,7 +404,8 @@ int main(int argc, char** argv) {
       "pool_map --imbalance_factor=1                         # the README's main job (1 node, one worker per core)\n"
       "pool_map --nodes 32 --workers_per_node 4 --imbalance_factor 8\n"
       "pool_map --nodes 1,2,4,8,16,32 --workers_per_node 4 --imbalance_factor 1,8 --plot speedup.svg --csv sweep.csv\n"
-      "pool_map --min_time 0 --items_per_worker 500000 --mpi none   # task throughput";
+      "pool_map --min_time 0 --items_per_worker 500000 --mpi none --python off   # task throughput\n"
+      "pool_map --apply_latency 10000 --nodes 2 --workers_per_node 1   # one apply_async round trip";
   man::apply(app, page);
   std::string factors = "1";
   std::string nodes = "1";
@@ -384,6 +433,11 @@ int main(int argc, char** argv) {
   app.add_option("--prefetch", o.prefetch, "Chunks queued per worker beyond the one it runs (grows for short tasks)")
       ->capture_default_str();
   app.add_option("--provider", o.provider, "libfabric provider of the agents; default: FI_PROVIDER, else tcp;ofi_rxm");
+  app.add_option("--python", o.python,
+                 "Python's multiprocessing.Pool beside: auto (when python3 is found), on or off")
+      ->capture_default_str()->check(CLI::IsMember({"auto", "on", "off"}));
+  app.add_option("--apply_latency", o.apply_latency,
+                 "N > 0: time N apply_async round trips to another node instead of a map; default: off");
   app.add_flag("--json", o.json, "One JSON line per run on stdout");
   app.add_option("--csv", o.csv, "Write the figures as CSV to FILE; default: none");
   app.add_option("--plot", o.plot, "Write an SVG plot of speedup vs nodes to FILE; default: none");
@@ -407,6 +461,9 @@ int main(int argc, char** argv) {
   if (launched_by_mpi()) return run_launched(o, argc, argv);
 #endif
   try {
+    if (o.apply_latency > 0)
+      return pm::run_apply_latency({.nodes = o.nodes.front(), .workers_per_node = o.workers_per_node == 0 ? 1 : o.workers_per_node,
+                                    .round_trips = o.apply_latency, .provider = o.provider, .json = o.json});
     return run(o, argv[0]);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "pool_map: %s\n", e.what());

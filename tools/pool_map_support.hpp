@@ -1,6 +1,6 @@
-// Support for the pool_map tool (issue 4): the zero-overhead reference times of a work list,
-// running the MPI pool baselines (mpi_pool_round, mpi_pool_dynamic) under mpirun and reading
-// their JSON, and the tool's outputs (JSON line, CSV, SVG speedup plot).
+// Support for the pool_map tool: the zero-overhead reference times of a work list, running the
+// contenders (the MPI pools mpi_pool_round and mpi_pool_dynamic under mpirun, Python's
+// multiprocessing.Pool) and reading their JSON, and the tool's outputs (JSON line, CSV, SVG plot).
 // Kept apart from pool_map's main() so that all of it is unit-tested without a Pool.
 #pragma once
 
@@ -40,13 +40,15 @@ struct mpi_pool_request {
   double timeout_s = 600;  // the whole mpirun; on expiry its process group is killed
 };
 
-struct mpi_pool_run {
+// One contender's run (an MPI pool or Python's Pool).
+struct contender_run {
   bool ok = false;
   double runtime_s = 0;              // the tool's runtime_s: mean over its num_iters maps
   std::vector<double> runtimes_s;    // one per map
   std::string command;               // the shell command run (for the user to repeat it)
   std::string error;                 // when !ok: what happened and what to do
 };
+using mpi_pool_run = contender_run;
 
 // Runs `OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun -np W+1 --oversubscribe
 // --bind-to none <mpi_args> <tool> --imbalance_factor K ... --json` through /bin/sh, waits for it
@@ -54,6 +56,24 @@ struct mpi_pool_run {
 // and `error` say why (mpirun or the tool missing, non-zero exit, no JSON, timeout, ...).
 // Blocks the calling thread; safe to call from a multithreaded program (fork + exec).
 mpi_pool_run run_mpi_pool(const mpi_pool_request& request);
+
+// Python's multiprocessing.Pool on the same list: Pool(workers) from the "fork" context, then
+// map(item, items, chunksize=1) num_iters times, each item sleeping its duration and returning
+// it (every result is checked against its item). The durations are handed to it exactly (the
+// same work, not a list regenerated in Python); one map of `workers` empty items first starts
+// every worker, as the Pool's start-up does, and is not timed.
+struct python_pool_request {
+  std::string python = "python3";  // looked up in PATH unless it has a '/'
+  unsigned workers = 0;
+  std::vector<double> items;  // seconds
+  unsigned num_iters = 1;
+  double timeout_s = 600;
+};
+// Never throws for a failed run: ok=false and `error` say why (no python3, a wrong result,
+// timeout, ...). Blocks the calling thread; forks and execs like run_mpi_pool.
+contender_run run_python_pool(const python_pool_request& request);
+// Whether `python` (as in python_pool_request) can be run here.
+bool python_available(const std::string& python = "python3");
 
 // Finds the executable `name` (e.g. "mpi_pool_round") for the program started as argv0:
 //   1. next to it (installed: both in bin/);
@@ -77,31 +97,36 @@ struct row {
   double pool_startup_s = 0;
   std::optional<double> mpi_round_s;    // absent: not run (or failed)
   std::optional<double> mpi_dynamic_s;
+  std::optional<double> python_s;       // Python's multiprocessing.Pool
 };
 
-// ideal / runtime, and mpi / pool; nullopt when a runtime is missing or not positive.
+// Shortest text that reads back as the same double ("0.1", not "0.10000000000000001").
+std::string number(double value);
+
+// ideal / runtime, and contender / pool; nullopt when a runtime is missing or not positive.
 std::optional<double> efficiency(const row& r);
 std::optional<double> speedup(std::optional<double> mpi_runtime_s, double pool_runtime_s);
 
 // The tool's JSON line for one row, in the issue's key order:
 // {"tool":"pool_map","nodes":N,"workers_per_node":W,"workers":N*W,"imbalance_factor":K,
 //  "ideal_s":..,"bound_s":..,"pool":{"runtime_s":..,"startup_s":..,"efficiency":ideal/runtime},
-//  "mpi_round":{"runtime_s":..,"speedup":mpi/pool},"mpi_dynamic":{"runtime_s":..,"speedup":..}}
-// mpi_round / mpi_dynamic are left out when not run. An integral imbalance factor is written as
+//  "mpi_round":{"runtime_s":..,"speedup":mpi/pool},"mpi_dynamic":{"runtime_s":..,"speedup":..},
+//  "python_pool":{"runtime_s":..,"speedup":python/pool}}
+// mpi_round / mpi_dynamic / python_pool are left out when not run. An integral imbalance factor is written as
 // an integer (1, not 1.0), as in the issue and on the command line; a ratio that cannot be
 // computed (zero runtime) is null.
 nlohmann::ordered_json to_json(const row& r);
 
 // A CSV file: one header line, then one line per row, in the given order. Columns:
 // nodes,workers_per_node,workers,imbalance_factor,ideal_s,bound_s,pool_runtime_s,pool_startup_s,
-// efficiency,mpi_round_s,mpi_dynamic_s,speedup_vs_round,speedup_vs_dynamic
-// (empty cells for an MPI pool not run). Throws std::runtime_error (path: strerror) on I/O failure.
+// efficiency,mpi_round_s,mpi_dynamic_s,speedup_vs_round,speedup_vs_dynamic,python_s,speedup_vs_python
+// (empty cells for a contender not run). Throws std::runtime_error (path: strerror) on I/O failure.
 void write_csv(const std::string& path, const std::vector<row>& rows);
 
-// A standalone SVG (no scripts, fonts or external references) like the seed's figure: speedup
-// (MPI runtime / Pool runtime) against nodes on a log2 axis, one line per (imbalance factor,
-// MPI pool), a dashed line at 1 (equal), axis labels, legend and title. Rows without an MPI
-// runtime add no point. Throws std::runtime_error (path: strerror) on I/O failure.
+// A standalone SVG (no scripts, fonts or external references): speedup (contender runtime /
+// Pool runtime) against nodes on a log2 axis, one line per (imbalance factor, contender), a
+// dashed line at 1 (equal), axis labels, legend and title. Rows without a contender's runtime
+// add no point for it. Throws std::runtime_error (path: strerror) on I/O failure.
 void write_svg_plot(const std::string& path, const std::vector<row>& rows);
 
 }  // namespace chanpool::tools::pool_map

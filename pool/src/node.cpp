@@ -57,11 +57,16 @@ std::string describe_exit(int wstatus) {
 
 // --- worker ------------------------------------------------------------------------------------
 
+// Set once in each worker process, before its first task.
+std::optional<worker_identity> this_worker;
+
+
 class worker {
  public:
   worker(const node_plan& plan, std::uint32_t index, worker_slot& slot) : plan_(plan), index_(index), slot_(slot) {}
 
   [[noreturn]] void run() {
+    this_worker = worker_identity{plan_.node, index_};
     if (plan_.pin) {
       if (auto why = pin_to_core(plan_.first_core + index_); !why.empty())
         std::fprintf(stderr, "chanpool pool: worker %u on node %u not pinned: %s\n", index_, plan_.node, why.c_str());
@@ -445,3 +450,9 @@ void run_supervisor(const node_plan& plan, int parent_pid) {
 }
 
 }  // namespace chanpool::pool::detail
+
+namespace chanpool::pool {
+
+std::optional<worker_identity> current_worker() noexcept { return detail::this_worker; }
+
+}  // namespace chanpool::pool

@@ -59,6 +59,12 @@ CHANPOOL_TASK(sleep_ms);
 int my_pid(int) { return static_cast<int>(::getpid()); }
 CHANPOOL_TASK(my_pid);
 
+std::pair<std::uint32_t, std::uint32_t> where_am_i(int) {
+  const auto w = pl::current_worker();
+  return w ? std::pair{w->node, w->worker} : std::pair{~0u, ~0u};
+}
+CHANPOOL_TASK(where_am_i);
+
 int node_seed = 0;
 void set_seed(int s) { node_seed = s; }
 CHANPOOL_TASK(set_seed);
@@ -247,6 +253,18 @@ TEST(Pool, FirstMapIsNotSentAheadOnTheWarmUpsEvidence) {
   EXPECT_LE(sent_early, nodes * workers * (1 + o.prefetch_per_worker))
       << "sent ahead before any result of this map came back";
   EXPECT_EQ(r.get(30s), items);
+}
+
+TEST(Pool, CurrentWorkerNamesTheNodeAndWorkerThatRunsTheTask) {
+  EXPECT_FALSE(pl::current_worker().has_value()) << "the orchestrator is no worker";
+  pl::pool p(test_pool_options(3, 2));
+  std::set<std::pair<std::uint32_t, std::uint32_t>> seen;
+  for (const auto& w : p.map(where_am_i, std::vector<int>(60, 0), 1)) {
+    EXPECT_LT(w.first, 3u);
+    EXPECT_LT(w.second, 2u);
+    seen.insert(w);
+  }
+  EXPECT_GE(seen.size(), 2u) << "60 items ran on one worker of six";
 }
 
 TEST(Pool, UnregisteredTaskIsRejectedAtOnce) {

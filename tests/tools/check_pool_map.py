@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Runs pool_map --json and checks each line: the issue's keys, the ideal recomputed from the
-seeded list (tests/mpi/check_pool.py's formula), a runtime no shorter than the bound, and the MPI pools when
-asked for. Also checks that bad flags exit 2 with a message.
+seeded list (tests/mpi/check_pool.py's formula), a runtime no shorter than the bound, and the MPI pools and
+Python's Pool when asked for; then --apply_latency's JSON line. Also checks that bad flags exit 2 with a message.
 
 usage: check_pool_map.py POOL_MAP [--mpi]
        check_pool_map.py POOL_MAP --launched NP -- MPIRUN [ARGS...]
@@ -72,20 +72,40 @@ def check_launched(tool, nodes, launcher):
     print("check_pool_map: launched ok")
 
 
+def check_apply_latency(tool):
+    args = [tool, "--apply_latency", "200", "--json"]
+    run = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    if run.returncode != 0:
+        fail(f"{' '.join(args)} exited {run.returncode}: {run.stderr}")
+    doc = json.loads(run.stdout.strip().splitlines()[-1])
+    if doc.get("mode") != "apply_latency" or doc.get("nodes") != 2:
+        fail(f"not an apply_latency line of 2 nodes: {doc}")
+    other = doc["other_node"]
+    if other["count"] != 200 or not (0 < other["min_us"] <= other["median_us"] <= other["p99_us"]):
+        fail(f"implausible round trips to the other node: {other}")
+
+
 def main():
     tool = sys.argv[1]
     if len(sys.argv) > 3 and sys.argv[2] == "--launched":
         check_launched(tool, int(sys.argv[3]), sys.argv[sys.argv.index("--") + 1:])
         return
     with_mpi = "--mpi" in sys.argv[2:]
-    docs = json_lines([tool, "--nodes", "1,2", *COMMON, "--mpi", "round,dynamic" if with_mpi else "none"], 4)
+    # The contenders run with the MPI build only: they add a minute; Python's Pool comes with them.
+    docs = json_lines([tool, "--nodes", "1,2", *COMMON, "--mpi", "round,dynamic" if with_mpi else "none",
+                       "--python", "on" if with_mpi else "off"], 4)
     for doc in docs:
-        for contender in ("mpi_round", "mpi_dynamic"):
+        for contender in ("mpi_round", "mpi_dynamic", "python_pool"):
             if with_mpi != (contender in doc):
                 fail(f"'{contender}' {'missing' if with_mpi else 'unexpected'}: {doc}")
             if with_mpi and not (doc[contender]["runtime_s"] > 0 and doc[contender]["speedup"] > 0):
                 fail(f"implausible {contender}: {doc[contender]}")
-    for bad in (["--imbalance_factor", "0.5"], ["--nodes", "0"], ["--nodes", "two"], ["--mpi", "bogus"]):
+        # Python's Pool ran the same list: no faster than the bound of that list.
+        if with_mpi and doc["python_pool"]["runtime_s"] < doc["bound_s"] * 0.999:
+            fail(f"Python's Pool beat the bound of its list: {doc}")
+    check_apply_latency(tool)
+    for bad in (["--imbalance_factor", "0.5"], ["--nodes", "0"], ["--nodes", "two"], ["--mpi", "bogus"],
+                ["--python", "maybe"]):
         r = subprocess.run([tool, *bad, "--mpi", "none"] if bad[0] != "--mpi" else [tool, *bad],
                            capture_output=True, text=True, timeout=60)
         if r.returncode != 2 or not r.stderr.strip():

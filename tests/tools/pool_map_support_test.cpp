@@ -176,9 +176,9 @@ TEST(PoolMapCsv, TwoRows) {
   pm::write_csv(path.string(), {sample_row(2, 8, 2.5, 5.0, 2.5), sample_row(4, 1, 0.5, std::nullopt, 1.0)});
   EXPECT_EQ(read_file(path),
             "nodes,workers_per_node,workers,imbalance_factor,ideal_s,bound_s,pool_runtime_s,pool_startup_s,"
-            "efficiency,mpi_round_s,mpi_dynamic_s,speedup_vs_round,speedup_vs_dynamic\n"
-            "2,4,8,8,2,1.5,2.5,0.25,0.8,5,2.5,2,1\n"
-            "4,4,16,1,2,1.5,0.5,0.25,4,,1,,2\n");
+            "efficiency,mpi_round_s,mpi_dynamic_s,speedup_vs_round,speedup_vs_dynamic,python_s,speedup_vs_python\n"
+            "2,4,8,8,2,1.5,2.5,0.25,0.8,5,2.5,2,1,,\n"
+            "4,4,16,1,2,1.5,0.5,0.25,4,,1,,2,,\n");
 }
 
 TEST(PoolMapCsv, UnwritablePathThrowsWithPathAndReason) {
@@ -209,16 +209,17 @@ TEST(PoolMapSvg, SpeedupPlotOfTwoFactorsAndBothContenders) {
   for (const unsigned nodes : {1u, 2u, 4u, 8u, 16u, 32u}) {
     rows.push_back(sample_row(nodes, 1, 0.41, 0.40 + 0.01 * nodes, 0.42));
     rows.push_back(sample_row(nodes, 8, 2.3, 3.2, 2.35));
+    rows.back().python_s = 2.4;
   }
   const auto path = dir.path() / "plot.svg";
   pm::write_svg_plot(path.string(), rows);
   const std::string svg = read_file(path);
   EXPECT_EQ(xml_parse_status(path), 0) << svg;
-  EXPECT_EQ(count(svg, "<polyline class=\"series\""), 4u);  // 2 factors x 2 contenders
+  EXPECT_EQ(count(svg, "<polyline class=\"series\""), 5u);  // 2 factors x 2 MPI pools, Python at 8
   EXPECT_EQ(count(svg, "<line class=\"equal\""), 1u);
   EXPECT_NE(svg.find("stroke-dasharray"), std::string::npos);
   for (const char* text : {"imbalance 1 vs mpi_pool_round", "imbalance 8 vs mpi_pool_dynamic", "nodes (log2 scale)",
-                           "speedup over MPI pool", "4 workers per node", ">32</text>", ">1</text>"})
+                           "imbalance 8 vs Python Pool", "speedup over the other pool", "4 workers per node", ">32</text>", ">1</text>"})
     EXPECT_NE(svg.find(text), std::string::npos) << text;
   // One point per node count on each line.
   const auto first = svg.find("points=\"");
@@ -236,7 +237,7 @@ TEST(PoolMapSvg, OnlySomeOrNoMpiResultsStillValid) {
   pm::write_svg_plot(none.string(), {sample_row(4, 8, 2.3, std::nullopt, std::nullopt)});
   EXPECT_EQ(xml_parse_status(none), 0);
   EXPECT_EQ(count(read_file(none), "<polyline"), 0u);
-  EXPECT_NE(read_file(none).find("no MPI runtimes"), std::string::npos);
+  EXPECT_NE(read_file(none).find("no MPI or Python runtimes"), std::string::npos);
 }
 
 TEST(PoolMapSvg, UnwritablePathThrows) {
@@ -374,4 +375,49 @@ TEST(PoolMapRunMpi, MissingMpirun) {
   EXPECT_FALSE(run.ok);
   EXPECT_NE(run.error.find("mpirun not found"), std::string::npos) << run.error;
   EXPECT_NE(run.error.find("--mpi none"), std::string::npos) << run.error;
+}
+
+// --- Python's multiprocessing.Pool ----------------------------------------------------------------
+
+TEST(PoolMapPython, RunsTheSameListAndChecksEveryResult) {
+  if (!pm::python_available()) GTEST_SKIP() << "python3 not in PATH";
+  pm::python_pool_request req;
+  req.workers = 3;
+  req.items = {0.01, 0.02, 0.1 / 3, 0.015, 0.01, 0.02};  // 0.1/3 has no short decimal form
+  req.num_iters = 2;
+  req.timeout_s = 60;
+  const auto run = pm::run_python_pool(req);
+  ASSERT_TRUE(run.ok) << run.error;
+  EXPECT_EQ(run.runtimes_s.size(), 2u);
+  EXPECT_GE(run.runtime_s, 0.03) << "the longest chain of items is at least 2 x 0.015 s";
+  EXPECT_LT(run.runtime_s, 30.0);
+}
+
+TEST(PoolMapPython, JsonAndCsvCarryIt) {
+  auto r = sample_row(2, 8, 2.0, std::nullopt, std::nullopt);
+  r.python_s = 3.0;
+  const auto j = pm::to_json(r);
+  ASSERT_TRUE(j.contains("python_pool"));
+  EXPECT_EQ(j["python_pool"].dump(), R"({"runtime_s":3.0,"speedup":1.5})");
+  EXPECT_FALSE(pm::to_json(sample_row(2, 8, 2.0, 1.0, 1.0)).contains("python_pool"));
+}
+
+TEST(PoolMapPython, FailuresSayWhatHappened) {
+  pm::python_pool_request req;
+  req.workers = 2;
+  req.items = {0.01};
+  req.python = "/nonexistent/python3";
+  auto run = pm::run_python_pool(req);
+  EXPECT_FALSE(run.ok);
+  EXPECT_NE(run.error.find("was not found"), std::string::npos) << run.error;
+  EXPECT_NE(run.error.find("--python off"), std::string::npos) << run.error;
+  if (!pm::python_available()) return;
+  req.python = "python3";
+  req.items = {30.0, 30.0};
+  req.timeout_s = 2;
+  const auto start = std::chrono::steady_clock::now();
+  run = pm::run_python_pool(req);
+  EXPECT_FALSE(run.ok);
+  EXPECT_NE(run.error.find("timed out after 2 s"), std::string::npos) << run.error;
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 20.0);
 }

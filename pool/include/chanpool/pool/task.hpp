@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -43,6 +44,14 @@ constexpr std::uint64_t task_id(std::string_view name) noexcept {
   }
   return h;
 }
+
+// Which worker runs the calling code: inside a task, its node and its index on that node
+// (as Python's multiprocessing.current_process()); nullopt outside a Pool's worker.
+struct worker_identity {
+  std::uint32_t node = 0;
+  std::uint32_t worker = 0;
+};
+std::optional<worker_identity> current_worker() noexcept;
 
 namespace detail {
 // Registers a task; aborts with a message on a duplicate name (two tasks, one name, is a bug
