@@ -7,7 +7,7 @@
 namespace chanpool::pool::detail {
 namespace {
 
-// Chunks of a job seen before its spread is trusted: fewer, and it is not called uniform.
+// Chunks of a job seen before its spread is trusted (fewer in a pool of fewer workers).
 constexpr std::uint64_t min_samples_for_uniform = 8;
 // A job whose chunk run times have a standard deviation within this fraction of their mean is
 // uniform: any queued chunk ends about when any other would.
@@ -25,8 +25,8 @@ void run_time_stats::add(double seconds) {
   recent = count == 1 ? seconds : (1 - recent_weight) * recent + recent_weight * seconds;
 }
 
-bool run_time_stats::uniform() const {
-  if (count < min_samples_for_uniform) return false;
+bool run_time_stats::uniform(std::size_t live_workers) const {
+  if (count < std::clamp<std::uint64_t>(live_workers, 2, min_samples_for_uniform)) return false;
   return std::sqrt(m2 / static_cast<double>(count - 1)) <= uniform_spread * mean;
 }
 
@@ -92,15 +92,15 @@ std::uint32_t dispatcher::capacity(std::uint32_t node) const {
   // A node may queue its workers' share of that, so at the tail each worker of the pool is
   // offered the same and none holds an item another, idle worker could have run. Unless the job
   // is known to be uniform, an item queued behind a long one could end last while others idle:
-  // prefetch then stops while the job itself has two rounds of chunks left, and those go out on
+  // prefetch then stops while the job itself has tail_rounds rounds of chunks left, and those go out on
   // demand. Other jobs' chunks behind it do not count: nothing says how long they run.
-  const bool uniform = seen != nullptr && seen->uniform();
+  const bool uniform = seen != nullptr && seen->uniform(live_workers);
   std::size_t left = unstarted;
   if (!uniform) {
     const auto own = queued_.find(pending_.front().job);
     left = std::min(left, own == queued_.end() ? std::size_t{0} : own->second);
   }
-  const std::size_t reserve = uniform ? 0 : 2 * live_workers;
+  const auto reserve = uniform ? std::size_t{0} : static_cast<std::size_t>(limits_.tail_rounds * static_cast<double>(live_workers));
   const std::size_t share_per_worker = left > reserve ? (left - reserve) / live_workers : 0;
   return workers + workers * static_cast<std::uint32_t>(std::min<std::size_t>(per_worker, share_per_worker));
 }
