@@ -4,7 +4,10 @@
 // overhead). --apply_latency measures one apply_async round trip instead.
 #include <algorithm>
 #include <chrono>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <iostream>
 #include <optional>
 #include <sstream>
@@ -58,6 +61,7 @@ struct options {
   double mpi_timeout = 600;
   std::string python = "auto";  // auto: when python3 is here (every node is local then)
   std::uint64_t apply_latency = 0;
+  std::vector<std::string> from_json;
 };
 
 struct pool_run {
@@ -320,6 +324,32 @@ int run(const options& o, const char* argv0) {
   return contender_failed ? 3 : 0;
 }
 
+// --from_json: the rows of earlier runs' JSON lines, drawn and tabled without running anything.
+int redraw(const options& o) {
+  std::vector<pm::row> rows;
+  for (const std::string& path : o.from_json) {
+    std::ifstream in(path);
+    if (!in) {
+      std::fprintf(stderr, "pool_map: cannot read %s: %s\n", path.c_str(), std::strerror(errno));
+      return 1;
+    }
+    std::string line;
+    for (int n = 1; std::getline(in, line); ++n) {
+      if (line.find('{') == std::string::npos) continue;
+      const auto j = nlohmann::json::parse(line, nullptr, false);
+      if (const auto r = j.is_discarded() ? std::nullopt : pm::row_from_json(j)) rows.push_back(*r);
+    }
+  }
+  if (rows.empty()) {
+    std::fprintf(stderr, "pool_map: no pool_map --json map lines in the --from_json files\n");
+    return 1;
+  }
+  if (!o.csv.empty()) pm::write_csv(o.csv, rows);
+  if (!o.plot.empty()) pm::write_svg_plot(o.plot, rows);
+  std::printf("pool_map: %zu rows from %zu file(s)\n", rows.size(), o.from_json.size());
+  return 0;
+}
+
 template <class T>
 std::vector<T> parse_list(const std::string& text, const char* what) {
   std::vector<T> out;
@@ -348,7 +378,8 @@ int main(int argc, char** argv) {
       "         [--workers_per_node W] [--min_time S] [--mpi round,dynamic|none] [--mpi_args ARGS]\n"
       "         [--seed S] [--chunksize C] [--prefetch P] [--provider NAME] [--mpi_timeout S]\n"
       "         [--python auto|on|off] [--json] [--csv FILE] [--plot FILE.svg]\n"
-      "pool_map --apply_latency N [--nodes N] [--workers_per_node W] [--provider NAME] [--json]";
+      "pool_map --apply_latency N [--nodes N] [--workers_per_node W] [--provider NAME] [--json]\n"
+      "pool_map --from_json FILE... [--csv FILE] [--plot FILE.svg]";
   page.description =
       "Maps one seeded list of work items over a chanpool Pool of N nodes x W workers, then runs the\n"
       "MPI pools of mpi_compare/ (mpi_pool_round: rounds of one item per worker, the next round once\n"
@@ -438,6 +469,8 @@ int main(int argc, char** argv) {
       ->capture_default_str()->check(CLI::IsMember({"auto", "on", "off"}));
   app.add_option("--apply_latency", o.apply_latency,
                  "N > 0: time N apply_async round trips to another node instead of a map; default: off");
+  app.add_option("--from_json", o.from_json,
+                 "Run nothing: write --csv/--plot from the JSON lines of earlier runs in these files");
   app.add_flag("--json", o.json, "One JSON line per run on stdout");
   app.add_option("--csv", o.csv, "Write the figures as CSV to FILE; default: none");
   app.add_option("--plot", o.plot, "Write an SVG plot of speedup vs nodes to FILE; default: none");
@@ -461,6 +494,7 @@ int main(int argc, char** argv) {
   if (launched_by_mpi()) return run_launched(o, argc, argv);
 #endif
   try {
+    if (!o.from_json.empty()) return redraw(o);
     if (o.apply_latency > 0)
       return pm::run_apply_latency({.nodes = o.nodes.front(), .workers_per_node = o.workers_per_node == 0 ? 1 : o.workers_per_node,
                                     .round_trips = o.apply_latency, .provider = o.provider, .json = o.json});

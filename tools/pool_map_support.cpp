@@ -193,6 +193,35 @@ nlohmann::ordered_json to_json(const row& r) {
   return j;
 }
 
+std::optional<row> row_from_json(const nlohmann::json& j) {
+  if (!j.is_object() || j.value("tool", "") != "pool_map" || j.contains("mode")) return std::nullopt;
+  const auto number_at = [&](const nlohmann::json& o, const char* key) -> std::optional<double> {
+    if (!o.is_object() || !o.contains(key) || !o[key].is_number()) return std::nullopt;
+    return o[key].get<double>();
+  };
+  const auto contender = [&](const char* key) -> std::optional<double> {
+    return j.contains(key) ? number_at(j[key], "runtime_s") : std::nullopt;
+  };
+  row r;
+  const auto nodes = number_at(j, "nodes"), per_node = number_at(j, "workers_per_node"), workers = number_at(j, "workers");
+  const auto k = number_at(j, "imbalance_factor"), ideal = number_at(j, "ideal_s"), bound_s = number_at(j, "bound_s");
+  const auto pool = j.contains("pool") ? number_at(j["pool"], "runtime_s") : std::nullopt;
+  const auto startup = j.contains("pool") ? number_at(j["pool"], "startup_s") : std::nullopt;
+  if (!nodes || !per_node || !workers || !k || !ideal || !bound_s || !pool || !startup) return std::nullopt;
+  r.nodes = static_cast<unsigned>(*nodes);
+  r.workers_per_node = static_cast<unsigned>(*per_node);
+  r.workers = static_cast<unsigned>(*workers);
+  r.imbalance_factor = *k;
+  r.ideal_s = *ideal;
+  r.bound_s = *bound_s;
+  r.pool_runtime_s = *pool;
+  r.pool_startup_s = *startup;
+  r.mpi_round_s = contender("mpi_round");
+  r.mpi_dynamic_s = contender("mpi_dynamic");
+  r.python_s = contender("python_pool");
+  return r;
+}
+
 void write_csv(const std::string& path, const std::vector<row>& rows) {
   output_file f(path);
   f.write(

@@ -117,6 +117,10 @@ std::optional<double> speedup(std::optional<double> mpi_runtime_s, double pool_r
 // computed (zero runtime) is null.
 nlohmann::ordered_json to_json(const row& r);
 
+// The row of one of to_json's lines (as written by pool_map --json); nullopt for any other line
+// (another tool's, --apply_latency's, or one missing a key).
+std::optional<row> row_from_json(const nlohmann::json& j);
+
 // A CSV file: one header line, then one line per row, in the given order. Columns:
 // nodes,workers_per_node,workers,imbalance_factor,ideal_s,bound_s,pool_runtime_s,pool_startup_s,
 // efficiency,mpi_round_s,mpi_dynamic_s,speedup_vs_round,speedup_vs_dynamic,python_s,speedup_vs_python

@@ -168,6 +168,17 @@ TEST(PoolMapJson, MpiKeysLeftOutWhenNotRun) {
   EXPECT_TRUE(pm::to_json(r)["mpi_round"]["speedup"].is_null());
 }
 
+TEST(PoolMapJson, RowsReadBackFromTheirLines) {
+  auto r = sample_row(32, 8, 2.5, 5.0, std::nullopt);
+  r.python_s = 2.6;
+  const auto back = pm::row_from_json(nlohmann::json::parse(pm::to_json(r).dump()));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(pm::to_json(*back).dump(), pm::to_json(r).dump());
+  EXPECT_FALSE(pm::row_from_json(nlohmann::json::parse(R"({"tool":"pool_map","mode":"apply_latency"})")));
+  EXPECT_FALSE(pm::row_from_json(nlohmann::json::parse(R"({"tool":"mpi_pool_round","runtime_s":1})")));
+  EXPECT_FALSE(pm::row_from_json(nlohmann::json::parse(R"({"tool":"pool_map","nodes":1})")));
+}
+
 // --- CSV ------------------------------------------------------------------------------------------
 
 TEST(PoolMapCsv, TwoRows) {
