@@ -92,15 +92,16 @@ std::uint32_t dispatcher::capacity(std::uint32_t node) const {
   // A node may queue its workers' share of that, so at the tail each worker of the pool is
   // offered the same and none holds an item another, idle worker could have run. Unless the job
   // is known to be uniform, an item queued behind a long one could end last while others idle:
-  // prefetch then stops while the job itself has tail_rounds rounds of chunks left, and those go out on
-  // demand. Other jobs' chunks behind it do not count: nothing says how long they run.
+  // prefetch then stops while the job itself has tail_rounds rounds of chunks left, and those go
+  // out on demand. Other jobs' chunks behind it do not count: nothing says how long they run.
   const bool uniform = seen != nullptr && seen->uniform(live_workers);
   std::size_t left = unstarted;
   if (!uniform) {
     const auto own = queued_.find(pending_.front().job);
     left = std::min(left, own == queued_.end() ? std::size_t{0} : own->second);
   }
-  const auto reserve = uniform ? std::size_t{0} : static_cast<std::size_t>(limits_.tail_rounds * static_cast<double>(live_workers));
+  const auto reserve =
+      uniform ? std::size_t{0} : static_cast<std::size_t>(limits_.tail_rounds * static_cast<double>(live_workers));
   const std::size_t share_per_worker = left > reserve ? (left - reserve) / live_workers : 0;
   return workers + workers * static_cast<std::uint32_t>(std::min<std::size_t>(per_worker, share_per_worker));
 }
