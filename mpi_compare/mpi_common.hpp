@@ -1,6 +1,7 @@
 // Helpers shared by the MPI baselines (mpi_latency, mpi_fanin, mpi_pool_round, mpi_pool_dynamic).
-// work_items(), the Pool comparison's seeded list of durations, lives in work_items.hpp (free of
-// MPI, for the non-MPI tools too) and is included here.
+// work_items(), the Pool comparison's seeded list of durations, lives in
+// chanpool/workload/work_items.hpp (target chanpool_workload: free of MPI, for the non-MPI tools
+// too) and is included here.
 #pragma once
 
 #include <mpi.h>
@@ -9,9 +10,11 @@
 #include <cstddef>
 #include <string>
 
-#include "work_items.hpp"
+#include "chanpool/workload/work_items.hpp"
 
 namespace chanpool::mpi_compare {
+
+using workload::work_items;
 
 // The MPI library's name and version. Open MPI reports several lines (version, repository,
 // date); the first one names it.

@@ -157,7 +157,7 @@ inline chanpool::tools::man::page manual(const tool& t) {
           "competes with everything else). The durations come from one seeded list that\n"
           "mpi_pool_round, mpi_pool_dynamic and chanpool's Pool generate identically: item i is\n"
           "min_time + u_i * ((K - 1) * min_time), u_i = (x_i >> 11) * 2^-53, x_i the i-th output of\n"
-          "std::mt19937_64(SEED): uniform in [min_time, K * min_time) (mpi_compare/work_items.hpp).\n"
+          "std::mt19937_64(SEED): uniform in [min_time, K * min_time) (chanpool/workload/work_items.hpp).\n"
           "Each reply carries the item's index; the root checks that every item was done exactly\n"
           "once, by the rank it was sent to.\n"
           "\n"
@@ -188,7 +188,7 @@ inline chanpool::tools::man::page manual(const tool& t) {
           "2 bad command line, or fewer than 2 ranks (MPI_Abort with 2).",
       .environment = mpi_environment_help("self,vader"),
       .examples =
-          "The seed's two cases (4 items per worker, 0.1 s to 0.1 * K s) with 32 workers:\n"
+          "The two standard cases (4 items per worker, 0.1 s to 0.1 * K s) with 32 workers:\n"
           "mpirun -np 33 " + n + " --imbalance_factor 1 --json\n"
           "mpirun -np 33 " + n + " --imbalance_factor 8 --json\n"
           "As root and with more ranks than cores (Open MPI refuses both unless told):\n"

@@ -1,6 +1,6 @@
 // mpi_pool_dynamic: the classic MPI master/worker. Rank 0 (the root) hands the first item to
 // every worker, then, whenever a reply arrives (MPI_Recv(MPI_ANY_SOURCE)), sends that worker
-// the next item in list order, until all are done. Dynamic like chanpool's Pool (issue 4):
+// the next item in list order, until all are done. Dynamic like chanpool's Pool:
 // against it the Pool can win only by lower overheads, not by better scheduling.
 //
 //   mpirun -np 33 mpi_pool_dynamic --imbalance_factor 8 [--json]

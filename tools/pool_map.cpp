@@ -23,7 +23,7 @@
 #include "chanpool/pool/mpi.hpp"
 #endif
 #include "man_help.hpp"
-#include "mpi_compare/work_items.hpp"
+#include "chanpool/workload/work_items.hpp"
 #include "pool_map_latency.hpp"
 #include "pool_map_support.hpp"
 
@@ -143,7 +143,7 @@ void print_human(const pm::row& row, const options& o, const pl::pool_info& info
 pm::row measure(pl::pool& p, double k, const options& o, pool_run& pool) {
   const pl::pool_info& info = p.info();
   const std::size_t count = static_cast<std::size_t>(info.workers) * o.items_per_worker;
-  const auto items = chanpool::mpi_compare::work_items(o.seed, count, o.min_time, k);
+  const auto items = chanpool::workload::work_items(o.seed, count, o.min_time, k);
   pm::row row;
   row.nodes = info.nodes;
   row.workers_per_node = info.workers_per_node;
@@ -249,7 +249,7 @@ contenders run_contenders(pm::row& row, const options& o, const std::string& rou
   if (want_python) {
     pm::python_pool_request q;
     q.workers = row.workers;
-    q.items = chanpool::mpi_compare::work_items(o.seed, std::size_t{row.workers} * o.items_per_worker, o.min_time,
+    q.items = chanpool::workload::work_items(o.seed, std::size_t{row.workers} * o.items_per_worker, o.min_time,
                                                 row.imbalance_factor);
     q.num_iters = o.num_iters;
     q.timeout_s = o.mpi_timeout;
@@ -386,7 +386,7 @@ int main(int argc, char** argv) {
       "all replied; mpi_pool_dynamic: master/worker, next item to whoever replies) under mpirun, and\n"
       "Python's multiprocessing.Pool (map with chunksize=1), each with the same worker count and list.\n"
       "Item i sleeps min_time + u_i * (K - 1) * min_time seconds (uniform in [min_time, K * min_time),\n"
-      "u_i from std::mt19937_64(seed); see mpi_compare/work_items.hpp), so every contender gets the\n"
+      "u_i from std::mt19937_64(seed); see tools/workload/chanpool/workload/work_items.hpp), so every contender gets the\n"
       "same work. The Pool's workers pull items from their node's channel as they become idle; each\n"
       "node's queue is topped up from this process by credit.\n"
       "\n"
@@ -475,7 +475,7 @@ int main(int argc, char** argv) {
   app.add_option("--csv", o.csv, "Write the figures as CSV to FILE; default: none");
   app.add_option("--plot", o.plot, "Write an SVG plot of speedup vs nodes to FILE; default: none");
   if (const auto code = man::parse(app, argc, argv)) return *code;
-  // The seed's figure has both imbalance factors: a plot without a chosen K draws both.
+  // The standard figure has both imbalance factors: a plot without a chosen K draws both.
   if (!o.plot.empty() && factor_option->count() == 0) factors = "1,8";
   try {
     o.imbalance_factors = parse_list<double>(factors, "--imbalance_factor");

@@ -5,7 +5,7 @@ usage:
   check_pool.py items -- TOOL
       TOOL --print_items (hidden flag, no MPI) must print the documented list: the same for two
       runs, different for another seed, and equal to the list recomputed here (mt19937_64 and
-      the mapping of mpi_compare/work_items.hpp, written out in Python) to the last bit.
+      the mapping of tools/workload/chanpool/workload/work_items.hpp, written out in Python) to the last bit.
   check_pool.py json --tool NAME --workers W [--items_per_worker N] [--min_time S]
                      [--imbalance_factor K] [--seed SEED] [--num_iters I] -- COMMAND...
       COMMAND must succeed and print exactly one JSON line with the documented keys, in order,
@@ -60,7 +60,7 @@ class MT19937_64:
 
 
 def work_items(seed, count, min_time, imbalance_factor):
-    """mpi_compare/work_items.hpp's work_items(), operation for operation."""
+    """tools/workload/chanpool/workload/work_items.hpp's work_items(), operation for operation."""
     engine = MT19937_64(seed)
     span = (imbalance_factor - 1.0) * min_time
     return [min_time + ((engine() >> 11) * 2.0 ** -53) * span for _ in range(count)]

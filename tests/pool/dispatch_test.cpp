@@ -32,7 +32,7 @@ double greedy_makespan(const std::vector<double>& items, std::size_t workers) {
   return end;
 }
 
-// The seeded work list of pool_map: uniform in [min, k * min).
+// A seeded list of items uniform in [min, k * min), like pool_map's.
 std::vector<double> work_list(std::size_t n, double min_s, double k, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<double> u(0.0, 1.0);

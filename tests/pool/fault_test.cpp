@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "chanpool/pool/pool.hpp"
-#include "mpi_compare/work_items.hpp"
+#include "chanpool/workload/work_items.hpp"
 #include "pool_test_util.hpp"
 
 namespace {
@@ -141,7 +141,7 @@ TEST(PoolFaults, EveryNodeLostFailsInsteadOfHanging) {
 // The CI check: a 4-node x 4-worker imbalanced map completes, in order.
 TEST(PoolFaults, ImbalancedMapOnFourNodesOfFourWorkers) {
   pl::pool p(test_pool_options(4, 4));
-  const auto items = chanpool::mpi_compare::work_items(7, 16 * 4, 0.01, 8.0);
+  const auto items = chanpool::workload::work_items(7, 16 * 4, 0.01, 8.0);
   const auto t0 = std::chrono::steady_clock::now();
   const auto r = p.map(sleep_seconds, items);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

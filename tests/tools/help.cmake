@@ -1,4 +1,4 @@
-# The tools' manual pages (issue 5: man-style --help for every tool): one test per tool that
+# The tools' manual pages (man-style --help for every tool): one test per tool that
 # exists in this build, tools.help_<tool>, run by tests/tools/help_test.py (headings in order,
 # every option with its default and in the synopsis, examples that use real options, exit 0 for
 # --help and 2 for a bad option). Included from tests/tools/CMakeLists.txt:

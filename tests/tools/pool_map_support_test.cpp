@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "mpi_compare/work_items.hpp"
+#include "chanpool/workload/work_items.hpp"
 
 namespace pm = chanpool::tools::pool_map;
 namespace fs = std::filesystem;
@@ -117,7 +117,7 @@ TEST(PoolMapReference, SeedCaseImbalance8With128Workers) {
   // The issue's case: seed 1, 4 items per worker, uniform(0.1, 0.8) s, 128 workers. The issue
   // (and the design notes' theory) give about 2.27 s for a perfect dynamic pool and 3.18 s for
   // rounds; this list gives 2.30 s and 3.18 s.
-  const auto items = chanpool::mpi_compare::work_items(1, 512, 0.1, 8.0);
+  const auto items = chanpool::workload::work_items(1, 512, 0.1, 8.0);
   const double ideal = pm::ideal_makespan(items, 128);
   const double round = pm::round_makespan(items, 128);
   const double lower = pm::bound(items, 128);
@@ -132,7 +132,7 @@ TEST(PoolMapReference, SeedCaseImbalance8With128Workers) {
 TEST(PoolMapReference, Imbalance1IsFourItemTimes) {
   // Every item takes min_time: 4 per worker is 4 * 0.1 s for both schedules.
   for (const std::size_t workers : {1u, 32u, 128u}) {
-    const auto items = chanpool::mpi_compare::work_items(1, 4 * workers, 0.1, 1.0);
+    const auto items = chanpool::workload::work_items(1, 4 * workers, 0.1, 1.0);
     EXPECT_DOUBLE_EQ(pm::ideal_makespan(items, workers), 0.4) << workers << " workers";
     EXPECT_DOUBLE_EQ(pm::round_makespan(items, workers), 0.4) << workers << " workers";
     // The bound divides a sum of 4 * workers tenths: rounding, not exactly 0.4.
@@ -319,7 +319,7 @@ TEST(PoolMapRunMpi, RealRoundAndDynamicPools) {
     EXPECT_EQ(run.runtimes_s.size(), 2u);
     EXPECT_NE(run.command.find("mpirun -np 4 --oversubscribe --bind-to none"), std::string::npos) << run.command;
     // The workers really slept: no schedule beats the bound of the same list.
-    const auto items = chanpool::mpi_compare::work_items(req.seed, 6, req.min_time, req.imbalance_factor);
+    const auto items = chanpool::workload::work_items(req.seed, 6, req.min_time, req.imbalance_factor);
     EXPECT_GE(run.runtime_s, 0.99 * pm::bound(items, 3));
   }
 #else

@@ -1,6 +1,7 @@
-// The work items of the Pool comparison (issue 4): one seeded list of durations that every tool
-// (mpi_pool_round, mpi_pool_dynamic, and later chanpool's pool_map) generates identically.
-// Deliberately free of MPI so that non-MPI tools can include it.
+// The work items of the Pool comparison: one seeded list of durations that pool_map,
+// mpi_pool_round and mpi_pool_dynamic generate identically (Python's Pool is handed the list).
+// Free of MPI and of chanpool, so that every tool and test can include it (target
+// chanpool_workload, built but not installed).
 #pragma once
 
 #include <cstddef>
@@ -8,7 +9,7 @@
 #include <random>
 #include <vector>
 
-namespace chanpool::mpi_compare {
+namespace chanpool::workload {
 
 // Maps one 64-bit engine output onto [0, 1): its top 53 bits times 2^-53, exact in a double.
 // Written out rather than std::uniform_real_distribution, whose algorithm is up to the standard
@@ -34,4 +35,4 @@ inline std::vector<double> work_items(std::uint64_t seed, std::size_t count, dou
   return items;
 }
 
-}  // namespace chanpool::mpi_compare
+}  // namespace chanpool::workload
