@@ -365,11 +365,8 @@ std::vector<T> parse_list(const std::string& text, const char* what) {
   return out;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  options o;
-  CLI::App app;
+// The manual page (--help).
+man::page help_page() {
   man::page page;
   page.name = "pool_map";
   page.summary = "chanpool's Pool against MPI pools and Python's Pool on a seeded list of sleeping work items";
@@ -437,18 +434,26 @@ int main(int argc, char** argv) {
       "pool_map --nodes 1,2,4,8,16,32 --workers_per_node 4 --imbalance_factor 1,8 --plot speedup.svg --csv sweep.csv\n"
       "pool_map --min_time 0 --items_per_worker 500000 --mpi none --python off   # task throughput\n"
       "pool_map --apply_latency 10000 --nodes 2 --workers_per_node 1   # one apply_async round trip";
-  man::apply(app, page);
+  return page;
+}
+
+// The flags as typed, before the lists are parsed.
+struct raw_args {
   std::string factors = "1";
   std::string nodes = "1";
-  auto* factor_option =
-      app.add_option("--imbalance_factor", factors,
+  CLI::Option* factor_option = nullptr;
+};
+
+void add_options(CLI::App& app, options& o, raw_args& args) {
+  args.factor_option =
+      app.add_option("--imbalance_factor", args.factors,
                      "K: items sleep uniform(min_time, K*min_time); a list sweeps (with --plot and no K given: 1,8)")
           ->capture_default_str();
   app.add_option("--items_per_worker", o.items_per_worker, "Items per worker: the map has workers * this items")
       ->capture_default_str();
   app.add_option("--num_iters", o.num_iters, "Maps per contender; the runtime is their mean")->capture_default_str()
       ->check(CLI::PositiveNumber);
-  app.add_option("--nodes", nodes, "Virtual nodes on this host; a list (1,2,4,...) sweeps")->capture_default_str();
+  app.add_option("--nodes", args.nodes, "Virtual nodes on this host; a list (1,2,4,...) sweeps")->capture_default_str();
   app.add_option("--workers_per_node", o.workers_per_node, "Workers per node; 0: cores / nodes (hwloc), at least 1")
       ->capture_default_str();
   app.add_option("--min_time", o.min_time, "Shortest item in seconds; 0 measures task throughput")
@@ -474,12 +479,15 @@ int main(int argc, char** argv) {
   app.add_flag("--json", o.json, "One JSON line per run on stdout");
   app.add_option("--csv", o.csv, "Write the figures as CSV to FILE; default: none");
   app.add_option("--plot", o.plot, "Write an SVG plot of speedup vs nodes to FILE; default: none");
-  if (const auto code = man::parse(app, argc, argv)) return *code;
+}
+
+// The lists parsed and every value checked; false (after saying why) on a bad command line.
+bool finish_options(options& o, raw_args& args) {
   // The standard figure has both imbalance factors: a plot without a chosen K draws both.
-  if (!o.plot.empty() && factor_option->count() == 0) factors = "1,8";
+  if (!o.plot.empty() && args.factor_option->count() == 0) args.factors = "1,8";
   try {
-    o.imbalance_factors = parse_list<double>(factors, "--imbalance_factor");
-    o.nodes = parse_list<unsigned>(nodes, "--nodes");
+    o.imbalance_factors = parse_list<double>(args.factors, "--imbalance_factor");
+    o.nodes = parse_list<unsigned>(args.nodes, "--nodes");
     for (double k : o.imbalance_factors)
       if (k < 1) throw CLI::ValidationError("--imbalance_factor", "must be >= 1");
     for (unsigned n : o.nodes)
@@ -488,8 +496,21 @@ int main(int argc, char** argv) {
       throw CLI::ValidationError("--mpi", "'" + o.mpi + "': use round, dynamic, round,dynamic or none");
   } catch (const CLI::Error& e) {
     std::fprintf(stderr, "pool_map: %s\n", e.what());
-    return man::exit_usage;
+    return false;
   }
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  options o;
+  CLI::App app;
+  man::apply(app, help_page());
+  raw_args args;
+  add_options(app, o, args);
+  if (const auto code = man::parse(app, argc, argv)) return *code;
+  if (!finish_options(o, args)) return man::exit_usage;
 #ifdef CHANPOOL_POOL_MAP_WITH_MPI
   if (launched_by_mpi()) return run_launched(o, argc, argv);
 #endif

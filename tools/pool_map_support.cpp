@@ -239,13 +239,20 @@ void write_csv(const std::string& path, const std::vector<row>& rows) {
   f.close();
 }
 
-void write_svg_plot(const std::string& path, const std::vector<row>& rows) {
-  // One series per (imbalance factor, contender); contender 0 = mpi_pool_round, 1 = dynamic,
-  // 2 = Python's multiprocessing.Pool.
-  const std::array<const char*, 3> contender_names{"mpi_pool_round", "mpi_pool_dynamic", "Python Pool"};
-  std::map<std::pair<double, int>, std::vector<std::pair<unsigned, double>>> series;
-  std::vector<unsigned> node_counts;
-  std::vector<unsigned> per_node;
+namespace {
+
+// One series per (imbalance factor, contender); contender 0 = mpi_pool_round, 1 = dynamic,
+// 2 = Python's multiprocessing.Pool.
+const std::array<const char*, 3> contender_names{"mpi_pool_round", "mpi_pool_dynamic", "Python Pool"};
+
+struct plot_data {
+  std::map<std::pair<double, int>, std::vector<std::pair<unsigned, double>>> series;  // points (nodes, speedup)
+  std::vector<unsigned> node_counts;  // distinct, ascending
+  std::vector<unsigned> per_node;     // distinct workers-per-node values
+};
+
+plot_data collect_plot_data(const std::vector<row>& rows) {
+  plot_data d;
   for (const row& r : rows) {
     if (r.nodes == 0) continue;  // no place on a log axis
     const std::array<std::optional<double>, 3> s{speedup(r.mpi_round_s, r.pool_runtime_s),
@@ -253,75 +260,91 @@ void write_svg_plot(const std::string& path, const std::vector<row>& rows) {
                                                   speedup(r.python_s, r.pool_runtime_s)};
     for (int c = 0; c < 3; ++c) {
       if (!s[static_cast<std::size_t>(c)]) continue;
-      series[{r.imbalance_factor, c}].emplace_back(r.nodes, *s[static_cast<std::size_t>(c)]);
-      node_counts.push_back(r.nodes);
+      d.series[{r.imbalance_factor, c}].emplace_back(r.nodes, *s[static_cast<std::size_t>(c)]);
+      d.node_counts.push_back(r.nodes);
     }
-    per_node.push_back(r.workers_per_node);
+    d.per_node.push_back(r.workers_per_node);
   }
-  for (auto& [key, points] : series) std::stable_sort(points.begin(), points.end());
-  std::sort(node_counts.begin(), node_counts.end());
-  node_counts.erase(std::unique(node_counts.begin(), node_counts.end()), node_counts.end());
-  std::sort(per_node.begin(), per_node.end());
-  per_node.erase(std::unique(per_node.begin(), per_node.end()), per_node.end());
+  for (auto& [key, points] : d.series) std::stable_sort(points.begin(), points.end());
+  std::sort(d.node_counts.begin(), d.node_counts.end());
+  d.node_counts.erase(std::unique(d.node_counts.begin(), d.node_counts.end()), d.node_counts.end());
+  std::sort(d.per_node.begin(), d.per_node.end());
+  d.per_node.erase(std::unique(d.per_node.begin(), d.per_node.end()), d.per_node.end());
 
-  // Geometry: plot area on the left, legend on the right.
-  const double width = 880, height = 500;
-  const double left = 80, right = 580, top = 70, bottom = 430;
-  double x_lo = node_counts.empty() ? 0 : std::log2(node_counts.front());
-  double x_hi = node_counts.empty() ? 5 : std::log2(node_counts.back());
-  const double pad = 0.08 * std::max(1.0, x_hi - x_lo);
-  x_lo -= pad;
-  x_hi += pad;
+  return d;
+}
+
+// Plot area on the left, legend on the right; a log2 x axis of nodes.
+struct plot_frame {
+  double width = 880, height = 500;
+  double left = 80, right = 580, top = 70, bottom = 430;
+  double x_lo = 0, x_hi = 5, y_top = 1, step = 0.2;
+  double x(double nodes) const { return left + (std::log2(nodes) - x_lo) / (x_hi - x_lo) * (right - left); }
+  double y(double speedup) const { return bottom - speedup / y_top * (bottom - top); }
+};
+
+plot_frame frame_for(const plot_data& d) {
+  plot_frame f;
+  f.x_lo = d.node_counts.empty() ? 0 : std::log2(d.node_counts.front());
+  f.x_hi = d.node_counts.empty() ? 5 : std::log2(d.node_counts.back());
+  const double pad = 0.08 * std::max(1.0, f.x_hi - f.x_lo);
+  f.x_lo -= pad;
+  f.x_hi += pad;
   double y_max = 1.0;  // the reference line at 1 is always in view
-  for (const auto& [key, points] : series)
+  for (const auto& [key, points] : d.series)
     for (const auto& [n, s] : points) y_max = std::max(y_max, s);
-  const double step = tick_step(y_max * 1.05, 5);
-  const double y_top = std::ceil(y_max * 1.05 / step) * step;
-  const auto x_of = [&](double nodes) { return left + (std::log2(nodes) - x_lo) / (x_hi - x_lo) * (right - left); };
-  const auto y_of = [&](double s) { return bottom - s / y_top * (bottom - top); };
+  f.step = tick_step(y_max * 1.05, 5);
+  f.y_top = std::ceil(y_max * 1.05 / f.step) * f.step;
+  return f;
+}
 
-  std::ostringstream svg;
+// Title, grid, ticks, axes and their labels, the dashed line at 1.
+void draw_frame(std::ostringstream& svg, const plot_frame& f, const plot_data& d) {
   svg << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-      << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height
-      << "\" viewBox=\"0 0 " << width << " " << height << "\" font-family=\"sans-serif\" font-size=\"13\">\n"
+      << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << f.width << "\" height=\"" << f.height
+      << "\" viewBox=\"0 0 " << f.width << " " << f.height << "\" font-family=\"sans-serif\" font-size=\"13\">\n"
       << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-      << "<text x=\"" << width / 2 << "\" y=\"28\" text-anchor=\"middle\" font-size=\"17\" font-weight=\"bold\">"
+      << "<text x=\"" << f.width / 2 << "\" y=\"28\" text-anchor=\"middle\" font-size=\"17\" font-weight=\"bold\">"
       << "chanpool Pool vs other pools: speedup by nodes</text>\n";
   std::string subtitle = "speedup = other pool's runtime / chanpool Pool's runtime (higher: chanpool is faster)";
-  if (per_node.size() == 1) subtitle += "; " + std::to_string(per_node.front()) + " workers per node";
-  svg << "<text x=\"" << width / 2 << "\" y=\"50\" text-anchor=\"middle\" fill=\"#444\">" << xml_escape(subtitle)
+  if (d.per_node.size() == 1) subtitle += "; " + std::to_string(d.per_node.front()) + " workers per node";
+  svg << "<text x=\"" << f.width / 2 << "\" y=\"50\" text-anchor=\"middle\" fill=\"#444\">" << xml_escape(subtitle)
       << "</text>\n";
 
   // Axes, grid and ticks.
   svg << "<g stroke=\"#ddd\" stroke-width=\"1\">\n";
-  for (double y = 0; y <= y_top + step / 2; y += step)
-    svg << "<line x1=\"" << left << "\" y1=\"" << fixed(y_of(y)) << "\" x2=\"" << right << "\" y2=\"" << fixed(y_of(y))
+  for (double y = 0; y <= f.y_top + f.step / 2; y += f.step)
+    svg << "<line x1=\"" << f.left << "\" y1=\"" << fixed(f.y(y)) << "\" x2=\"" << f.right << "\" y2=\"" << fixed(f.y(y))
         << "\"/>\n";
   svg << "</g>\n<g font-size=\"12\" fill=\"#222\">\n";
-  for (double y = 0; y <= y_top + step / 2; y += step)
-    svg << "<text x=\"" << left - 8 << "\" y=\"" << fixed(y_of(y) + 4) << "\" text-anchor=\"end\">"
-        << fixed(y, step < 1 ? (step < 0.1 ? 2 : 1) : 0) << "</text>\n";
-  for (const unsigned n : node_counts)
-    svg << "<line x1=\"" << fixed(x_of(n)) << "\" y1=\"" << bottom << "\" x2=\"" << fixed(x_of(n)) << "\" y2=\""
-        << bottom + 5 << "\" stroke=\"#222\"/>\n"
-        << "<text x=\"" << fixed(x_of(n)) << "\" y=\"" << bottom + 20 << "\" text-anchor=\"middle\">" << n << "</text>\n";
+  for (double y = 0; y <= f.y_top + f.step / 2; y += f.step)
+    svg << "<text x=\"" << f.left - 8 << "\" y=\"" << fixed(f.y(y) + 4) << "\" text-anchor=\"end\">"
+        << fixed(y, f.step < 1 ? (f.step < 0.1 ? 2 : 1) : 0) << "</text>\n";
+  for (const unsigned n : d.node_counts)
+    svg << "<line x1=\"" << fixed(f.x(n)) << "\" y1=\"" << f.bottom << "\" x2=\"" << fixed(f.x(n)) << "\" y2=\""
+        << f.bottom + 5 << "\" stroke=\"#222\"/>\n"
+        << "<text x=\"" << fixed(f.x(n)) << "\" y=\"" << f.bottom + 20 << "\" text-anchor=\"middle\">" << n << "</text>\n";
   svg << "</g>\n"
-      << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << right - left << "\" height=\"" << bottom - top
+      << "<rect x=\"" << f.left << "\" y=\"" << f.top << "\" width=\"" << f.right - f.left << "\" height=\"" << f.bottom - f.top
       << "\" fill=\"none\" stroke=\"#222\"/>\n"
-      << "<text x=\"" << (left + right) / 2 << "\" y=\"" << bottom + 45 << "\" text-anchor=\"middle\">nodes (log2 scale)</text>\n"
-      << "<text transform=\"translate(" << left - 50 << " " << (top + bottom) / 2
+      << "<text x=\"" << (f.left + f.right) / 2 << "\" y=\"" << f.bottom + 45 << "\" text-anchor=\"middle\">nodes (log2 scale)</text>\n"
+      << "<text transform=\"translate(" << f.left - 50 << " " << (f.top + f.bottom) / 2
       << ") rotate(-90)\" text-anchor=\"middle\">speedup over the other pool (x)</text>\n";
 
   // Equal runtime.
-  svg << "<line class=\"equal\" x1=\"" << left << "\" y1=\"" << fixed(y_of(1)) << "\" x2=\"" << right << "\" y2=\""
-      << fixed(y_of(1)) << "\" stroke=\"#555\" stroke-width=\"1.5\" stroke-dasharray=\"6,4\"/>\n";
+  svg << "<line class=\"equal\" x1=\"" << f.left << "\" y1=\"" << fixed(f.y(1)) << "\" x2=\"" << f.right << "\" y2=\""
+      << fixed(f.y(1)) << "\" stroke=\"#555\" stroke-width=\"1.5\" stroke-dasharray=\"6,4\"/>\n";
 
+}
+
+// Colour by imbalance factor; line style and marker by contender; a legend entry each.
+void draw_series(std::ostringstream& svg, const plot_frame& f, const plot_data& d) {
   // Colour by imbalance factor; line style and marker by contender.
   const std::array<const char*, 6> palette{"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"};
   std::map<double, std::size_t> colour_of;
-  for (const auto& [key, points] : series) colour_of.emplace(key.first, colour_of.size());
-  double legend_y = top + 10;
-  for (const auto& [key, points] : series) {
+  for (const auto& [key, points] : d.series) colour_of.emplace(key.first, colour_of.size());
+  double legend_y = f.top + 10;
+  for (const auto& [key, points] : d.series) {
     const auto& [factor, contender] = key;
     const std::string colour = palette[colour_of[factor] % palette.size()];
     const std::string label = "imbalance " + number(factor) + " vs " + contender_names[static_cast<std::size_t>(contender)];
@@ -330,7 +353,7 @@ void write_svg_plot(const std::string& path, const std::vector<row>& rows) {
     svg << "<polyline class=\"series\" fill=\"none\" stroke=\"" << colour << "\" stroke-width=\"2\"" << dash
         << " points=\"";
     for (std::size_t i = 0; i < points.size(); ++i)
-      svg << (i ? " " : "") << fixed(x_of(points[i].first)) << "," << fixed(y_of(points[i].second));
+      svg << (i ? " " : "") << fixed(f.x(points[i].first)) << "," << fixed(f.y(points[i].second));
     svg << "\"><title>" << xml_escape(label) << "</title></polyline>\n";
     // A point marker, with a tooltip on the plot (not in the legend).
     const auto marker = [&](double x, double y, const std::string& tooltip) {
@@ -347,26 +370,36 @@ void write_svg_plot(const std::string& path, const std::vector<row>& rows) {
       return m.str();
     };
     for (const auto& [n, s] : points)
-      svg << marker(x_of(n), y_of(s), std::to_string(n) + " nodes: " + fixed(s, 2) + "x") << "\n";
+      svg << marker(f.x(n), f.y(s), std::to_string(n) + " nodes: " + fixed(s, 2) + "x") << "\n";
     // Legend entry.
-    svg << "<line x1=\"" << right + 20 << "\" y1=\"" << legend_y << "\" x2=\"" << right + 50 << "\" y2=\"" << legend_y
+    svg << "<line x1=\"" << f.right + 20 << "\" y1=\"" << legend_y << "\" x2=\"" << f.right + 50 << "\" y2=\"" << legend_y
         << "\" stroke=\"" << colour << "\" stroke-width=\"2\"" << dash << "/>\n"
-        << marker(right + 35, legend_y, "") << "\n"
-        << "<text x=\"" << right + 58 << "\" y=\"" << legend_y + 4 << "\" font-size=\"12\">" << xml_escape(label)
+        << marker(f.right + 35, legend_y, "") << "\n"
+        << "<text x=\"" << f.right + 58 << "\" y=\"" << legend_y + 4 << "\" font-size=\"12\">" << xml_escape(label)
         << "</text>\n";
     legend_y += 22;
   }
-  svg << "<line x1=\"" << right + 20 << "\" y1=\"" << legend_y << "\" x2=\"" << right + 50 << "\" y2=\"" << legend_y
+  svg << "<line x1=\"" << f.right + 20 << "\" y1=\"" << legend_y << "\" x2=\"" << f.right + 50 << "\" y2=\"" << legend_y
       << "\" stroke=\"#555\" stroke-width=\"1.5\" stroke-dasharray=\"6,4\"/>\n"
-      << "<text x=\"" << right + 58 << "\" y=\"" << legend_y + 4 << "\" font-size=\"12\">1 = same runtime</text>\n";
-  if (series.empty())
-    svg << "<text x=\"" << (left + right) / 2 << "\" y=\"" << (top + bottom) / 2
+      << "<text x=\"" << f.right + 58 << "\" y=\"" << legend_y + 4 << "\" font-size=\"12\">1 = same runtime</text>\n";
+  if (d.series.empty())
+    svg << "<text x=\"" << (f.left + f.right) / 2 << "\" y=\"" << (f.top + f.bottom) / 2
         << "\" text-anchor=\"middle\" fill=\"#888\">no MPI or Python runtimes to compare with</text>\n";
+}
+
+}  // namespace
+
+void write_svg_plot(const std::string& path, const std::vector<row>& rows) {
+  const plot_data d = collect_plot_data(rows);
+  const plot_frame f = frame_for(d);
+  std::ostringstream svg;
+  draw_frame(svg, f, d);
+  draw_series(svg, f, d);
   svg << "</svg>\n";
 
-  output_file f(path);
-  f.write(svg.str());
-  f.close();
+  output_file f_out(path);
+  f_out.write(svg.str());
+  f_out.close();
 }
 
 }  // namespace chanpool::tools::pool_map
