@@ -97,6 +97,15 @@ void help_past(std::uint64_t& index, std::uint64_t seq40) noexcept {
 
 std::uint64_t ctrl_seq40(std::uint64_t c) noexcept { return c >> ctrl_seq_shift; }
 
+// A slot serves at most one lap ahead of the index that points at it (released: pos + capacity).
+// Further ahead, with the index still at `pos` (not a stale read), is damage from someone who
+// wrote over the segment: helping the index on one step at a time would take up to 2^40 steps.
+bool damaged_index(const channel_view& v, std::uint64_t& index, std::uint64_t pos) noexcept {
+  if (aref(index).load(std::memory_order_relaxed) != pos) return false;
+  aref(v.control->corrupted_messages).fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
 // Publishes an abandoned (empty) message in a slot the caller holds as WRITING.
 void publish_abandoned(const channel_view& v, slot_header* s, std::uint64_t seq40) noexcept {
   aref(s->flags).store(slot_flag_abandoned, std::memory_order_relaxed);
@@ -285,6 +294,7 @@ status channel::send_once(std::size_t bytes, send_claim& claim, std::uint64_t& b
       }
       continue;
     }
+    if (diff > static_cast<std::int64_t>(v.capacity) && damaged_index(v, tail, pos)) return status::full;
     if (diff >= 0) {
       // Slot already claimed for `pos` (or beyond): the claimer has not moved tail yet. Help.
       std::uint64_t at = pos;
@@ -412,6 +422,7 @@ status channel::recv_once(recv_claim& claim, std::size_t limit, std::size_t& len
       aref(head).compare_exchange_strong(at, pos + 1, std::memory_order_relaxed);
       continue;
     }
+    if (diff > static_cast<std::int64_t>(v.capacity) && damaged_index(v, head, pos)) return status::empty;
     if (diff > 0) {
       // Position `pos` was consumed and its slot recycled: head is behind. Help it on.
       std::uint64_t at = pos;
