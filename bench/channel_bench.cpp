@@ -52,10 +52,11 @@ ch::channel make_channel(const std::string& name, std::size_t message_bytes, boo
 // Forks `n` receivers that sleep in recv() on `name`, waits until they are counted, kills them.
 void kill_sleeping_receivers(ch::channel& c, const std::string& name, int n) {
   std::vector<pid_t> pids;
+  const ch::open_options job = bench_job();  // the parent's: bench_job() names the caller's pid
   for (int i = 0; i < n; ++i) {
     const pid_t pid = ::fork();
     if (pid == 0) {
-      auto r = ch::channel::open(name, bench_job());
+      auto r = ch::channel::open(name, job);
       if (r) {
         r->set_wait({.mode = ch::wait_mode::idle});
         std::vector<std::byte> got;

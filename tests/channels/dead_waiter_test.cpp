@@ -232,7 +232,7 @@ TEST_F(ChannelZombie, UnreapedSlotHolderDoesNotWedgeTheChannel) {
   const status st = c.recv(got, 2s);
   const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - t0);
   EXPECT_EQ(st, status::ok) << "the message behind a zombie's claim did not arrive (zombie counted as alive)";
-  EXPECT_LT(waited, 1s);
+  EXPECT_LT(waited, 1500ms) << "the recv should not wait for its 2 s timeout";
   msg_info info;
   if (st == status::ok) {
     EXPECT_TRUE(verify_message(got, info));
