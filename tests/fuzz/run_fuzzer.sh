@@ -14,5 +14,12 @@ cd "${work}"
 # detect_leaks stays on; abort_on_error makes a sanitizer report a crash libFuzzer records.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-exec "${fuzzer}" -max_total_time="${seconds}" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-  -artifact_prefix="${work}/" corpus
+"${fuzzer}" -max_total_time="${seconds}" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+  -artifact_prefix="${work}/" corpus &
+pid=$!
+rc=0
+wait "${pid}" || rc=$?
+# A target stopped by a finding skips its clean-up: remove the channels of its jobs
+# (fuzz<pid>, fuzzc<pid>) here.
+rm -f /dev/shm/chanpool."$(id -u)".fuzz"${pid}".* /dev/shm/chanpool."$(id -u)".fuzzc"${pid}".*
+exit "${rc}"
