@@ -1,6 +1,8 @@
 // Google Benchmark microbenchmarks of chanpool channels.
 //
 //   send_recv_pair/<size>        one thread: send then recv (the cost of the two calls, no contention)
+//   send_recv_after_dead_sleepers/<n>  the same on a channel where n receiver processes were
+//                                SIGKILLed while asleep in recv() (their wait must not stay counted)
 //   spsc_cross_process/<size>         1 -> 1 process over a channel declared single-producer and
 //                                     single-consumer (plain-store fast paths), messages/s
 //   mpmc_channel_1p1c_cross_process/<size>  1 -> 1 process over an MPMC channel, messages/s
@@ -11,6 +13,7 @@
 // nap of up to 0.2 ms per side is included: under 0.1% of a batch). Producers and consumers are
 // pinned round robin to the allowed CPUs; with more processes than CPUs they share.
 #include <sched.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -44,6 +47,47 @@ ch::channel make_channel(const std::string& name, std::size_t message_bytes, boo
   auto c = ch::channel::create(name, config, bench_job());
   if (!c) throw std::runtime_error("channel create: " + c.error().message());
   return std::move(*c);
+}
+
+// Forks `n` receivers that sleep in recv() on `name`, waits until they are counted, kills them.
+void kill_sleeping_receivers(ch::channel& c, const std::string& name, int n) {
+  std::vector<pid_t> pids;
+  const ch::open_options job = bench_job();  // the parent's: bench_job() names the caller's pid
+  for (int i = 0; i < n; ++i) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      auto r = ch::channel::open(name, job);
+      if (r) {
+        r->set_wait({.mode = ch::wait_mode::idle});
+        std::vector<std::byte> got;
+        (void)r->recv(got, ch::forever);
+      }
+      ::_exit(1);
+    }
+    pids.push_back(pid);
+  }
+  for (auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+       c.poll().blocked_receivers < static_cast<std::uint32_t>(n) && std::chrono::steady_clock::now() < end;)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  for (pid_t pid : pids) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  }
+}
+
+void send_recv_after_dead_sleepers(benchmark::State& state) {
+  auto c = make_channel("deadsleep", 64);
+  kill_sleeping_receivers(c, "deadsleep", static_cast<int>(state.range(0)));
+  std::vector<std::byte> msg(64, std::byte{7}), buffer(64);
+  std::size_t length = 0;
+  for (auto _ : state) {
+    if (c.try_send(msg) != status::ok) state.SkipWithError("send failed");
+    if (c.try_recv(buffer, length) != status::ok) state.SkipWithError("recv failed");
+    benchmark::DoNotOptimize(buffer.data());
+  }
+  state.counters["counted_sleepers_after"] = c.poll().blocked_receivers;
+  state.SetItemsProcessed(state.iterations());
+  ch::channel::unlink("deadsleep", bench_job());
 }
 
 void send_recv_pair(benchmark::State& state) {
@@ -176,6 +220,7 @@ void mpmc_cross_process(benchmark::State& state) { cross_process(state, 2, 2, fa
 }  // namespace
 
 BENCHMARK(send_recv_pair)->Arg(64)->Arg(4096);
+BENCHMARK(send_recv_after_dead_sleepers)->Arg(2);
 BENCHMARK(spsc_cross_process)->Arg(64)->Arg(4096)->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);
 BENCHMARK(mpmc_channel_1p1c_cross_process)->Arg(64)->Arg(4096)->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);
 BENCHMARK(mpmc_cross_process)->Arg(64)->Arg(4096)->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);

@@ -11,6 +11,7 @@ packages=(
   libopenmpi-dev openmpi-bin
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libcereal-dev
+  clang-14 libclang-rt-14-dev libfuzzer-14-dev
 )
 
 missing=()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds chanpool and runs its tests: the release build with every test, then the channel tests
-# under the asan (address+undefined) and tsan presets with a smaller stress load.
+# under the asan (address+undefined) and tsan presets with a smaller stress load, then each
+# libFuzzer target (preset fuzz, clang) for CHANPOOL_FUZZ_SECONDS (default 15) seconds.
 #   ./scripts/test.sh            everything (what CI runs)
 #   ./scripts/test.sh --quick    release build only
 set -euo pipefail
@@ -27,5 +28,12 @@ if [ "${quick}" = 0 ]; then
   # Sanitizers slow everything 5-20x: the stress tests scale down via this variable.
   run_preset asan CHANPOOL_STRESS_MESSAGES=200000 CHANPOOL_FANIN_MESSAGES=200000
   run_preset tsan CHANPOOL_STRESS_MESSAGES=100000 CHANPOOL_FANIN_MESSAGES=100000
+  # Short fuzz runs from the committed seed corpora (docs/fuzzing.md has the long ones). Only
+  # the fuzz targets and the channel library they link are built.
+  echo "=== preset fuzz: configure and build"
+  cmake --preset fuzz >/dev/null
+  cmake --build --preset fuzz -j "${jobs}" --target fuzz_transport_frame fuzz_pool_wire fuzz_channel_segment fuzz_capi
+  echo "=== preset fuzz: ${CHANPOOL_FUZZ_SECONDS:-15} s per target"
+  env CHANPOOL_FUZZ_SECONDS="${CHANPOOL_FUZZ_SECONDS:-15}" ctest --preset fuzz -j 1
 fi
 echo "=== all test runs passed"

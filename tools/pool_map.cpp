@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cerrno>
+#include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -457,7 +459,16 @@ void add_options(CLI::App& app, options& o, raw_args& args) {
   app.add_option("--workers_per_node", o.workers_per_node, "Workers per node; 0: cores / nodes (hwloc), at least 1")
       ->capture_default_str();
   app.add_option("--min_time", o.min_time, "Shortest item in seconds; 0 measures task throughput")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()
+      ->check(CLI::Validator(
+          [](std::string& v) -> std::string {
+            char* end = nullptr;
+            const double d = std::strtod(v.c_str(), &end);
+            if (v.empty() || *end != '\0' || !std::isfinite(d) || d < 0)
+              return "must be a number of seconds, 0 or more (0 measures task throughput), not '" + v + "'";
+            return {};
+          },
+          "SECONDS >= 0"));
   app.add_option("--mpi", o.mpi, "MPI pools to run beside: round, dynamic, both (round,dynamic) or none")
       ->capture_default_str();
   app.add_option("--mpi_args", o.mpi_args, "Extra mpirun arguments (e.g. \"--mca btl self,vader\"); default: none");

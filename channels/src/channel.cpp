@@ -24,6 +24,7 @@
 #include "layout.hpp"
 #include "process.hpp"
 #include "segment.hpp"
+#include "waiters.hpp"
 
 namespace chanpool::channels {
 namespace {
@@ -60,17 +61,21 @@ std::uint32_t blocks_for(const channel_view& v, std::size_t bytes) noexcept {
 // Callers have just published either with a seq_cst RMW, which orders the publish before these
 // loads (pairs with the waiter's seq_cst arming), or with a release store followed by
 // fast_side_fence() (pairs with slow_side_fence() after arming).
+//
+// The counts include processes killed in their sleep until someone takes them off (waiters.hpp).
+// A wake that finds nobody asleep while the counts say several sleep is the sign of that: it
+// triggers a (rate-limited) scan, so the dead stop costing a futex_wake per publish.
 void notify(const channel_view& v, std::uint32_t& word, std::uint32_t& waiters) noexcept {
   if (aref(v.control->poll_waiters).load(std::memory_order_seq_cst) != 0) {
     aref(word).fetch_add(futex_epoch_step, std::memory_order_seq_cst);
-    futex_wake(&word, INT_MAX);
+    if (futex_wake(&word, INT_MAX) == 0) reap_dead_waiters_every(v, evidence_scan_interval);
     return;
   }
   std::uint32_t w = aref(word).load(std::memory_order_seq_cst);
   while (w & futex_armed) {
     if (aref(waiters).load(std::memory_order_seq_cst) > 1) {
       aref(word).fetch_add(futex_epoch_step, std::memory_order_seq_cst);
-      futex_wake(&word, 1);
+      if (futex_wake(&word, 1) == 0) reap_dead_waiters_every(v, evidence_scan_interval);
       return;
     }
     if (aref(word).compare_exchange_weak(w, (w + futex_epoch_step) & ~futex_armed, std::memory_order_seq_cst,
@@ -91,6 +96,15 @@ void help_past(std::uint64_t& index, std::uint64_t seq40) noexcept {
 }
 
 std::uint64_t ctrl_seq40(std::uint64_t c) noexcept { return c >> ctrl_seq_shift; }
+
+// A slot serves at most one lap ahead of the index that points at it (released: pos + capacity).
+// Further ahead, with the index still at `pos` (not a stale read), is damage from someone who
+// wrote over the segment: helping the index on one step at a time would take up to 2^40 steps.
+bool damaged_index(const channel_view& v, std::uint64_t& index, std::uint64_t pos) noexcept {
+  if (aref(index).load(std::memory_order_relaxed) != pos) return false;
+  aref(v.control->corrupted_messages).fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
 
 // Publishes an abandoned (empty) message in a slot the caller holds as WRITING.
 void publish_abandoned(const channel_view& v, slot_header* s, std::uint64_t seq40) noexcept {
@@ -280,6 +294,7 @@ status channel::send_once(std::size_t bytes, send_claim& claim, std::uint64_t& b
       }
       continue;
     }
+    if (diff > static_cast<std::int64_t>(v.capacity) && damaged_index(v, tail, pos)) return status::full;
     if (diff >= 0) {
       // Slot already claimed for `pos` (or beyond): the claimer has not moved tail yet. Help.
       std::uint64_t at = pos;
@@ -407,6 +422,7 @@ status channel::recv_once(recv_claim& claim, std::size_t limit, std::size_t& len
       aref(head).compare_exchange_strong(at, pos + 1, std::memory_order_relaxed);
       continue;
     }
+    if (diff > static_cast<std::int64_t>(v.capacity) && damaged_index(v, head, pos)) return status::empty;
     if (diff > 0) {
       // Position `pos` was consumed and its slot recycled: head is behind. Help it on.
       std::uint64_t at = pos;
@@ -519,9 +535,10 @@ status channel::wait_until_done(Once&& once, bool sender, timeout t) noexcept {
   }
 
   std::uint32_t& word = sender ? v.control->space_seq : v.control->data_seq;
-  std::uint32_t& waiters = sender ? v.control->send_waiters : v.control->recv_waiters;
   const bool single_publisher = sender ? v.single_consumer : v.single_producer;
-  aref(waiters).fetch_add(1, std::memory_order_seq_cst);
+  const waiter_side side = sender ? waiter_side::sender : waiter_side::receiver;
+  // Counted in this process's waiter record, so that a kill in the sleep below is undone.
+  const std::uint32_t record = waiter_enter(v, side);
   for (;;) {
     // Arm, then check, then sleep on the armed value (see notify()). A single publisher on the
     // other side reads the word without a fence of its own: pay for both sides here.
@@ -535,11 +552,12 @@ status channel::wait_until_done(Once&& once, bool sender, timeout t) noexcept {
       st = status::timeout;
       break;
     }
+    reap_dead_waiters_every(v, scan_interval);  // others killed in their sleep
     // Capped so that a holder that died without waking us is still probed.
     const auto nap = std::min<clock::duration>(deadline - now, wait_.liveness_check);
     futex_wait(&word, seen, std::chrono::duration_cast<std::chrono::nanoseconds>(nap));
   }
-  aref(waiters).fetch_sub(1, std::memory_order_seq_cst);
+  waiter_leave(v, side, record);
   return st;
 }
 
@@ -604,7 +622,7 @@ std::size_t channel::repair() noexcept {
     if (ctrl_pid(c) != 0 && repair_if_dead(c)) ++repaired;
   }
   if (v.heap_blocks) heap_reclaim_dead(v);
-  return repaired;
+  return repaired + reap_dead_waiters(v);
 }
 
 // --- state ---------------------------------------------------------------------------------------
@@ -622,6 +640,11 @@ poll_info channel::poll() const noexcept {
   info.writable = !info.closed && ctrl_seq_diff(tc, tail) == 0 && ctrl_state(tc) == slot_empty;
   info.count = tail > head ? tail - head : 0;
   info.capacity = v.capacity;
+  // Counts that include processes killed in their sleep are corrected here at most once a second.
+  if ((aref(v.control->recv_waiters).load(std::memory_order_relaxed) |
+       aref(v.control->send_waiters).load(std::memory_order_relaxed) |
+       aref(v.control->poll_waiters).load(std::memory_order_relaxed)) != 0)
+    reap_dead_waiters_every(v, scan_interval);
   const std::uint32_t pollers = aref(v.control->poll_waiters).load(std::memory_order_relaxed);
   info.blocked_receivers = aref(v.control->recv_waiters).load(std::memory_order_relaxed) + pollers;
   info.blocked_senders = aref(v.control->send_waiters).load(std::memory_order_relaxed);

@@ -27,8 +27,10 @@ inline void futex_wait(std::uint32_t* word, std::uint32_t expected, std::chrono:
   syscall(SYS_futex, word, FUTEX_WAIT, expected, tsp, nullptr, 0);
 }
 
-inline void futex_wake(std::uint32_t* word, int how_many) noexcept {
-  syscall(SYS_futex, word, FUTEX_WAKE, how_many, nullptr, nullptr, 0);
+// Returns how many sleepers it woke (0 on error).
+inline long futex_wake(std::uint32_t* word, int how_many) noexcept {
+  const long woken = syscall(SYS_futex, word, FUTEX_WAKE, how_many, nullptr, nullptr, 0);
+  return woken > 0 ? woken : 0;
 }
 
 }  // namespace chanpool::channels::detail

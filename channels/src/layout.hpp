@@ -1,8 +1,9 @@
-// The shared-memory layout of one channel segment, version 2. Read this as the protocol spec.
+// The shared-memory layout of one channel segment, version 3. Read this as the protocol spec.
 //
 //   offset 0                     segment_header       (320 B, published last: state = ready)
 //   header.control_offset        control_block        (4 cache lines: tail | head | wait | stats)
 //   header.registry_offset       registry_entry[registry_entries]
+//   waiter_table_offset(...)     waiter_record[registry_entries] (derived from the registry's)
 //   header.ring_offset           capacity x slot of header.slot_bytes (32 B slot_header + inline)
 //   header.heap_owner_offset     u32 owner word per heap block (heap_blocks of them)
 //   header.heap_offset           heap_blocks x heap_block_bytes (page aligned)
@@ -19,7 +20,8 @@
 namespace chanpool::channels::detail {
 
 inline constexpr std::uint64_t segment_magic = 0x4C4F4F504E414843ull;  // "CHANPOOL" little-endian
-inline constexpr std::uint32_t layout_version = 2;  // 2: data_seq/space_seq carry the armed bit
+// 2: data_seq/space_seq carry the armed bit. 3: per-process waiter records (waiter_record).
+inline constexpr std::uint32_t layout_version = 3;
 inline constexpr std::uint32_t cache_line = 64;
 // The futex words data_seq and space_seq: bit 0 says a waiter armed the word before sleeping on
 // it; publishers move the epoch above it in steps of 2 (see notify() in channel.cpp).
@@ -78,6 +80,8 @@ struct alignas(cache_line) control_block {
   // line 2: sleeping. Read on every send/release, written only when somebody sleeps.
   std::uint32_t data_seq;           // futex word | epoch:31 | armed:1 |: receivers arm, publishers wake
   std::uint32_t space_seq;          // futex word | epoch:31 | armed:1 |: senders arm, releases wake
+  // Totals of the waiter records' counts (see waiter_record), kept so that publishers read one
+  // word. A dead process's share is taken off by whoever finds it dead.
   std::uint32_t recv_waiters;       // receivers sleeping on data_seq
   std::uint32_t send_waiters;       // senders sleeping on space_seq
   std::uint32_t poll_waiters;       // poll_set waiters (on either word): wake all, not one
@@ -92,7 +96,10 @@ struct alignas(cache_line) control_block {
   // Leases of a single-producer / single-consumer channel: (pid << 32 | handle token), 0 = free.
   std::uint64_t producer_lease;
   std::uint64_t consumer_lease;
-  std::uint8_t pad3[cache_line - 48];
+  // steady_clock (CLOCK_MONOTONIC, shared by all processes) nanoseconds of the last scan of the
+  // waiter records for dead processes; rate-limits scans that are not asked for explicitly.
+  std::uint64_t waiters_scanned_ns;
+  std::uint8_t pad3[cache_line - 56];
 };
 static_assert(sizeof(control_block) == 4 * cache_line);
 static_assert(offsetof(control_block, head) == cache_line);
@@ -107,6 +114,30 @@ struct registry_entry {
   std::uint64_t start_time; // atomic; 0 until written (then liveness falls back to kill(pid, 0))
 };
 static_assert(sizeof(registry_entry) == 16);
+static_assert(std::is_trivially_copyable_v<registry_entry>);
+
+// How many of one process's threads sleep on the channel, per side. A process claims a free
+// record (pid 0) by CAS and keeps it while it lives; it adds to its own count before the total in
+// control_block and takes from the total before its own count, so a record never holds less than
+// the process put into the total. A process that finds the owner dead CASes pid to
+// waiter_record_reaping, takes the counts off the totals (never below 0), and frees the record.
+struct waiter_record {
+  std::uint32_t pid;          // atomic; 0 = free, waiter_record_reaping while being taken back
+  std::uint32_t receivers;    // atomic; threads in recv waits (control_block::recv_waiters)
+  std::uint32_t senders;      // atomic; threads in send waits (control_block::send_waiters)
+  std::uint32_t pollers;      // atomic; poll_set waits (control_block::poll_waiters)
+  std::uint64_t start_time;   // atomic; 0 until written after the claim
+  std::uint64_t reserved;
+};
+static_assert(sizeof(waiter_record) == 32, "waiter_record is part of the segment layout");
+static_assert(std::is_trivially_copyable_v<waiter_record>);
+inline constexpr std::uint32_t waiter_record_reaping = 0xFFFFFFFFu;  // not a pid (pid_max <= 2^22)
+
+// The waiter table follows the registry, one record per registry entry, cache-line aligned.
+constexpr std::uint64_t waiter_table_offset(std::uint64_t registry_offset, std::uint32_t registry_entries) noexcept {
+  return (registry_offset + std::uint64_t{registry_entries} * sizeof(registry_entry) + cache_line - 1) / cache_line *
+         cache_line;
+}
 
 // Slot control word: | sequence (40) | state (2) | pid (22) |.
 // The sequence is the ring position the slot serves in this lap (mod 2^40); the pid is the

@@ -13,6 +13,7 @@
 #include "fence.hpp"
 #include "layout.hpp"
 #include "segment.hpp"
+#include "waiters.hpp"
 
 #ifndef SYS_futex_waitv
 #define SYS_futex_waitv 449  // same number on every architecture (asm-generic table)
@@ -89,8 +90,10 @@ status poll_set::wait(std::vector<poll_event>& ready, timeout t) {
     std::this_thread::yield();
   }
 
-  for (const auto& e : entries_)
-    std::atomic_ref<std::uint32_t>(e.ch->view()->control->poll_waiters).fetch_add(1, std::memory_order_seq_cst);
+  // Counted in this process's waiter record on each channel, so that a kill in the sleep is undone.
+  std::vector<std::uint32_t> records;
+  records.reserve(entries_.size());
+  for (const auto& e : entries_) records.push_back(detail::waiter_enter(*e.ch->view(), detail::waiter_side::poller));
   // Single-side publishers read poll_waiters without a fence of their own (fence.hpp).
   for (const auto& e : entries_)
     if (e.ch->view()->single_producer || e.ch->view()->single_consumer) {
@@ -123,6 +126,7 @@ status poll_set::wait(std::vector<poll_event>& ready, timeout t) {
       for (const auto& e : entries_) repaired |= const_cast<channel*>(e.ch)->repair_ends();
       if (repaired) continue;
     }
+    for (const auto& e : entries_) detail::reap_dead_waiters_every(*e.ch->view(), detail::scan_interval);
     // A sender that dies mid-claim never bumps a word: bound each sleep like channel waits do.
     const auto cap = entries_.front().ch->wait().liveness_check;
     const auto nap = std::min<clock::duration>(deadline - now, cap);
@@ -131,8 +135,8 @@ status poll_set::wait(std::vector<poll_event>& ready, timeout t) {
       slice = std::min<std::chrono::microseconds>(slice * 2, std::chrono::duration_cast<std::chrono::microseconds>(cap));
     }
   }
-  for (const auto& e : entries_)
-    std::atomic_ref<std::uint32_t>(e.ch->view()->control->poll_waiters).fetch_sub(1, std::memory_order_seq_cst);
+  for (std::size_t i = 0; i < entries_.size(); ++i)
+    detail::waiter_leave(*entries_[i].ch->view(), detail::waiter_side::poller, records[i]);
   return st;
 }
 

@@ -13,8 +13,18 @@ std::uint32_t current_pid() noexcept;
 // Kernel start time of `pid` (clock ticks since boot, /proc/<pid>/stat field 22); 0 if unknown.
 std::uint64_t process_start_time(std::uint32_t pid) noexcept;
 
-// False only when `pid` is certainly gone: kill(pid, 0) says ESRCH, or the registry recorded a
-// start time for it and the process now holding that pid started at another time (pid reuse).
+// Reads /proc/<pid>/stat: the state letter (field 3) and the start time (field 22).
+bool read_process_stat(std::uint32_t pid, char& state, std::uint64_t& start_time) noexcept;
+
+// The calling process's start time (cached; refreshed after fork).
+std::uint64_t current_start_time() noexcept;
+
+// False only when `pid` is certainly gone: kill(pid, 0) says ESRCH; or it is a zombie (killed or
+// exited, not reaped yet, no thread left); or `start_time` is not 0 and the process now holding
+// that pid started at another time (pid reuse).
+bool process_alive_since(std::uint32_t pid, std::uint64_t start_time) noexcept;
+
+// process_alive_since() with the start time the registry recorded for `pid` (0 if none).
 bool process_alive(std::uint32_t pid, const registry_entry* registry, std::uint32_t entries) noexcept;
 
 // Claims a registry entry for the calling process; returns its index or UINT32_MAX when the

@@ -32,7 +32,9 @@ layout layout_for(std::uint32_t capacity, std::uint32_t slot_bytes, std::uint32_
   layout l{};
   l.control_offset = align_up(sizeof(segment_header), cache_line);
   l.registry_offset = l.control_offset + sizeof(control_block);
-  l.ring_offset = align_up(l.registry_offset + std::uint64_t{registry_entries} * sizeof(registry_entry), 4096);
+  l.ring_offset = align_up(waiter_table_offset(l.registry_offset, registry_entries) +
+                               std::uint64_t{registry_entries} * sizeof(waiter_record),
+                           4096);
   l.heap_owner_offset = align_up(l.ring_offset + std::uint64_t{capacity} * slot_bytes, cache_line);
   l.heap_offset = align_up(l.heap_owner_offset + std::uint64_t{heap_blocks} * sizeof(std::uint32_t),
                            std::max<std::uint64_t>(4096, heap_block_bytes));
@@ -84,6 +86,7 @@ void fill_view(std::byte* base, const segment_header& h, channel_view& v) noexce
   v.header = reinterpret_cast<segment_header*>(base);
   v.control = reinterpret_cast<control_block*>(base + h.control_offset);
   v.registry = reinterpret_cast<registry_entry*>(base + h.registry_offset);
+  v.waiters = reinterpret_cast<waiter_record*>(base + waiter_table_offset(h.registry_offset, h.registry_entries));
   v.ring = base + h.ring_offset;
   v.heap_owner = reinterpret_cast<std::uint32_t*>(base + h.heap_owner_offset);
   v.heap = base + h.heap_offset;

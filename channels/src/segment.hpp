@@ -21,6 +21,7 @@ struct channel_view {
   segment_header* header = nullptr;
   control_block* control = nullptr;
   registry_entry* registry = nullptr;
+  waiter_record* waiters = nullptr;  // registry_entries of them
   std::byte* ring = nullptr;
   std::uint32_t* heap_owner = nullptr;
   std::byte* heap = nullptr;

@@ -17,6 +17,8 @@
 #include "chanpool/transport/fabric.hpp"
 #include "node.hpp"
 #include "placement.hpp"
+#include "preflight.hpp"
+#include "wire_decode.hpp"
 
 namespace chanpool::pool::detail {
 namespace {
@@ -181,6 +183,7 @@ void engine::start() {
   info_.job = !options_.job.empty() ? options_.job
                                     : "pool" + std::to_string(::getpid()) + "-" + std::to_string(pools_started++);
 
+  check_pool_fits(info_.nodes, info_.workers_per_node, options_);  // before anything starts
   info_.oversubscribed = info_.workers + info_.nodes + 1 > cores;
   if (info_.oversubscribed && options_.no_spin_when_oversubscribed) options_.agent.spin = std::chrono::microseconds(0);
   set_provider_defaults(options_);
@@ -227,7 +230,9 @@ void engine::finish_start(steady::time_point t0) {
         nodes_[k].tasks = std::move(*r);
         break;
       }
-      if (r.error() != make_error_code(errc::not_found) || steady::now() > deadline)
+      // not_ready: its supervisor is still writing it (a large one takes a while).
+      const bool pending = r.error() == make_error_code(errc::not_found) || r.error() == make_error_code(errc::not_ready);
+      if (!pending || steady::now() > deadline)
         throw_start_error("cannot open node " + std::to_string(k) + "'s task channel", r.error());
       if (nodes_[k].supervisor > 0 && process_exited(nodes_[k].supervisor))
         throw_start_error("node " + std::to_string(k) + "'s supervisor exited during start-up (see its message above)");
@@ -461,8 +466,8 @@ dispatcher::offer engine::offer_chunk(std::uint32_t node, chunk_ref ref) {
 }
 
 void engine::handle_message(std::string_view message) {
-  const auto h = wire::read_header<wire::result_header>(message);
-  if (!h || h->magic != wire::result_magic || h->version != wire::version || h->node >= nodes_.size()) {
+  const auto h = wire::decode_result_header(message, nodes_.size());
+  if (!h) {
     std::lock_guard lock(counters_mutex_);
     ++counters_.bad_messages;
     return;
@@ -485,18 +490,7 @@ void engine::handle_message(std::string_view message) {
 
 void engine::handle_results(const wire::result_header& h, std::string_view body) {
   std::vector<job::item_bytes> items;
-  items.reserve(h.item_count);
-  std::size_t at = 0;
-  for (std::uint32_t i = 0; i < h.item_count; ++i) {
-    wire::item_record rec;
-    if (body.size() - at < sizeof rec) break;
-    std::memcpy(&rec, body.data() + at, sizeof rec);
-    at += sizeof rec;
-    if (body.size() - at < rec.length) break;
-    items.push_back({h.first_item + i, static_cast<std::uint32_t>(at), rec.length, rec.ok != 0});
-    at += rec.length;
-  }
-  if (items.size() != h.item_count || at != body.size()) {
+  if (!wire::decode_result_items(h, body, items)) {
     std::lock_guard lock(counters_mutex_);
     ++counters_.bad_messages;
     return;  // its chunk is re-run if its worker dies; a live worker never sends this

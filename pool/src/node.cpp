@@ -21,7 +21,7 @@
 #include "chanpool/pool/task.hpp"
 #include "chanpool/transport/client.hpp"
 #include "placement.hpp"
-#include "wire.hpp"
+#include "wire_decode.hpp"
 
 namespace chanpool::pool::detail {
 namespace {
@@ -87,8 +87,8 @@ class worker {
       }
       const auto data = claim.data();
       const std::string_view message(reinterpret_cast<const char*>(data.data()), data.size());
-      const auto header = wire::read_header<wire::task_header>(message);
-      if (!header || header->magic != wire::task_magic || header->version != wire::version) {
+      const auto header = wire::decode_task_header(message);
+      if (!header || !wire::plausible_item_count(header->item_count, message.size() - sizeof(wire::task_header))) {
         tasks_.release(claim);
         std::fprintf(stderr, "chanpool pool: worker %u on node %u dropped a malformed task message (%zu bytes)\n",
                      index_, plan_.node, message.size());
@@ -215,31 +215,15 @@ class worker {
       first += count;
     };
     begin_message();
-    std::size_t at = 0;
+    std::vector<std::string_view> items;
+    const bool well_formed = wire::decode_task_items(task.item_count, payload, items);
     for (std::uint32_t i = 0; i < task.item_count; ++i) {
       const std::size_t record_at = out.size();
       wire::item_record rec;
       wire::append_pod(out, rec);
-      std::uint32_t length = 0;
-      bool ok = true;
-      std::string error;
-      if (payload.size() - at < sizeof length) {
-        ok = false;
-        error = "malformed task message: item record truncated";
-      } else {
-        std::memcpy(&length, payload.data() + at, sizeof length);
-        at += sizeof length;
-        if (payload.size() - at < length) {
-          ok = false;
-          error = "malformed task message: item longer than the message";
-          at = payload.size();
-        }
-      }
-      std::string_view args;
-      if (ok) {
-        args = payload.substr(at, length);
-        at += length;
-      }
+      bool ok = well_formed;
+      std::string error = ok ? "" : "malformed task message: its item records do not fill it exactly";
+      const std::string_view args = ok ? items[i] : std::string_view{};
       if (ok && entry == nullptr) {
         ok = false;
         error = "no task with id " + std::to_string(task.task_id) + " is registered in the worker's binary";

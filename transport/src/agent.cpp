@@ -23,6 +23,7 @@
 
 #include "chanpool/channels/channel.hpp"
 #include "chanpool/transport/wire.hpp"
+#include "frame_check.hpp"
 #include "node_state.hpp"
 #include "futex.hpp"
 #include "process.hpp"
@@ -673,18 +674,13 @@ struct agent::impl {
   const std::byte* deliver(std::uint32_t s, const std::byte* p, const std::byte* end) {
     std::uint64_t delivered = 0;
     while (p < end) {
-      if (static_cast<std::size_t>(end - p) < sizeof(w::message_header)) {
-        p = nullptr;
-        break;
-      }
       w::message_header m;
-      std::memcpy(&m, p, sizeof m);
-      const bool large = m.flags & w::large;
-      const std::size_t body = large ? 0 : w::padded(m.length);
-      if (body > static_cast<std::size_t>(end - p) - sizeof m) {
+      std::size_t body = 0;
+      if (detail::next_message(p, end, m, body) != detail::batch_step::message) {
         p = nullptr;
         break;
       }
+      const bool large = m.flags & w::large;
       if (m.channel_id >= targets.size() || !targets[m.channel_id].ch.is_open()) {
         detail::relaxed_add(counters().dropped_unknown_channel, 1);
         ack(s, m, status::invalid);
@@ -815,26 +811,18 @@ struct agent::impl {
 
   // Checks a frame and dispatches it. Everything in it is untrusted.
   void handle_frame(const std::byte* data, std::size_t len) {
-    if (len < sizeof(w::frame_header)) {
-      detail::relaxed_add(counters().dropped_malformed, 1);
+    detail::frame_view f;
+    const detail::frame_verdict verdict = detail::check_frame(data, len, node_count, job_key, f);
+    if (verdict != detail::frame_verdict::ok) {
+      detail::relaxed_add(verdict == detail::frame_verdict::bad_key ? counters().dropped_bad_key : counters().dropped_malformed, 1);
       return;
     }
-    w::frame_header h;
-    std::memcpy(&h, data, sizeof h);
-    if (h.magic != w::frame_magic || h.version != w::protocol_version || h.bytes != len || h.src_node >= node_count) {
-      detail::relaxed_add(counters().dropped_malformed, 1);
-      return;
-    }
-    if (h.job_key != job_key) {
-      detail::relaxed_add(counters().dropped_bad_key, 1);
-      return;
-    }
+    const w::frame_header& h = f.header;
     const std::uint32_t s = h.src_node;
     source_state& src = sources[s];
     src.last_heard_ns = now_ns();
-    const std::byte* body = data + sizeof h;
+    const std::byte* body = f.body;
     const std::byte* end = data + len;
-    const std::size_t body_bytes = len - sizeof h;
     switch (static_cast<w::frame_kind>(h.kind)) {
       case w::frame_kind::hello:
         if (!src.hello_seen) {
@@ -885,11 +873,10 @@ struct agent::impl {
         return;
       }
       case w::frame_kind::resolve: {
-        if (body_bytes < sizeof(w::resolve_request)) break;
         w::resolve_request req;
-        std::memcpy(&req, body, sizeof req);
-        if (req.name_bytes != body_bytes - sizeof req) break;
-        const std::string name(reinterpret_cast<const char*>(body + sizeof req), req.name_bytes);
+        std::string_view requested;
+        if (!detail::decode_resolve(f, req, requested)) break;
+        const std::string name(requested);
         w::resolve_reply rep{req.src_pid, 0, req.token, 0, 0, 0};
         auto opened = channel::open(name, {node_job});
         if (!opened) {
@@ -906,17 +893,15 @@ struct agent::impl {
         return;
       }
       case w::frame_kind::resolve_reply: {
-        if (body_bytes != sizeof(w::resolve_reply)) break;
         w::resolve_reply rep;
-        std::memcpy(&rep, body, sizeof rep);
+        if (!detail::decode_resolve_reply(f, rep)) break;
         rx_replies.deliver(rep.src_pid, &rep, sizeof rep, w::reply_kind::resolve);
         return;
       }
       case w::frame_kind::ack: {
-        if (body_bytes != h.count * sizeof(w::ack_record)) break;
+        if (!detail::check_acks(f)) break;
         for (std::uint32_t i = 0; i < h.count; ++i) {
-          w::ack_record a;
-          std::memcpy(&a, body + i * sizeof a, sizeof a);
+          const w::ack_record a = detail::ack_at(f, i);
           rx_replies.deliver(a.src_pid, &a, sizeof a, w::reply_kind::ack);
         }
         return;

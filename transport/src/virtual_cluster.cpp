@@ -14,6 +14,7 @@
 
 #include "chanpool/transport/bootstrap.hpp"
 #include "chanpool/transport/client.hpp"
+#include "chanpool/transport/limits.hpp"
 
 namespace chanpool::transport {
 namespace {
@@ -170,6 +171,8 @@ void virtual_cluster::stop() noexcept {
 
 result<virtual_cluster> virtual_cluster::start(const cluster_config& config) {
   if (config.nodes == 0) return errc::invalid_config;
+  // Before anything is forked or opened: a size this host cannot take fails here, at once.
+  if (auto ec = check_cluster_fits(config)) return ec;
   virtual_cluster vc;
   vc.job_ = config.job.empty() ? "vc" + std::to_string(::getpid()) : config.job;
   const int timeout_ms = static_cast<int>(config.start_timeout.count());

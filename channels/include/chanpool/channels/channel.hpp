@@ -79,7 +79,9 @@ struct poll_info {
   bool closed = false;
   std::uint64_t count = 0;  // messages sent or being sent and not yet claimed by a receiver
   std::uint32_t capacity = 0;
-  std::uint32_t blocked_receivers = 0;  // sleeping in recv or poll_set on this channel
+  // Sleeping in recv or poll_set on this channel. A process killed in its sleep is taken off by
+  // repair(), by other waiters and by poll() within about a second, by publishers in ~10 ms.
+  std::uint32_t blocked_receivers = 0;
   std::uint32_t blocked_senders = 0;
 };
 
@@ -179,9 +181,10 @@ class channel {
   channel_stats stats() const noexcept;
   // After seal() sends return closed; receivers drain what is queued, then get closed.
   void seal() noexcept;
-  // Checks the slots at the head and tail for holders whose process is gone and repairs them,
-  // and returns heap blocks of dead processes. Waiters do this by themselves; this is for a
-  // supervisor that wants it now. Returns the number of slots repaired.
+  // Checks every slot for a holder whose process is gone (killed, or a zombie not reaped yet) and
+  // repairs it, returns heap blocks of dead processes, and takes processes killed while asleep
+  // in this channel off the waiter counts. Waiters do this by themselves; this is for a
+  // supervisor that wants it now. Returns the number of slots repaired plus dead waits removed.
   std::size_t repair() noexcept;
 
   std::size_t inline_capacity() const noexcept;
