@@ -55,9 +55,27 @@ std::uint64_t process_start_time(std::uint32_t pid) noexcept {
   return start;
 }
 
+namespace {
+// A zombie has exited (it can no longer touch shared memory) but keeps its pid until reaped:
+// its state in /proc/<pid>/stat is 'Z' (or 'X' while being reaped).
+bool exited(std::uint32_t pid) noexcept {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%u/stat", pid);
+  FILE* f = std::fopen(path, "re");
+  if (!f) return false;
+  char buf[512];
+  const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = '\0';
+  const char* p = std::strrchr(buf, ')');
+  return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+}
+}  // namespace
+
 bool process_alive(std::uint32_t pid, const registry_entry* registry, std::uint32_t entries) noexcept {
   if (pid == 0) return false;
   if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) return false;
+  if (exited(pid)) return false;
   // The pid exists; make sure it is still the process that registered (pid reuse).
   for (std::uint32_t i = 0; i < entries; ++i) {
     auto* e = const_cast<registry_entry*>(&registry[i]);

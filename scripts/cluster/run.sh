@@ -11,7 +11,7 @@
 #                        which runs its agent) | stop (SIGSTOP every process of host K for
 #                        --stop_for seconds, then SIGCONT)
 #   --fault_host K       default 1
-#   --fault_at S         seconds after the start of the program (default 3)
+#   --fault_at S         seconds after every host runs its rank (default 3)
 #   --stop_for S         default 8
 #   --restore_after S    link fault: bring the link back after S seconds (default: never)
 #   --limit S            the job must end within S seconds of the fault (default 25), else it
@@ -19,6 +19,10 @@
 #   --expect_rc N        mpirun's exit status must be N (default 0)
 #   --expect REGEX       the combined output must match (repeatable)
 #   --quiet              print the output only when a check fails
+#   --launcher_tcp_retries N  net.ipv4.tcp_retries2 on h0, where mpirun runs (default 2, about
+#                        1.4 s before a message to an unreachable host fails; Linux default 15)
+#   --allow_segments     segments left in /dev/shm are reported, not a failure (a job that Open
+#                        MPI kills with signals)
 # Prints one line "cluster-result: rc=... seconds=... fault_to_end=... segments_left=...
 # processes_left=... verdict=pass|fail". Exit status: 0 pass, 1 fail, 77 cannot run here
 # (the reason is printed), 2 bad arguments.
@@ -28,6 +32,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
 hosts=4 fault=none fault_host=1 fault_at=3 stop_for=8 restore_after="" limit=25 expect_rc=0 quiet=0
+launcher_tcp_retries=2 allow_segments=0
 declare -a expect=()
 while [ $# -gt 0 ]; do
   case $1 in
@@ -41,6 +46,8 @@ while [ $# -gt 0 ]; do
     --expect_rc) expect_rc=$2; shift 2 ;;
     --expect) expect+=("$2"); shift 2 ;;
     --quiet) quiet=1; shift ;;
+    --launcher_tcp_retries) launcher_tcp_retries=$2; shift 2 ;;
+    --allow_segments) allow_segments=1; shift ;;
     --) shift; break ;;
     *) echo "run.sh: unknown option $1 (see the comment at the top of $0)" >&2; exit 2 ;;
   esac
@@ -64,34 +71,46 @@ cluster_up "$hosts" || { echo "cluster-result: verdict=fail (the hosts could not
 out="$cluster_dir/output"
 
 # Open MPI: one daemon per host through the rsh agent, its out-of-band and MPI traffic on eth0
-# only; keepalives so that a daemon behind a cut link is noticed in seconds, not minutes.
+# only. The out-of-band keepalives keep their defaults (300 s idle): when Open MPI notices a lost
+# daemon before the job has ended it aborts the job, so it must not notice first.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_plm_rsh_agent="$cluster_dir/rsh"
-[ -n "${CLUSTER_RECOVERY:-}" ] && export OMPI_MCA_orte_enable_recovery=1
 export OMPI_MCA_oob_tcp_if_include=eth0 OMPI_MCA_btl_tcp_if_include=eth0 OMPI_MCA_btl=self,vader,tcp
-[ -n "${CLUSTER_KEEPALIVE:-}" ] && export OMPI_MCA_oob_tcp_keepalive_time=${CLUSTER_KEEPALIVE%%,*} OMPI_MCA_oob_tcp_keepalive_intvl=1 OMPI_MCA_oob_tcp_keepalive_probes=${CLUSTER_KEEPALIVE#*,}
 export FI_TCP_IFACE=eth0 FI_SOCKETS_IFACE=eth0
 # The daemons start in $HOME: a relative program path is made absolute, and the ranks start here.
 program=$1
 shift
 case $program in */*) program=$(realpath "$program") ;; esac
-[ -n "${CLUSTER_TCP_RETRIES2:-}" ] && ip netns exec "$(cluster_ns 0)" sysctl -qw net.ipv4.tcp_retries2="$CLUSTER_TCP_RETRIES2"
+# After MPI_Abort mpirun tells every daemon to end and waits for each; a message to a host behind
+# a cut link is retransmitted until net.ipv4.tcp_retries2 gives up (15: about 15 minutes). The
+# launcher's host (h0; the setting is per network namespace) gives up after --launcher_tcp_retries.
+ip netns exec "$(cluster_ns 0)" sysctl -qw net.ipv4.tcp_retries2="$launcher_tcp_retries"
 start=$(date +%s.%N)
 cluster_exec 0 mpirun --wdir "$PWD" --hostfile "$cluster_dir/hostfile" -np "$hosts" --map-by node --oversubscribe \
   --bind-to none "$program" "$@" >"$out" 2>&1 &
 launcher=$!
 
 elapsed() { echo "$(date +%s.%N) - $start" | bc; }
-# The rank process of host K: the program's process whose parent is that host's orted.
+# The rank process of host K: the program's process whose parent is that host's Open MPI daemon
+# (orted; on h0 mpirun itself).
 rank_pid() {
-  local p
+  local p parent
   for p in $(cluster_pids "$1"); do
-    if [ "$(ps -o comm= -p "$(ps -o ppid= -p "$p" | tr -d ' ')" 2>/dev/null)" = orted ]; then echo "$p"; return; fi
+    parent=$(ps -o comm= -p "$(ps -o ppid= -p "$p" | tr -d ' ')" 2>/dev/null)
+    if [ "$parent" = orted ] || [ "$parent" = mpirun ]; then echo "$p"; return; fi
   done
 }
 
 fault_time=""
 if [ "$fault" != none ]; then
+  # Counted from the moment every host runs its rank (mpirun's start-up varies with the load).
+  for ((i = 0; i < 600; i++)); do
+    all=1
+    for ((k = 0; k < hosts; k++)); do [ -n "$(rank_pid "$k")" ] || { all=0; break; }; done
+    [ "$all" = 1 ] && break
+    kill -0 "$launcher" 2>/dev/null || break
+    sleep 0.1
+  done
   sleep "$fault_at"
   fault_time=$(date +%s.%N)
   case $fault in
@@ -127,7 +146,10 @@ end=$(date +%s.%N)
 rc=0
 if [ "$hang" = 1 ]; then
   rc=124
-  cluster_log "the job did not end within $limit s: killing it"
+  cluster_log "the job did not end within $limit s: killing it; still running:"
+  for ((k = 0; k < hosts; k++)); do
+    for p in $(cluster_pids "$k"); do cluster_log "  h$k: $(ps -o pid=,stat=,args= -p "$p" | cut -c1-120)"; done
+  done
   for ((k = 0; k < hosts; k++)); do for p in $(cluster_pids "$k"); do kill -CONT "$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; done; done
   wait "$launcher" 2>/dev/null
 else
@@ -173,7 +195,7 @@ verdict=pass
 why=""
 [ "$hang" = 0 ] || { verdict=fail; why="$why; hang"; }
 [ "$rc" = "$expect_rc" ] || { verdict=fail; why="$why; exit status $rc, expected $expect_rc"; }
-[ "$segments" = 0 ] || { verdict=fail; why="$why; $segments segments left"; }
+[ "$segments" = 0 ] || [ "$allow_segments" = 1 ] || { verdict=fail; why="$why; $segments segments left"; }
 [ "$left" = 0 ] || { verdict=fail; why="$why; $left processes left"; }
 for re in "${expect[@]}"; do
   grep -Eq -- "$re" "$out" || { verdict=fail; why="$why; output lacks /$re/"; }
