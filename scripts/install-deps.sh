@@ -11,6 +11,7 @@ packages=(
   libopenmpi-dev openmpi-bin
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libcereal-dev
+  iproute2 util-linux procps   # tests/cluster: ip netns, unshare and nsenter, ps
 )
 
 missing=()

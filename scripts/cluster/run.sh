@@ -90,7 +90,9 @@ cluster_exec 0 mpirun --wdir "$PWD" --hostfile "$cluster_dir/hostfile" -np "$hos
   --bind-to none "$program" "$@" >"$out" 2>&1 &
 launcher=$!
 
-elapsed() { echo "$(date +%s.%N) - $start" | bc; }
+# a - b for two `date +%s.%N` readings
+minus() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a - b }'; }
+elapsed() { minus "$(date +%s.%N)" "$start"; }
 # The rank process of host K: the program's process whose parent is that host's Open MPI daemon
 # (orted; on h0 mpirun itself).
 rank_pid() {
@@ -157,9 +159,9 @@ else
   rc=$?
 fi
 [ -n "$stopped_until" ] && for p in $(cluster_pids "$fault_host"); do kill -CONT "$p"; done
-seconds=$(echo "$end - $start" | bc)
+seconds=$(minus "$end" "$start")
 after_fault=""
-[ -n "$fault_time" ] && after_fault=$(echo "$end - $fault_time" | bc)
+[ -n "$fault_time" ] && after_fault=$(minus "$end" "$fault_time")
 
 # A host behind a cut link cannot hear that the job ended: what runs there (its Open MPI daemon,
 # the rank waiting in it) is counted, then the link comes back and it must end by itself.
@@ -168,7 +170,7 @@ if [ "$fault" = link ] && [ -z "$restore_after" ] && [ "$hang" = 0 ]; then
   cut_left=$(cluster_pids "$fault_host" | wc -l)
   ip -n "$(cluster_switch)" link set "p$fault_host" up
   for ((i = 0; i < 300; i++)); do [ -z "$(cluster_pids "$fault_host")" ] && break; sleep 0.1; done
-  cluster_log "h$fault_host: $cut_left processes ran there when the job ended; link back, $(cluster_pids "$fault_host" | wc -l) left after $(echo "$i / 10" | bc) s"
+  cluster_log "h$fault_host: $cut_left processes ran there when the job ended; link back, $(cluster_pids "$fault_host" | wc -l) left after $((i / 10)) s"
 fi
 # What the job left behind: processes on any host (given 5 s to finish leaving), segments.
 left=0
