@@ -16,7 +16,7 @@
 #   --restore_after S    link fault: bring the link back after S seconds (default: never)
 #   --limit S            the job must end within S seconds of the fault (default 25), else it
 #                        is killed and reported as a hang
-#   --expect_rc N        mpirun's exit status must be N (default 0)
+#   --expect_rc N[,M..]  mpirun's exit status must be one of these (default 0)
 #   --expect REGEX       the combined output must match (repeatable)
 #   --quiet              print the output only when a check fails
 #   --launcher_tcp_retries N  net.ipv4.tcp_retries2 on h0, where mpirun runs (default 2, about
@@ -196,7 +196,7 @@ done
 verdict=pass
 why=""
 [ "$hang" = 0 ] || { verdict=fail; why="$why; hang"; }
-[ "$rc" = "$expect_rc" ] || { verdict=fail; why="$why; exit status $rc, expected $expect_rc"; }
+[[ ",$expect_rc," == *",$rc,"* ]] || { verdict=fail; why="$why; exit status $rc, expected $expect_rc"; }
 [ "$segments" = 0 ] || [ "$allow_segments" = 1 ] || { verdict=fail; why="$why; $segments segments left"; }
 [ "$left" = 0 ] || { verdict=fail; why="$why; $left processes left"; }
 for re in "${expect[@]}"; do
