@@ -611,6 +611,23 @@ int run_embedded(options& o) {
 #ifdef CHANPOOL_FANIN_WITH_MPI
 constexpr int exit_node_lost = 4;
 
+constexpr int node_stopped_tag = 7;
+
+// Rank 0, ending the job after a node was lost: waits until the given ranks say that their nodes
+// are stopped (their segments removed), or `limit`.
+void wait_for_stopped_nodes(const std::vector<int>& ranks, std::chrono::milliseconds limit) {
+  std::vector<int> flags(ranks.size());
+  std::vector<MPI_Request> requests(ranks.size());
+  for (std::size_t i = 0; i < ranks.size(); ++i)
+    MPI_Irecv(&flags[i], 1, MPI_INT, ranks[i], node_stopped_tag, MPI_COMM_WORLD, &requests[i]);
+  const auto until = clock_type::now() + limit;
+  int done = ranks.empty() ? 1 : 0;
+  while (!done && clock_type::now() < until) {
+    MPI_Testall(static_cast<int>(requests.size()), requests.data(), &done, MPI_STATUSES_IGNORE);
+    if (!done) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
 bool orchestrator_gone(const std::string& node_job) {
   auto c = tr::client::attach(node_job);
   const auto s = c ? c->peer(0) : tr::peer_state::dead;
@@ -719,6 +736,9 @@ int run_under_mpi(options& o, int argc, char** argv) {
       // end the job (Open MPI and Slurm end every rank on MPI_Abort and exit with its code).
       std::fprintf(stderr, "fanin_bench: ending the job (MPI_Abort, exit %d)\n", exit_node_lost);
       std::fflush(stderr);
+      std::vector<int> alive;  // their ranks confirm once their nodes are stopped
+      for (std::uint32_t k = 1; k < o.nodes; ++k)
+        if (watch && watch->peer(k) == tr::peer_state::alive) alive.push_back(static_cast<int>(k));
       sink->close();
       ch::channel::unlink("sink", {node_job});
       *watch = tr::client{};
@@ -727,8 +747,8 @@ int run_under_mpi(options& o, int argc, char** argv) {
       for (pid_t p : pids)
         if (p > 0) ::waitpid(p, nullptr, 0);
       // The reachable nodes see node 0 leave within milliseconds and stop their agents (below):
-      // a second for that before the launcher kills their ranks.
-      std::this_thread::sleep_for(std::chrono::seconds(1));
+      // wait for that (at most 2 s) before the launcher kills their ranks.
+      wait_for_stopped_nodes(alive, std::chrono::seconds(2));
       MPI_Abort(MPI_COMM_WORLD, exit_node_lost);
     }
     sink->close();
@@ -754,6 +774,8 @@ int run_under_mpi(options& o, int argc, char** argv) {
       std::fprintf(stderr, "fanin_bench (rank %d): node 0 is unreachable; stopping this node\n", rank);
       (*agent)->stop();
       agent->reset();
+      int stopped = 1;
+      MPI_Send(&stopped, 1, MPI_INT, 0, node_stopped_tag, MPI_COMM_WORLD);
       MPI_Finalize();  // returns when the launcher ends the job, if it can reach this host
       return 1;
     }

@@ -2,7 +2,9 @@
 # Runs each fault of tests/cluster (pool_map and fanin_bench on 4 emulated hosts; a link cut, a
 # stop longer than peer_timeout, a SIGKILLed agent) N times (default 20) and prints, per fault,
 # how many runs passed and the time from the fault to the end of the job (min / median / max).
-#   scripts/cluster/repeat_faults.sh [N] [BUILD_DIR]      (BUILD_DIR default build/release)
+#   scripts/cluster/repeat_faults.sh [N] [BUILD_DIR] [CASE...]   (BUILD_DIR default build/release;
+#   CASE: pool_map_link_cut pool_map_stopped pool_map_agent_killed fanin_link_cut fanin_stopped
+#   fanin_agent_killed; default all)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 n=${1:-20}
@@ -19,7 +21,10 @@ declare -A cases=(
   [fanin_stopped]="--fault stop --stop_for 7 --expect_rc 4 --expect node.2.is.unreachable -- ${fanin[*]}"
   [fanin_agent_killed]="--fault kill --expect_rc 9,137 --allow_segments -- ${fanin[*]}"
 )
-for name in pool_map_link_cut pool_map_stopped pool_map_agent_killed fanin_link_cut fanin_stopped fanin_agent_killed; do
+shift $(($# < 2 ? $# : 2))
+names=("$@")
+[ ${#names[@]} -gt 0 ] || names=(pool_map_link_cut pool_map_stopped pool_map_agent_killed fanin_link_cut fanin_stopped fanin_agent_killed)
+for name in "${names[@]}"; do
   pass=0
   times=()
   segs=0
