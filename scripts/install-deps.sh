@@ -12,6 +12,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libcereal-dev
   clang-14 libclang-rt-14-dev libfuzzer-14-dev
+  iproute2 util-linux procps   # tests/cluster: ip netns, unshare and nsenter, ps
 )
 
 missing=()

@@ -113,7 +113,9 @@ chanpool::tools::man::page manual() {
           "  for --stall_timeout seconds, or an agent dropped frames (details on stderr). Under a\n"
           "  launcher, a rank other than 0 exits 1 when one of its senders failed.\n"
           "2 bad command line, or the job could not start (agents, sink, senders; --bootstrap mpi in a\n"
-          "  build without MPI). A failed --mpi baseline is reported but does not change the status.",
+          "  build without MPI). A failed --mpi baseline is reported but does not change the status.\n"
+          "4 under a launcher: a node became unreachable during the run (named on stderr); rank 0 ended\n"
+          "  the job with MPI_Abort.",
       .environment =
           "FI_PROVIDER             libfabric provider when --provider is not given (default\n"
           "                        tcp;ofi_rxm).\n"
@@ -302,13 +304,15 @@ struct receive_result {
   std::uint64_t errors = 0;
   double elapsed = 0;
   std::vector<double> latency_us;
+  std::string lost_node;  // under a launcher: why a node's messages cannot all arrive
 };
 
 // Receives until every sender's messages are in (or a stall/error), checking each message.
-// open_gate() releases the senders; `pids` are the senders this process forked (reaped here).
-template <class OpenGate>
+// open_gate() releases the senders; `pids` are the senders this process forked (reaped here);
+// lost_node() names a node found unreachable (empty while all are alive).
+template <class OpenGate, class LostNode>
 receive_result receive_all(const options& o, ch::channel& sink, std::uint32_t senders, std::vector<pid_t>& pids,
-                           OpenGate&& open_gate) {
+                           OpenGate&& open_gate, LostNode&& lost_node) {
   std::vector<std::uint64_t> next(senders, 0);
   std::vector<std::int64_t> final_count(senders, -1);
   std::uint64_t expected = o.duration > 0 ? UINT64_MAX : senders * o.messages_per_sender;
@@ -324,6 +328,7 @@ receive_result receive_all(const options& o, ch::channel& sink, std::uint32_t se
   open_gate();  // every sender starts now
   auto last_progress = t0;
   auto last_arrival = t0;
+  auto last_node_check = t0;
   // The clock is read for sampled messages, every 4096 messages and after a wait that ended
   // without one, not for every message (it would be a tenth of the receiver's work).
   auto now = t0;
@@ -366,6 +371,16 @@ receive_result receive_all(const options& o, ch::channel& sink, std::uint32_t se
       std::fprintf(stderr, "  ... %llu messages received (%.1f s)\n", static_cast<unsigned long long>(received),
                    std::chrono::duration<double>(now - t0).count());
     }
+    // A lost node: checked after a wait and at least every 100 ms while messages flow.
+    if ((st != status::ok || (received & 4095) == 0) && now - last_node_check > std::chrono::milliseconds(100)) {
+      last_node_check = now;
+      if (r.lost_node = lost_node(); !r.lost_node.empty()) {
+        std::fprintf(stderr, "fanin_bench: %s: %llu messages received, the rest of its senders' cannot arrive\n",
+                     r.lost_node.c_str(), static_cast<unsigned long long>(received));
+        errors++;
+        break;
+      }
+    }
     if (st != status::ok) {
       // A sender that died will never finish: say so instead of waiting for the stall timeout.
       for (std::size_t i = 0; i < pids.size(); ++i) {
@@ -387,6 +402,7 @@ receive_result receive_all(const options& o, ch::channel& sink, std::uint32_t se
     }
   }
   r.elapsed = std::chrono::duration<double>(clock_type::now() - t0).count();
+  if (!r.lost_node.empty()) return r;  // the senders may still be sending: the caller ends them
   for (pid_t p : pids)
     if (p > 0) {
       int ws = 0;
@@ -581,7 +597,7 @@ int run_embedded(options& o) {
       return 2;
     }
   }
-  receive_result r = receive_all(o, *sink, senders, pids, [&] { ::close(go[1]); });
+  receive_result r = receive_all(o, *sink, senders, pids, [&] { ::close(go[1]); }, [] { return std::string(); });
   std::vector<tr::agent_stats> agent_stats;
   for (std::uint32_t k = 0; k < o.nodes; ++k)
     if (auto st = tr::read_agent_stats(vc->node_job(k))) agent_stats.push_back(*st);
@@ -593,6 +609,31 @@ int run_embedded(options& o) {
 }
 
 #ifdef CHANPOOL_FANIN_WITH_MPI
+constexpr int exit_node_lost = 4;
+
+constexpr int node_stopped_tag = 7;
+
+// Rank 0, ending the job after a node was lost: waits until the given ranks say that their nodes
+// are stopped (their segments removed), or `limit`.
+void wait_for_stopped_nodes(const std::vector<int>& ranks, std::chrono::milliseconds limit) {
+  std::vector<int> flags(ranks.size());
+  std::vector<MPI_Request> requests(ranks.size());
+  for (std::size_t i = 0; i < ranks.size(); ++i)
+    MPI_Irecv(&flags[i], 1, MPI_INT, ranks[i], node_stopped_tag, MPI_COMM_WORLD, &requests[i]);
+  const auto until = clock_type::now() + limit;
+  int done = ranks.empty() ? 1 : 0;
+  while (!done && clock_type::now() < until) {
+    MPI_Testall(static_cast<int>(requests.size()), requests.data(), &done, MPI_STATUSES_IGNORE);
+    if (!done) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+bool orchestrator_gone(const std::string& node_job) {
+  auto c = tr::client::attach(node_job);
+  const auto s = c ? c->peer(0) : tr::peer_state::dead;
+  return s == tr::peer_state::dead || s == tr::peer_state::left;
+}
+
 // Cluster mode: this process is one node (its MPI rank). Senders are forked before MPI_Init
 // (MPI does not support fork after it) and learn their node's namespace over a pipe. MPI
 // exchanges the agents' addresses and synchronises the start; the data path is libfabric.
@@ -681,7 +722,35 @@ int run_under_mpi(options& o, int argc, char** argv) {
   int status = 0;
   MPI_Barrier(MPI_COMM_WORLD);  // every sender everywhere is ready: go
   if (rank == 0) {
-    receive_result r = receive_all(o, *sink, senders, pids, [&] { ::close(go[1]); });
+    auto watch = tr::client::attach(node_job);
+    const auto lost_node = [&]() -> std::string {
+      for (std::uint32_t k = 1; watch && k < o.nodes; ++k)
+        if (const auto s = watch->peer(k); s == tr::peer_state::dead || s == tr::peer_state::left)
+          return "node " + std::to_string(k) + " is unreachable (its agent " +
+                 (s == tr::peer_state::left ? "left" : "stopped answering") + ")";
+      return {};
+    };
+    receive_result r = receive_all(o, *sink, senders, pids, [&] { ::close(go[1]); }, lost_node);
+    if (!r.lost_node.empty()) {
+      // The lost node's rank never reaches the gather below, and the launcher would wait for it:
+      // end the job (Open MPI and Slurm end every rank on MPI_Abort and exit with its code).
+      std::fprintf(stderr, "fanin_bench: ending the job (MPI_Abort, exit %d)\n", exit_node_lost);
+      std::fflush(stderr);
+      std::vector<int> alive;  // their ranks confirm once their nodes are stopped
+      for (std::uint32_t k = 1; k < o.nodes; ++k)
+        if (watch && watch->peer(k) == tr::peer_state::alive) alive.push_back(static_cast<int>(k));
+      sink->close();
+      ch::channel::unlink("sink", {node_job});
+      *watch = tr::client{};
+      (*agent)->stop();  // its segments go; every sender sees node 0 leave and exits
+      agent->reset();
+      for (pid_t p : pids)
+        if (p > 0) ::waitpid(p, nullptr, 0);
+      // The reachable nodes see node 0 leave within milliseconds and stop their agents (below):
+      // wait for that (at most 2 s) before the launcher kills their ranks.
+      wait_for_stopped_nodes(alive, std::chrono::seconds(2));
+      MPI_Abort(MPI_COMM_WORLD, exit_node_lost);
+    }
     sink->close();
     ch::channel::unlink("sink", {node_job});
     // Every node's counters, gathered at rank 0 (MPI only for the report, after the run).
@@ -700,6 +769,16 @@ int run_under_mpi(options& o, int argc, char** argv) {
       if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) errors++;
     }
     const tr::agent_stats mine = (*agent)->stats();
+    if (orchestrator_gone(node_job)) {
+      // Rank 0 cannot gather: it ends the job (or is gone). Leave nothing behind meanwhile.
+      std::fprintf(stderr, "fanin_bench (rank %d): node 0 is unreachable; stopping this node\n", rank);
+      (*agent)->stop();
+      agent->reset();
+      int stopped = 1;
+      MPI_Send(&stopped, 1, MPI_INT, 0, node_stopped_tag, MPI_COMM_WORLD);
+      MPI_Finalize();  // returns when the launcher ends the job, if it can reach this host
+      return 1;
+    }
     MPI_Gather(&mine, sizeof mine, MPI_BYTE, nullptr, 0, MPI_BYTE, 0, MPI_COMM_WORLD);
     MPI_Barrier(MPI_COMM_WORLD);  // rank 0 has everything: the agents may stop
     status = errors ? 1 : 0;

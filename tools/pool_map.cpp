@@ -160,10 +160,26 @@ pm::row measure(pl::pool& p, double k, const options& o, pool_run& pool) {
 }
 
 #ifdef CHANPOOL_POOL_MAP_WITH_MPI
+constexpr int exit_node_lost = 4;
+
 bool launched_by_mpi() {
   for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS"})
     if (std::getenv(v) != nullptr) return true;
   return false;
+}
+
+// A lost node's rank never reaches MPI_Finalize, and the launcher would wait for it (for a host
+// behind a cut link, until the link comes back): once the work is done, end the job. Open MPI
+// and Slurm end every rank on MPI_Abort and exit with its code.
+[[noreturn]] void end_job_after_node_loss(std::uint64_t nodes_lost, int code) {
+  std::fprintf(stderr, "pool_map: %llu node(s) lost while the pool ran; %s; ending the job (MPI_Abort, exit %d)\n",
+               static_cast<unsigned long long>(nodes_lost),
+               code == 0 ? "every result arrived once (re-run on the other nodes)" : "results were wrong (above)",
+               code == 0 ? exit_node_lost : code);
+  std::fflush(stdout);
+  std::fflush(stderr);
+  MPI_Abort(MPI_COMM_WORLD, code == 0 ? exit_node_lost : code);
+  std::_Exit(code == 0 ? exit_node_lost : code);  // MPI_Abort does not return
 }
 
 // Under mpirun/srun: one node per rank, rank 0 orchestrates and prints. The MPI pools are not
@@ -208,10 +224,12 @@ int run_launched(options o, int argc, char** argv) {
         }
         std::fflush(stdout);
       }
+      const std::uint64_t nodes_lost = p->counters().nodes_lost;
       p->close();
       p->join();
       if (!o.csv.empty()) pm::write_csv(o.csv, rows);
       if (!o.plot.empty()) pm::write_svg_plot(o.plot, rows);
+      if (nodes_lost != 0) end_job_after_node_loss(nodes_lost, code);
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "pool_map (rank %d): %s\n", rank, e.what());
@@ -425,7 +443,9 @@ man::page help_page() {
       "0  every run completed and every result was checked\n"
       "1  the Pool failed to start or a map failed or returned wrong results\n"
       "2  bad command line\n"
-      "3  an MPI pool or Python's Pool failed (the Pool's figures were still printed; the error says why)";
+      "3  an MPI pool or Python's Pool failed (the Pool's figures were still printed; the error says why)\n"
+      "4  under mpirun/srun: a node was lost while the pool ran; every result still arrived once\n"
+      "   (re-run on the other nodes); rank 0 ended the job with MPI_Abort";
   page.environment =
       "FI_PROVIDER                 libfabric provider of the agents (default tcp;ofi_rxm), as --provider\n"
       "OMPI_ALLOW_RUN_AS_ROOT(_CONFIRM)  set by pool_map for mpirun, so it runs as root too\n"

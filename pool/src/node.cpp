@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "chanpool/channels/channel.hpp"
+#include "chanpool/channels/cleanup.hpp"
 #include "chanpool/pool/task.hpp"
 #include "chanpool/transport/client.hpp"
 #include "placement.hpp"
@@ -38,9 +39,10 @@ constexpr std::size_t result_message_target = 256 * 1024;
   ::_exit(code);
 }
 
-// Dies with the parent: the pool's processes never outlive the process that owns them.
-void follow_parent(int parent_pid) {
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+// Dies with the parent (a supervisor is sent SIGTERM instead, which it handles): the pool's
+// processes never outlive the process that owns them.
+void follow_parent(int parent_pid, int signal = SIGKILL) {
+  ::prctl(PR_SET_PDEATHSIG, signal);
   if (::getppid() != parent_pid) die(exit_stopped);
 }
 
@@ -312,8 +314,8 @@ class supervisor {
       timespec wait{0, 200'000'000};
       siginfo_t info;
       const int sig = ::sigtimedwait(&set, &info, &wait);
-      if (sig == SIGTERM || sig == SIGINT) terminate_workers();
-      if (::getppid() != parent) terminate_workers();
+      if (::getppid() != parent) terminate_workers(true);
+      if (sig == SIGTERM || sig == SIGINT) terminate_workers(false);
       reap();
       if (std::all_of(stopped_.begin(), stopped_.end(), [](bool s) { return s; })) die(exit_stopped);
     }
@@ -340,11 +342,22 @@ class supervisor {
     pids_[i] = pid;
   }
 
-  [[noreturn]] void terminate_workers() {
+  // parent_gone: the process that owns this node (its agent, under a launcher) died without
+  // stopping it (killed, or its launcher ended the job): nobody else will remove the node's
+  // segments, so the supervisor, the last of the node's processes, does.
+  [[noreturn]] void terminate_workers(bool parent_gone) {
     for (const pid_t pid : pids_)
       if (pid > 0) ::kill(pid, SIGKILL);
     for (const pid_t pid : pids_)
       if (pid > 0) ::waitpid(pid, nullptr, 0);
+    if (parent_gone) {
+      tasks_.close();
+      (void)ch::channel::unlink(tasks_channel_name, {.job = plan_.node_job});
+      reporter_.reset();
+      reporter_client_ = tp::client{};
+      std::error_code ec;
+      (void)ch::cleanup_stale({.job = plan_.node_job}, ec);
+    }
     die(exit_stopped);
   }
 
@@ -429,7 +442,11 @@ class supervisor {
 }  // namespace
 
 void run_supervisor(const node_plan& plan, int parent_pid) {
-  follow_parent(parent_pid);
+  // Its own process group: a launcher ending the job signals the rank's group (the rank and,
+  // without this, the supervisor and workers at once); the supervisor then outlives the rank
+  // by the moment it takes to stop the workers and remove the node's segments.
+  ::setpgid(0, 0);
+  follow_parent(parent_pid, SIGTERM);
   supervisor(plan).run();
 }
 

@@ -242,3 +242,70 @@ TEST(Faults, SlowReceiverBackpressureNoLossBoundedMemory) {
 
 }  // namespace
 }  // namespace chanpool::test
+
+namespace chanpool::test {
+namespace {
+
+// A node stopped for longer than peer_timeout is declared dead and stays dead: a frame from it
+// afterwards is dropped and counted and it is told so; when it resumes it marks every peer dead
+// itself (it leaves), and sends from it fail with peer_dead instead of being delivered.
+TEST(Faults, StoppedNodeIsDeclaredDeadAndItsLateFramesAreDropped) {
+  const tr::agent_config cfg = test_agent_config();
+  virtual_job vj(3, cfg);
+  auto sink = ch::channel::create("sink", {}, {vj.cluster.node_job(0)}).value();
+  auto on0 = tr::client::attach(vj.cluster.node_job(0)).value();
+  auto on2 = tr::client::attach(vj.cluster.node_job(2)).value();
+  auto from2 = on2.open({0, "sink"}).value();
+  ASSERT_EQ(from2.send(make_message(64, 2, 0), 10s, tr::send_mode::deposited), status::ok);
+  std::vector<std::byte> out;
+  ASSERT_EQ(sink.recv(out, 10s), status::ok);
+
+  ASSERT_TRUE(vj.cluster.signal_agent(2, SIGSTOP));
+  const auto wait_until = [](auto&& pred, std::chrono::milliseconds limit) {
+    const auto until = clock::now() + limit;
+    while (clock::now() < until) {
+      if (pred()) return true;
+      std::this_thread::sleep_for(10ms);
+    }
+    return pred();
+  };
+  const auto timeout = cfg.peer_timeout;
+  EXPECT_TRUE(wait_until([&] { return on0.peer(2) == tr::peer_state::dead; }, timeout * 3));
+
+  // A frame from node 2 now (forged with the job's key from an endpoint of our own, as a late
+  // heartbeat of node 2 would look): dropped, counted, and node 2 stays dead.
+  auto ep = tr::fabric_endpoint::open(tr::endpoint_config{}).value();
+  const std::uint64_t target = ep.insert_peer(tr::read_agent_address(vj.cluster.node_job(0)).value()).value();
+  w::frame_header h{w::frame_magic, w::protocol_version, static_cast<std::uint16_t>(w::frame_kind::heartbeat),
+                    vj.cluster.job_key(), 2, static_cast<std::uint32_t>(sizeof h), 0, 0};
+  const auto before = tr::read_agent_stats(vj.cluster.node_job(0)).value().dropped_from_dead;
+  ssize_t rc;
+  while ((rc = fi_send(ep.ep(), &h, sizeof h, nullptr, target, nullptr)) == -FI_EAGAIN) {
+    fi_cq_data_entry e;
+    fi_cq_read(ep.cq(), &e, 1);
+  }
+  ASSERT_EQ(rc, 0);
+  EXPECT_TRUE(wait_until(
+      [&] {
+        fi_cq_data_entry e;
+        fi_cq_read(ep.cq(), &e, 1);
+        return tr::read_agent_stats(vj.cluster.node_job(0)).value().dropped_from_dead > before;
+      },
+      5s));
+  EXPECT_EQ(on0.peer(2), tr::peer_state::dead);
+
+  // Node 2 resumes: it was stopped for longer than peer_timeout, so it leaves; node 0 told it
+  // that it was declared dead; nothing it sends reaches node 0.
+  ASSERT_TRUE(vj.cluster.signal_agent(2, SIGCONT));
+  EXPECT_TRUE(wait_until([&] { return on2.peer(0) == tr::peer_state::dead && on2.peer(1) == tr::peer_state::dead; },
+                         5s));
+  EXPECT_TRUE(wait_until([&] { return tr::read_agent_stats(vj.cluster.node_job(2)).value().declared_dead_by_peer > 0; },
+                         5s));
+  EXPECT_EQ(from2.send(make_message(64, 2, 1), 2s, tr::send_mode::deposited), status::peer_dead);
+  EXPECT_EQ(sink.recv(out, 1s), status::timeout) << "a message from the dead node was delivered";
+  EXPECT_EQ(on0.peer(2), tr::peer_state::dead);
+  ep.close();
+}
+
+}  // namespace
+}  // namespace chanpool::test

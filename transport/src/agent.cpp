@@ -129,6 +129,7 @@ struct source_state {
   std::uint32_t credits_owed = 0;
   std::vector<w::ack_record> acks;
   std::uint64_t last_heard_ns = 0;
+  std::uint64_t told_dead_ns = 0;  // when it was last told that this node declared it dead
   bool hello_seen = false;
   std::uint32_t next_sequence = 0;                          // batch frame expected next
   std::map<std::uint32_t, std::vector<std::byte>> early;    // batches that overtook it
@@ -198,6 +199,7 @@ struct agent::impl {
   std::thread rx_thread;
   std::atomic<bool> stopping{false};
   std::atomic<bool> stopped{false};
+  std::atomic<bool> evicted{false};  // stopped for longer than peer_timeout (frozen_for)
   // TX waits here for credit, buffers or a dead peer. Whoever changes one of those bumps
   // stall_epoch and notifies (wake_stalled); TX waits only while the epoch it saw before
   // checking is unchanged, so a notification between its check and its wait is not lost.
@@ -613,6 +615,39 @@ struct agent::impl {
     }
   }
 
+  // A frame from a peer this node declared dead: it came back (stopped or cut off for longer
+  // than peer_timeout). Its work has been given to others, so nothing it sends now is used;
+  // it is told so, at most once per heartbeat interval, and leaves (declared_dead_by).
+  void drop_late_frame(std::uint32_t s, source_state& src) {
+    detail::relaxed_add(counters().dropped_from_dead, 1);
+    if (detail::load_peer(shared.state, s) != peer_state::dead) return;  // it left: nothing to tell
+    const std::uint64_t now = now_ns();
+    const auto interval = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(config.heartbeat_interval).count());
+    if (src.told_dead_ns != 0 && now - src.told_dead_ns < interval) return;
+    src.told_dead_ns = now;
+    send_control(s, w::frame_kind::declared_dead, 0, nullptr, 0);
+  }
+
+  // Peer s declared this node dead and drops its frames: s is dead to this node too (a node
+  // whose orchestrator did this sees peer_dead and leaves). Views stay symmetric; a survivor told
+  // so by a node that came back already had that node dead, so nothing changes there.
+  void declared_dead_by(std::uint32_t s) {
+    detail::relaxed_add(counters().declared_dead_by_peer, 1);
+    mark_dead(s, "it declared this node dead");
+  }
+
+  // The RX thread was not scheduled for longer than peer_timeout (the process was stopped, or
+  // starved): every peer has declared this node dead by now. It leaves before handling anything
+  // that arrived meanwhile, rather than act on a view the others no longer share.
+  void frozen_for(std::uint64_t ns) {
+    if (evicted.exchange(true, std::memory_order_relaxed)) return;
+    std::fprintf(stderr, "chanpool agent (node %u): this node was stopped for %.1f s, longer than peer_timeout: "
+                 "its peers have declared it dead; it leaves the job\n", node, static_cast<double>(ns) * 1e-9);
+    for (std::uint32_t p = 0; p < node_count; ++p)
+      if (p != node) mark_dead(p, "this node was stopped for longer than peer_timeout");
+  }
+
   void mark_dead(std::uint32_t peer, const char* why, long code = 0) {
     if (peer >= node_count || peer == node) return;
     destination& d = *destinations[peer];
@@ -820,10 +855,16 @@ struct agent::impl {
     const w::frame_header& h = f.header;
     const std::uint32_t s = h.src_node;
     source_state& src = sources[s];
+    const auto kind = static_cast<w::frame_kind>(h.kind);
+    if (kind != w::frame_kind::goodbye && kind != w::frame_kind::declared_dead &&
+        destinations[s]->dead.load(std::memory_order_relaxed)) {
+      drop_late_frame(s, src);
+      return;
+    }
     src.last_heard_ns = now_ns();
     const std::byte* body = f.body;
     const std::byte* end = data + len;
-    switch (static_cast<w::frame_kind>(h.kind)) {
+    switch (kind) {
       case w::frame_kind::hello:
         if (!src.hello_seen) {
           src.hello_seen = true;
@@ -836,6 +877,9 @@ struct agent::impl {
       case w::frame_kind::goodbye:
         detail::store_peer(shared.state, s, peer_state::left);
         mark_dead(s, "left");
+        return;
+      case w::frame_kind::declared_dead:
+        declared_dead_by(s);
         return;
       case w::frame_kind::credit: {
         destination& d = *destinations[s];
@@ -1060,6 +1104,9 @@ struct agent::impl {
     std::uint64_t next_tick = 0;
     const auto spin_ns = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(config.spin).count());
+    const auto timeout_ns = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(config.peer_timeout).count());
+    std::uint64_t last_pass = now_ns();  // a pass waits at most 50 ms
     while (!stopping.load(std::memory_order_relaxed)) {
       ssize_t n = fi_cq_read(endpoint.cq(), entries, batch);
       std::uint64_t now = now_ns();
@@ -1083,6 +1130,8 @@ struct agent::impl {
           std::this_thread::sleep_for(std::chrono::microseconds(50));
         }
       }
+      if (now - last_pass > timeout_ns) frozen_for(now - last_pass);  // before what arrived meanwhile
+      last_pass = now;
       if (n > 0) {
         last_activity = now;
         touched.clear();

@@ -44,6 +44,8 @@ agent_stats stats_from(const node_counters& c) noexcept {
   s.dropped_undeliverable = relaxed_load(c.dropped_undeliverable);
   s.peers_dead = relaxed_load(c.peers_dead);
   s.delivery_holds = relaxed_load(c.delivery_holds);
+  s.dropped_from_dead = relaxed_load(c.dropped_from_dead);
+  s.declared_dead_by_peer = relaxed_load(c.declared_dead_by_peer);
   return s;
 }
 

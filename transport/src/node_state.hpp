@@ -48,7 +48,9 @@ struct alignas(64) node_counters {
   std::uint64_t dropped_undeliverable;
   std::uint64_t peers_dead;
   alignas(64) std::uint64_t delivery_holds;
-  std::uint64_t reserved_rx[7];
+  std::uint64_t dropped_from_dead;   // frames from a peer this node had declared dead
+  std::uint64_t declared_dead_by_peer;  // times a peer said it had declared this node dead
+  std::uint64_t reserved_rx[5];
 };
 static_assert(sizeof(node_counters) == 192);
 

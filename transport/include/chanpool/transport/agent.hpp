@@ -17,7 +17,9 @@
 //
 // Liveness: every frame from a peer counts as a sign of life; idle peers exchange heartbeats.
 // A peer that is silent for peer_timeout, or whose sends fail, is marked dead in the node's
-// shared state, and processes sending to it get status::peer_dead.
+// shared state, and processes sending to it get status::peer_dead. A dead peer stays dead: if it
+// comes back, its frames are dropped (dropped_from_dead) and it is told that it was declared
+// dead, whereupon it marks every peer dead and so leaves the job.
 #pragma once
 
 #include <chrono>
@@ -73,6 +75,12 @@ struct agent_stats {
   std::uint64_t dropped_peer_dead = 0;    // messages for a destination found dead
   std::uint64_t inbox_malformed = 0;      // records from local processes that made no sense
   std::uint64_t peers_dead = 0;
+  // A peer declared dead that comes back (it was stopped, or its link was down, for longer than
+  // peer_timeout): its late frames are dropped here and it is told so (declared_dead frame).
+  std::uint64_t dropped_from_dead = 0;
+  // Times this node was told that a peer had declared it dead; it then treats every peer as
+  // dead (its processes see peer_dead and the node leaves the job).
+  std::uint64_t declared_dead_by_peer = 0;
 };
 
 // Per-node shared-memory state: "agent-state" in the node's job namespace.

@@ -32,6 +32,7 @@ enum class frame_kind : std::uint16_t {
   resolve_reply = 6, // body: resolve_reply
   ack = 7,           // body: count x ack_record (deposited-mode confirmations)
   goodbye = 8,       // orderly shutdown: not a failure
+  declared_dead = 9, // "I declared you dead and drop your frames": the receiver leaves the job
 };
 
 struct frame_header {
