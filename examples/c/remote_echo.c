@@ -45,6 +45,15 @@ static int open_when_created(chanpool_client_t* client, uint32_t node, const cha
   }
 }
 
+/* Attaches to this node's agent (node_job) and opens channel `name` on node `node`. */
+static int connect_to(const char* who, const char* node_job, uint32_t node, const char* name,
+                      chanpool_client_t** client, chanpool_remote_t** remote) {
+  int rc = chanpool_client_attach(node_job, kWaitNs, client);
+  if (rc != CHANPOOL_OK) return fail(who, "attach", rc);
+  rc = open_when_created(*client, node, name, remote);
+  return rc == CHANPOOL_OK ? 0 : fail(who, name, rc);
+}
+
 /* Node 1: echoes "requests" back to "replies" on node 0 until an empty request. */
 static int echo(const char* node_job) {
   chanpool_channel_t* requests = NULL;
@@ -53,16 +62,7 @@ static int echo(const char* node_job) {
   int rc = chanpool_channel_create("requests", node_job, NULL, &requests);
   if (rc != CHANPOOL_OK) return fail("node 1", "create requests", rc);
   int status = 1;
-  rc = chanpool_client_attach(node_job, kWaitNs, &client);
-  if (rc != CHANPOOL_OK) {
-    fail("node 1", "attach", rc);
-    goto done;
-  }
-  rc = open_when_created(client, 0, "replies", &replies);
-  if (rc != CHANPOOL_OK) {
-    fail("node 1", "open replies on node 0", rc);
-    goto done;
-  }
+  if (connect_to("node 1", node_job, 0, "replies", &client, &replies) != 0) goto done;
   size_t capacity = chanpool_channel_max_message_bytes(requests);
   unsigned char* buffer = malloc(capacity);
   for (;;) {
@@ -119,16 +119,7 @@ static int ping(const char* node_job, long count) {
   int status = 1;
   unsigned char* sent = malloc(65536);
   unsigned char* got = malloc(65536);
-  rc = chanpool_client_attach(node_job, kWaitNs, &client);
-  if (rc != CHANPOOL_OK || !sent || !got) {
-    fail("node 0", "attach", rc);
-    goto done;
-  }
-  rc = open_when_created(client, 1, "requests", &requests);
-  if (rc != CHANPOOL_OK) {
-    fail("node 0", "open requests on node 1", rc);
-    goto done;
-  }
+  if (!sent || !got || connect_to("node 0", node_job, 1, "requests", &client, &requests) != 0) goto done;
   status = 0;
   for (long seq = 0; status == 0 && seq < count; ++seq) {
     const size_t size = sizes[(size_t)seq % (sizeof sizes / sizeof sizes[0])];

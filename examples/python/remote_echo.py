@@ -173,8 +173,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except ChanpoolError as e:
-        print(f"remote_echo.py: {e}", file=sys.stderr)
-        sys.exit(1)
+    echo_client.run(main, "remote_echo.py")
