@@ -46,9 +46,10 @@ CHANPOOL_C_API void chanpool_cluster_config_init(chanpool_cluster_config_t* conf
 
 /* Forks one agent process per node and returns once every agent has heard from every other.
  * Call it before this process starts threads (it forks). config NULL = defaults. Returns
- * CHANPOOL_OK, CHANPOOL_E_TIMED_OUT, CHANPOOL_E_SYSTEM (fork, socketpair, the fabric: errno),
- * another CHANPOOL_E_* or CHANPOOL_INVALID (out NULL, 0 nodes, negative timeout). On failure
- * *out is NULL and no agent is left running. Setup. */
+ * CHANPOOL_OK, CHANPOOL_E_PEER_UNREACHABLE (an agent could not start, or not hear from every
+ * other within the timeout; the failing node's reason is printed on stderr), CHANPOOL_E_SYSTEM
+ * (fork, socketpair: errno), another CHANPOOL_E_* or CHANPOOL_INVALID (out NULL, 0 nodes,
+ * negative timeout). On failure *out is NULL and no agent is left running. Setup. */
 CHANPOOL_C_API int chanpool_cluster_start(const chanpool_cluster_config_t* config, chanpool_cluster_t** out);
 
 /* Stops every agent (an orderly goodbye), reaps them and frees the handle. NULL is ignored.
@@ -75,9 +76,10 @@ CHANPOOL_C_API int chanpool_virtual_node_job(const char* job, uint32_t node, cha
 
 /* Attaches this process to the agent of the node whose job namespace is `node_job`, waiting up
  * to wait_ns (CHANPOOL_FOREVER, or > 0) for the agent to be ready, and creates this process's
- * reply channel there. Returns CHANPOOL_OK, CHANPOOL_E_PEER_UNREACHABLE (no agent answered),
- * CHANPOOL_E_INVALID_NAME, another CHANPOOL_E_* or CHANPOOL_INVALID. On failure *out is NULL.
- * Setup (distinct handles are independent). */
+ * reply channel there. Returns CHANPOOL_OK, CHANPOOL_E_NOT_FOUND or CHANPOOL_E_NOT_READY (no
+ * agent of that node_job became ready within wait_ns), CHANPOOL_E_TIMED_OUT,
+ * CHANPOOL_E_INVALID_NAME, another CHANPOOL_E_* or CHANPOOL_INVALID (also: wait_ns is
+ * CHANPOOL_TRY_ONCE). On failure *out is NULL. Setup (distinct handles are independent). */
 CHANPOOL_C_API int chanpool_client_attach(const char* node_job, int64_t wait_ns, chanpool_client_t** out);
 
 /* Removes the reply channel and frees the handle. NULL is ignored. Close its remote channels
