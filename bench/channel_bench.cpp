@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "chanpool/channels/channel.hpp"
+#include "version_flag.hpp"
 
 namespace ch = chanpool::channels;
 using chanpool::status;
@@ -225,4 +226,12 @@ BENCHMARK(spsc_cross_process)->Arg(64)->Arg(4096)->UseManualTime()->Iterations(5
 BENCHMARK(mpmc_channel_1p1c_cross_process)->Arg(64)->Arg(4096)->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);
 BENCHMARK(mpmc_cross_process)->Arg(64)->Arg(4096)->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);
 
-BENCHMARK_MAIN();
+// BENCHMARK_MAIN(), and --version as every chanpool program has it.
+int main(int argc, char** argv) {
+  if (chanpool::tools::print_version_if_asked(argc, argv, "channel_bench")) return 0;
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

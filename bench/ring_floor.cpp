@@ -4,7 +4,7 @@
 //   plain  per-slot sequence word, claim and publish with plain stores (a single-producer /
 //          single-consumer ring with no crash safety and no API: the ceiling)
 //   cas    the same ring, each side claiming its slot with a CAS (what any MPMC ring pays)
-// Prints messages/s for each. Not a chanpool API: a calibration, like a memcpy anchor.
+// Prints messages/s for each (--version: the version). Not a chanpool API: a calibration, like a memcpy anchor.
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -15,6 +15,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+
+#include "version_flag.hpp"
 
 namespace {
 
@@ -81,7 +83,8 @@ double run(bool cas) {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  if (chanpool::tools::print_version_if_asked(argc, argv, "ring_floor")) return 0;
   const double plain = run(false);
   const double cas = run(true);
   std::printf("ring_floor: 64 B messages, 128 B slots, 4096 slots, 2 processes on CPUs 0 and 1\n");

@@ -5,8 +5,10 @@ from spack.package import *
 
 try:  # Spack >= 1.0: the build systems moved into the builtin package repository.
     from spack_repo.builtin.build_systems.cmake import CMakePackage
-except ImportError:  # Spack 0.x: spack.package exports it.
-    pass
+
+    _LANGUAGE_VIRTUALS = True  # compilers are dependencies ("c", "cxx") there
+except ImportError:  # Spack 0.x: spack.package exports it; compilers come from compilers.yaml.
+    _LANGUAGE_VIRTUALS = False
 
 
 class Chanpool(CMakePackage):
@@ -14,10 +16,12 @@ class Chanpool(CMakePackage):
     API), a libfabric transport between nodes, and a work-pulling Pool built on them, for HPC
     runtimes."""
 
-    # No public repository or release yet: build from a checkout in a Spack environment with
-    # `spack develop --path <checkout> chanpool@0.1.0` (spack/README.md). Add `git`/`url` and
-    # checksummed versions when the project is published.
-    version("0.1.0")
+    # No public repository or release yet, so no `git` or `url` here: a site names its clone in
+    # packages.yaml (spack/README.md), which Spack applies to this class:
+    #   packages: {chanpool: {package_attributes: {git: /path/to/chanpool}}}
+    # The version is the one CMake's project() declares (tests/packaging checks that they agree),
+    # built from the tip of the clone's `main` branch until releases are tagged.
+    version("0.1.0", branch="main")
 
     variant("tools", default=True, description="Build and install pool_map, latency_bench, fanin_bench and chanpool_cleanup")
     variant("mpi", default=False, description="Build the MPI parts: the transport's MPI bootstrap library "
@@ -32,8 +36,9 @@ class Chanpool(CMakePackage):
     # C++20 (std::atomic_ref, std::span, designated initialisers); tested with GCC 12.
     conflicts("%gcc@:10", msg="chanpool needs C++20 as GCC 11 or later implements it")
 
-    depends_on("c", type="build")  # project() enables C: the C example, CMake's symbol checks
-    depends_on("cxx", type="build")
+    if _LANGUAGE_VIRTUALS:
+        depends_on("c", type="build")  # project() enables C: the C example, CMake's symbol checks
+        depends_on("cxx", type="build")
     depends_on("cmake@3.22:", type="build")
     depends_on("pkgconfig", type="build")  # finds libfabric (and hwloc for the tools)
 
@@ -85,5 +90,13 @@ class Chanpool(CMakePackage):
         args = ["--output-on-failure", "-j", "1", "-LE", "stress"]
         if exclude:
             args += ["-E", "|".join(exclude)]
-        with working_dir(self.build_directory):
+        with working_dir(self._build_directory()):
             Executable(self.spec["cmake"].prefix.bin.ctest)(*args)
+
+    def _build_directory(self):
+        try:  # Spack 0.x: the package knows its builder
+            return self.builder.build_directory
+        except AttributeError:  # Spack 1.x: builders are made by spack.builder
+            import spack.builder
+
+            return spack.builder.create(self).build_directory

@@ -16,8 +16,14 @@
 #include "chanpool/channels/error.hpp"
 #include "chanpool/channels/poll_set.hpp"
 #include "chanpool/channels/status.hpp"
+#include "chanpool/version.hpp"
+#include "c_api_support.hpp"
 
 namespace ch = chanpool::channels;
+using chanpool::capi::code;
+using chanpool::capi::guarded;
+using chanpool::capi::last_errc;
+using chanpool::capi::to_timeout;
 using chanpool::errc;
 using chanpool::status;
 
@@ -53,8 +59,8 @@ static_assert(-CHANPOOL_E_NOT_READY == static_cast<int>(errc::not_ready));
 static_assert(-CHANPOOL_E_OUT_OF_MEMORY == static_cast<int>(errc::out_of_memory));
 static_assert(-CHANPOOL_E_PEER_UNREACHABLE == static_cast<int>(errc::peer_unreachable));
 static_assert(-CHANPOOL_E_TIMED_OUT == static_cast<int>(errc::timed_out));
-// The last errc: a new one needs its CHANPOOL_E_* in channels.h and here (capi_unit checks).
-constexpr int last_errc = static_cast<int>(errc::timed_out);
+// The last errc (c_api_support.hpp): a new one needs its CHANPOOL_E_* here (capi_unit checks).
+static_assert(-CHANPOOL_E_TIMED_OUT == chanpool::capi::last_errc);
 static_assert(CHANPOOL_WAIT_SPIN == static_cast<int>(ch::wait_mode::spin));
 static_assert(CHANPOOL_WAIT_IDLE == static_cast<int>(ch::wait_mode::idle));
 static_assert(CHANPOOL_WAIT_ADAPTIVE == static_cast<int>(ch::wait_mode::adaptive));
@@ -87,44 +93,6 @@ void store_claim(const ch::recv_claim& claim, chanpool_recv_claim_t& c) noexcept
   std::memcpy(c.internal, static_cast<const void*>(&claim), sizeof claim);
 }
 
-// Runs `f`, turning any exception into a code.
-template <class F>
-int guarded(F&& f) noexcept {
-  try {
-    return f();
-  } catch (const std::bad_alloc&) {
-    return CHANPOOL_E_NO_MEMORY;
-  } catch (...) {
-    return CHANPOOL_E_INTERNAL;
-  }
-}
-
-int code(status s) noexcept { return static_cast<int>(s); }
-
-int code(const std::error_code& ec) noexcept {
-  if (!ec) return CHANPOOL_OK;
-  if (ec.category() == chanpool::chanpool_category()) {
-    const int e = ec.value();
-    return e >= 1 && e <= last_errc ? -e : CHANPOOL_E_INTERNAL;
-  }
-  if (ec.category() == std::system_category() || ec.category() == std::generic_category()) {
-    errno = ec.value();  // what CHANPOOL_E_SYSTEM promises
-    return CHANPOOL_E_SYSTEM;
-  }
-  return CHANPOOL_E_INTERNAL;
-}
-
-// -1 = forever, 0 = try once, positive = a deadline; other negatives are a caller's bug.
-bool to_timeout(std::int64_t ns, ch::timeout& t) noexcept {
-  if (ns == CHANPOOL_FOREVER) {
-    t = ch::forever;
-    return true;
-  }
-  if (ns < 0) return false;
-  t = ch::timeout(ns);
-  return true;
-}
-
 ch::open_options options_for(const char* job) { return ch::open_options{.job = job ? job : ""}; }
 
 void to_c(const ch::channel_config& in, chanpool_channel_config_t& out) noexcept {
@@ -149,6 +117,8 @@ const char* setup_message(int e) {
 }  // namespace
 
 extern "C" {
+
+const char* chanpool_version(void) { return chanpool::version().data(); }
 
 const char* chanpool_strerror(int code) {
   switch (code) {

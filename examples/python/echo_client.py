@@ -133,9 +133,14 @@ def main():
     return 0
 
 
-if __name__ == "__main__":
+def run(main, prog):
+    """Exits with main()'s status; a ChanpoolError becomes a message and status 1."""
     try:
         sys.exit(main())
     except ChanpoolError as e:
-        print(f"echo_client.py: {e}", file=sys.stderr)
+        print(f"{prog}: {e}", file=sys.stderr)
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    run(main, "echo_client.py")

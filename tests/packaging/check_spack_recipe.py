@@ -122,6 +122,9 @@ def directives(body, when=None):
                 if isinstance(ctx, ast.Call) and call_name(ctx) == "when" and ctx.args:
                     inner = const_str(ctx.args[0])
             yield from directives(stmt.body, inner)
+        elif isinstance(stmt, ast.If):  # e.g. directives only some Spack versions know
+            yield from directives(stmt.body, when)
+            yield from directives(stmt.orelse, when)
 
 
 def main():

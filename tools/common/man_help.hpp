@@ -12,11 +12,15 @@
 //
 // Usage: fill a man::page, call man::apply(app, page) *before* adding options (it makes every
 // option added afterwards show its default), add the options, then parse with man::parse().
+// apply() also gives every tool --version ("<name> (chanpool) X.Y.Z", chanpool/version.h) and
+// a SYNOPSIS line for it and --help.
 // Section bodies are written without indentation; apply() indents them. tests/tools/help_test.py
 // checks every tool's --help against this layout.
 #pragma once
 
 #include <CLI/CLI.hpp>
+
+#include "version_flag.hpp"
 
 #include <algorithm>
 
@@ -123,21 +127,23 @@ class formatter : public CLI::Formatter {
   }
 };
 
-// Gives `app` the page: description, footer, the formatter above, a help flag that says what it
-// prints, and defaults shown for every option added from now on.
+// Gives `app` the page: description, footer, the formatter above, help and version flags that
+// say what they print, and defaults shown for every option added from now on.
 inline void apply(CLI::App& app, const page& p) {
   app.name(p.name);
-  app.description(section("NAME", p.name + " - " + p.summary) + "\n" + section("SYNOPSIS", p.synopsis) + "\n" +
+  const std::string synopsis = p.synopsis + "\n" + p.name + " --help | --version";
+  app.description(section("NAME", p.name + " - " + p.summary) + "\n" + section("SYNOPSIS", synopsis) + "\n" +
                   section("DESCRIPTION", p.description));
   app.footer(section("OUTPUT", p.output) + "\n" + section("EXIT STATUS", p.exit_status) + "\n" +
              section("ENVIRONMENT", p.environment) + "\n" + section("EXAMPLES", p.examples));
   app.formatter(std::make_shared<formatter>());
   app.option_defaults()->always_capture_default();
   app.set_help_flag("-h,--help", "Print this help (a manual page) and exit 0");
+  app.set_version_flag("--version", chanpool::tools::version_line(p.name), "Print the tool's name and chanpool's version, and exit 0");
 }
 
 // Parses the command line. Returns the exit status when the program should stop now: 0 after
-// --help, exit_usage after a bad command line (the message on stderr). `print` false keeps
+// --help or --version, exit_usage after a bad command line (the message on stderr). `print` false keeps
 // quiet (the MPI tools' ranks other than 0).
 inline std::optional<int> parse(CLI::App& app, int argc, char** argv, bool print = true) {
   std::ostream silent(nullptr);

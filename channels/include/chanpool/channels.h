@@ -2,9 +2,11 @@
  * ...). A thin layer over chanpool::channels::channel and poll_set: channel.hpp, poll_set.hpp and
  * docs/channels.md describe the semantics in full; this header says what differs in C.
  *
- * Linking: `chanpool::c` (libchanpool_c.so, which exports only the chanpool_* functions below;
- * what ctypes loads) or `chanpool::channels` (the static C++ library, which contains them too
- * but needs the C++ runtime at link time).
+ * Linking: `chanpool::c` (libchanpool_c.so.MAJOR, which exports only the chanpool_* functions
+ * of this header and of chanpool/transport.h, the remote channels; what ctypes loads) or
+ * `chanpool::channels` (the static C++ library, which contains this header's functions too but
+ * needs the C++ runtime at link time). The exported list is committed
+ * (tests/capi/libchanpool_c.symbols): a change to it is a change of the ABI.
  *
  * Return codes. Every int-returning function returns
  *   CHANPOOL_OK (0)            success;
@@ -35,6 +37,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <chanpool/version.h> /* CHANPOOL_VERSION_STRING etc.: the headers' version */
 
 #if defined(__GNUC__)
 #define CHANPOOL_C_API __attribute__((visibility("default")))
@@ -78,6 +82,10 @@ enum chanpool_code {
 /* A static, NUL-terminated English description of any code above (and "unknown chanpool code"
  * for any other value). Never NULL. Threadsafe. */
 CHANPOOL_C_API const char* chanpool_strerror(int code);
+
+/* The linked library's version, "MAJOR.MINOR.PATCH" (static, NUL-terminated; compare with
+ * CHANPOOL_VERSION_STRING, the headers'). Threadsafe. */
+CHANPOOL_C_API const char* chanpool_version(void);
 
 #define CHANPOOL_FOREVER ((int64_t)-1)
 #define CHANPOOL_TRY_ONCE ((int64_t)0)

@@ -1,0 +1,29 @@
+// --version for every chanpool program: "<name> (chanpool) X.Y.Z", the version CMake's
+// project() declares (chanpool/version.h). man_help.hpp gives it to the CLI11 tools; the
+// Google Benchmark programs, whose command line is the library's, call print_if_asked().
+#pragma once
+
+#include <cstdio>
+#include <string>
+#include <string_view>
+
+#include "chanpool/version.h"
+
+namespace chanpool::tools {
+
+inline std::string version_line(std::string_view name) {
+  return std::string(name) + " (chanpool) " CHANPOOL_VERSION_STRING;
+}
+
+// Prints the version line and returns true when argv has --version.
+inline bool print_version_if_asked(int argc, char** argv, std::string_view name) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--version") {
+      std::printf("%s\n", version_line(name).c_str());
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace chanpool::tools

@@ -1,0 +1,191 @@
+// The C API of the transport (chanpool/transport.h) over virtual_cluster, client and
+// remote_channel. Built into libchanpool_c.so with the channels' C API (c_api_support.hpp).
+#include "chanpool/transport.h"
+
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "c_api_support.hpp"
+#include "chanpool/transport/bootstrap.hpp"
+#include "chanpool/transport/client.hpp"
+
+namespace tr = chanpool::transport;
+using chanpool::status;
+using chanpool::capi::code;
+using chanpool::capi::guarded;
+using chanpool::capi::to_timeout;
+
+struct chanpool_cluster {
+  tr::virtual_cluster cluster;
+};
+
+struct chanpool_client {
+  tr::client client;
+};
+
+struct chanpool_remote {
+  tr::remote_channel remote;
+};
+
+namespace {
+
+static_assert(CHANPOOL_NODE_UNKNOWN == static_cast<int>(tr::peer_state::unknown));
+static_assert(CHANPOOL_NODE_ALIVE == static_cast<int>(tr::peer_state::alive));
+static_assert(CHANPOOL_NODE_DEAD == static_cast<int>(tr::peer_state::dead));
+static_assert(CHANPOOL_NODE_LEFT == static_cast<int>(tr::peer_state::left));
+static_assert(CHANPOOL_ROUTE_DIRECT_IF_LOCAL == static_cast<int>(tr::route::direct_if_local));
+static_assert(CHANPOOL_ROUTE_VIA_AGENT == static_cast<int>(tr::route::via_agent));
+static_assert(CHANPOOL_SEND_BUFFERED == static_cast<int>(tr::send_mode::buffered));
+static_assert(CHANPOOL_SEND_DEPOSITED == static_cast<int>(tr::send_mode::deposited));
+
+// Copies `text` with its NUL into buffer when it fits; *length gets its length either way.
+int copy_out(std::string_view text, char* buffer, std::size_t capacity, std::size_t* length) noexcept {
+  if (length) *length = text.size();
+  if (capacity <= text.size()) return CHANPOOL_TOO_LARGE;
+  std::memcpy(buffer, text.data(), text.size());
+  buffer[text.size()] = '\0';
+  return CHANPOOL_OK;
+}
+
+}  // namespace
+
+extern "C" {
+
+void chanpool_cluster_config_init(chanpool_cluster_config_t* config) {
+  if (!config) return;
+  const tr::cluster_config d;
+  *config = {.nodes = d.nodes,
+             .job = nullptr,
+             .provider = nullptr,
+             .start_timeout_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d.start_timeout).count()};
+}
+
+int chanpool_cluster_start(const chanpool_cluster_config_t* config, chanpool_cluster_t** out) {
+  if (out) *out = nullptr;
+  chanpool_cluster_config_t c;
+  chanpool_cluster_config_init(&c);
+  if (config) c = *config;
+  if (!out || c.nodes == 0 || c.start_timeout_ns < 0) return CHANPOOL_INVALID;
+  return guarded([&]() -> int {
+    tr::cluster_config cfg;
+    cfg.nodes = c.nodes;
+    cfg.job = c.job ? c.job : "";
+    if (c.provider) cfg.agent.provider = c.provider;
+    cfg.start_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::nanoseconds(c.start_timeout_ns));
+    auto handle = std::make_unique<chanpool_cluster>();
+    auto started = tr::virtual_cluster::start(cfg);
+    if (!started) return code(started.error());
+    handle->cluster = std::move(*started);
+    *out = handle.release();
+    return CHANPOOL_OK;
+  });
+}
+
+void chanpool_cluster_stop(chanpool_cluster_t* cluster) {
+  guarded([&]() -> int {
+    delete cluster;  // ~virtual_cluster() stops and reaps the agents
+    return CHANPOOL_OK;
+  });
+}
+
+uint32_t chanpool_cluster_nodes(const chanpool_cluster_t* cluster) { return cluster ? cluster->cluster.nodes() : 0; }
+
+int chanpool_cluster_node_job(const chanpool_cluster_t* cluster, uint32_t node, char* buffer, size_t capacity,
+                              size_t* length) {
+  if (length) *length = 0;
+  if (!cluster || node >= cluster->cluster.nodes() || (!buffer && capacity)) return CHANPOOL_INVALID;
+  return guarded([&]() -> int { return copy_out(cluster->cluster.node_job(node), buffer, capacity, length); });
+}
+
+int chanpool_virtual_node_job(const char* job, uint32_t node, char* buffer, size_t capacity, size_t* length) {
+  if (length) *length = 0;
+  if (!job || (!buffer && capacity)) return CHANPOOL_INVALID;
+  return guarded([&]() -> int { return copy_out(tr::virtual_node_job(job, node), buffer, capacity, length); });
+}
+
+int chanpool_client_attach(const char* node_job, int64_t wait_ns, chanpool_client_t** out) {
+  if (out) *out = nullptr;
+  chanpool::channels::timeout t;
+  if (!node_job || !out || wait_ns == CHANPOOL_TRY_ONCE || !to_timeout(wait_ns, t)) return CHANPOOL_INVALID;
+  return guarded([&]() -> int {
+    auto handle = std::make_unique<chanpool_client>();
+    auto attached = tr::client::attach(node_job, t);
+    if (!attached) return code(attached.error());
+    handle->client = std::move(*attached);
+    *out = handle.release();
+    return CHANPOOL_OK;
+  });
+}
+
+void chanpool_client_detach(chanpool_client_t* client) {
+  guarded([&]() -> int {
+    delete client;
+    return CHANPOOL_OK;
+  });
+}
+
+uint32_t chanpool_client_node(const chanpool_client_t* client) { return client ? client->client.node() : 0; }
+
+uint32_t chanpool_client_node_count(const chanpool_client_t* client) {
+  return client ? client->client.node_count() : 0;
+}
+
+int chanpool_client_peer_state(const chanpool_client_t* client, uint32_t node) {
+  return client ? static_cast<int>(client->client.peer(node)) : CHANPOOL_NODE_UNKNOWN;
+}
+
+int chanpool_client_flush(chanpool_client_t* client) {
+  if (!client) return CHANPOOL_INVALID;
+  return code(client->client.flush());
+}
+
+void chanpool_remote_options_init(chanpool_remote_options_t* options) {
+  if (!options) return;
+  const tr::remote_open_options d;
+  *options = {.route = static_cast<int>(d.routing), .resolve_timeout_ns = d.resolve_timeout.count()};
+}
+
+int chanpool_remote_open(chanpool_client_t* client, uint32_t node, const char* name,
+                         const chanpool_remote_options_t* options, chanpool_remote_t** out) {
+  if (out) *out = nullptr;
+  chanpool_remote_options_t o;
+  chanpool_remote_options_init(&o);
+  if (options) o = *options;
+  chanpool::channels::timeout resolve;
+  if (!client || !name || !out || o.route < CHANPOOL_ROUTE_DIRECT_IF_LOCAL || o.route > CHANPOOL_ROUTE_VIA_AGENT ||
+      !to_timeout(o.resolve_timeout_ns, resolve))
+    return CHANPOOL_INVALID;
+  return guarded([&]() -> int {
+    auto handle = std::make_unique<chanpool_remote>();
+    auto opened = client->client.open({node, name}, {.routing = static_cast<tr::route>(o.route), .resolve_timeout = resolve});
+    if (!opened) return code(opened.error());
+    handle->remote = std::move(*opened);
+    *out = handle.release();
+    return CHANPOOL_OK;
+  });
+}
+
+void chanpool_remote_close(chanpool_remote_t* remote) {
+  guarded([&]() -> int {
+    delete remote;
+    return CHANPOOL_OK;
+  });
+}
+
+int chanpool_remote_send(chanpool_remote_t* remote, const void* data, size_t size, int64_t timeout_ns, int mode) {
+  chanpool::channels::timeout t;
+  if (!remote || (!data && size) || !to_timeout(timeout_ns, t) || mode < CHANPOOL_SEND_BUFFERED ||
+      mode > CHANPOOL_SEND_DEPOSITED)
+    return CHANPOOL_INVALID;
+  return code(remote->remote.send({static_cast<const std::byte*>(data), size}, t, static_cast<tr::send_mode>(mode)));
+}
+
+size_t chanpool_remote_max_message_bytes(const chanpool_remote_t* remote) {
+  return remote ? remote->remote.max_message_bytes() : 0;
+}
+
+int chanpool_remote_is_local(const chanpool_remote_t* remote) { return remote && remote->remote.is_local() ? 1 : 0; }
+
+}  // extern "C"
