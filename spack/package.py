@@ -76,8 +76,10 @@ class Chanpool(CMakePackage):
             self.define_from_variant("CHANPOOL_BUILD_BENCHMARKS", "benchmarks"),
             self.define_from_variant("CHANPOOL_ENABLE_MPI", "mpi"),
             self.define_from_variant("CHANPOOL_BUILD_EXAMPLES", "examples"),
-            # Sanitizers are a developer's switch (CMakePresets.json), never an installed build.
+            # Sanitizers and fuzz targets are a developer's switch (CMakePresets.json), never an
+            # installed build.
             self.define("CHANPOOL_SANITIZE", ""),
+            self.define("CHANPOOL_BUILD_FUZZERS", False),
         ]
 
     def check(self):

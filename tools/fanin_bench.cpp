@@ -26,6 +26,7 @@
 #include "chanpool/transport/bootstrap.hpp"
 #include "chanpool/transport/client.hpp"
 #include "chanpool/transport/fabric.hpp"
+#include "chanpool/transport/limits.hpp"
 #include "man_help.hpp"
 #ifdef CHANPOOL_FANIN_WITH_MPI
 #include "chanpool/transport/mpi_bootstrap.hpp"
@@ -558,6 +559,10 @@ int run_embedded(options& o) {
   tr::cluster_config cc;
   cc.nodes = o.nodes;
   cc.agent = agent_config_for(o);
+  if (std::string why; tr::check_cluster_fits(cc, &why)) {
+    std::fprintf(stderr, "fanin_bench: %s\n", why.c_str());
+    return 2;
+  }
   const auto start_t0 = clock_type::now();
   auto vc = tr::virtual_cluster::start(cc);
   if (!vc) {

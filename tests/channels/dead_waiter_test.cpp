@@ -192,11 +192,25 @@ char proc_state(pid_t pid) {
   return p && p[1] == ' ' ? p[2] : '?';
 }
 
-// SIGKILLs `pid` and waits until it is a zombie, without reaping it.
+long proc_threads(pid_t pid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/status", pid);
+  FILE* f = std::fopen(path, "re");
+  if (!f) return -1;
+  char line[256];
+  long threads = -1;
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "Threads: %ld", &threads) == 1) break;
+  std::fclose(f);
+  return threads;
+}
+
+// SIGKILLs `pid` and waits until it is a zombie, without reaping it. The leader shows Z as soon
+// as it has exited; other threads (a sanitizer's, say) may take a moment more: wait for them too.
 bool kill_to_zombie(pid_t pid) {
   kill(pid, SIGKILL);
   for (auto end = clock::now() + 5s; clock::now() < end;) {
-    if (proc_state(pid) == 'Z') return true;
+    if (proc_state(pid) == 'Z' && proc_threads(pid) <= 1) return true;
     std::this_thread::sleep_for(1ms);
   }
   return false;

@@ -269,9 +269,10 @@ CHANPOOL_C_API int chanpool_channel_get_config(const chanpool_channel_t* channel
  * CHANPOOL_INVALID. */
 CHANPOOL_C_API int chanpool_channel_seal(chanpool_channel_t* channel);
 
-/* Repairs now every slot held by a dead process and returns dead processes' heap blocks (waiters
- * do this by themselves; this is for a supervisor). Returns the number of slots repaired; 0 for
- * NULL. */
+/* Repairs now every slot held by a dead process (a zombie included), returns dead processes' heap
+ * blocks, and takes processes killed while asleep in the channel off its waiter counts (waiters
+ * do this by themselves; this is for a supervisor). Returns the number of slots repaired plus
+ * the dead waits removed; 0 for NULL. */
 CHANPOOL_C_API size_t chanpool_channel_repair(chanpool_channel_t* channel);
 
 /* The largest message a send accepts (the larger of the inline capacity and the heap), and the
