@@ -76,7 +76,9 @@ out="$cluster_dir/output"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_plm_rsh_agent="$cluster_dir/rsh"
 export OMPI_MCA_oob_tcp_if_include=eth0 OMPI_MCA_btl_tcp_if_include=eth0 OMPI_MCA_btl=self,vader,tcp
-export FI_TCP_IFACE=eth0 FI_SOCKETS_IFACE=eth0
+# The agents find eth0 by themselves (start_agent_mpi lets the provider choose when the ranks span
+# hosts; lo and eth0 are all a host has); CLUSTER_FI_TCP_IFACE names one explicitly.
+[ -n "${CLUSTER_FI_TCP_IFACE:-}" ] && export FI_TCP_IFACE="$CLUSTER_FI_TCP_IFACE"
 # The daemons start in $HOME: a relative program path is made absolute, and the ranks start here.
 program=$1
 shift
