@@ -24,8 +24,8 @@ class Chanpool(CMakePackage):
     version("0.1.0", branch="main")
 
     variant("tools", default=True, description="Build and install pool_map, latency_bench, fanin_bench and chanpool_cleanup")
-    variant("mpi", default=False, description="Build the MPI parts: the transport's MPI bootstrap library "
-            "(chanpool::transport_mpi) and the MPI baselines")
+    variant("mpi", default=False, description="Build the MPI parts: the transport's MPI bootstrap libraries "
+            "(chanpool::transport_mpi, chanpool::pool_mpi, and libchanpool_c_mpi.so for C) and the MPI baselines")
     variant("benchmarks", default=False, description="Build the Google Benchmark microbenchmarks and baselines")
     variant("examples", default=False, description="Build the C, Python and C++ examples of the C API (not installed)")
     variant("tests", default=False, description="Build the test suites even without --test (to run them by hand)")
