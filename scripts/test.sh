@@ -20,7 +20,17 @@ run_preset() {
   cmake --preset "${preset}" >/dev/null
   cmake --build --preset "${preset}" -j "${jobs}"
   echo "=== preset ${preset}: tests"
-  env "$@" ctest --preset "${preset}" -j 1
+  # The emulated-host fault tests (label cluster, release only) cut links and stop processes
+  # under mpirun on 2 shared cores; one of them failed once in twenty repetitions of each
+  # (docs/cluster.md). They get a second try, and a test that needed one is named.
+  env "$@" ctest --preset "${preset}" -j 1 -LE cluster
+  if [ "${preset}" = release ]; then
+    env "$@" ctest --preset "${preset}" -j 1 -L cluster --repeat until-pass:2 | tee "build/${preset}/cluster-tests.log"
+    if grep -q "\*\*\*Failed" "build/${preset}/cluster-tests.log"; then
+      echo "=== cluster tests that passed only at their second try:"
+      grep "\*\*\*Failed" "build/${preset}/cluster-tests.log"
+    fi
+  fi
 }
 
 run_preset release
