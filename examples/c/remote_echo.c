@@ -8,7 +8,7 @@
  * namespace, attaches to node 1's agent, opens "replies" on node 0 and sends every request back
  * until an empty one arrives. This process, on node 0, creates "replies", attaches to node 0's
  * agent, opens "requests" on node 1 (retrying while it does not exist yet) and sends COUNT
- * messages (default 200; even ones buffered, odd ones up to 16 KiB deposited), checking each
+ * messages (default 200; even ones buffered, odd ones deposited), checking each
  * reply. Then it checks the error codes of a wrong name, a wrong node and an oversized
  * message, ends the echo, and stops the nodes. Message format as in echo_client.c. Exit status 0 on success. */
 #define _POSIX_C_SOURCE 200809L /* nanosleep, fork under -std=c11 */
@@ -124,10 +124,8 @@ static int ping(const char* node_job, long count) {
   for (long seq = 0; status == 0 && seq < count; ++seq) {
     const size_t size = sizes[(size_t)seq % (sizeof sizes / sizeof sizes[0])];
     fill(sent, size, (uint64_t)seq);
-    /* Odd messages deposited, except those above the agent's large_threshold (16 KiB), which
-     * travel point to point: their deposit is not confirmed by this version's agent (the send
-     * times out although the message arrives), so they go buffered. */
-    const int mode = seq % 2 && size <= 16384 ? CHANPOOL_SEND_DEPOSITED : CHANPOOL_SEND_BUFFERED;
+    /* Odd messages deposited (returns once it is in node 1's channel), even ones buffered. */
+    const int mode = seq % 2 ? CHANPOOL_SEND_DEPOSITED : CHANPOOL_SEND_BUFFERED;
     rc = chanpool_remote_send(requests, sent, size, kWaitNs, mode);
     size_t length = 0;
     if (rc == CHANPOOL_OK) rc = chanpool_channel_recv(replies, got, 65536, &length, kWaitNs);

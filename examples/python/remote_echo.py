@@ -8,7 +8,7 @@ Starts two virtual nodes on this host (one agent process each; $CHANPOOL_JOB nam
 forks the node-1 process, which creates channel "requests" in node 1's namespace, attaches to
 node 1's agent and sends every request back to "replies" on node 0 until an empty one arrives.
 This process, on node 0, creates "replies", attaches to node 0's agent, opens "requests" on
-node 1 and sends N messages (even ones buffered, odd ones up to 16 KiB deposited), checking
+node 1 and sends N messages (even ones buffered, odd ones deposited), checking
 each reply; then the error codes of a wrong name and a wrong node. The library is found as in
 echo_client.py (--lib, $CHANPOOL_C_LIBRARY, libchanpool_c.so). Exit status 0 on success.
 """
@@ -23,7 +23,6 @@ from echo_client import OK, E_NOT_FOUND, WAIT_NS, ChanpoolError, message
 
 E_PEER_UNREACHABLE = -11
 SEND_BUFFERED, SEND_DEPOSITED = 0, 1
-LARGE_THRESHOLD = 16 * 1024  # point-to-point messages: their deposit is not confirmed (remote_echo.c)
 
 
 class ClusterConfig(ctypes.Structure):
@@ -117,7 +116,7 @@ def ping(lib, node_job, count):
     try:
         for seq in range(count):
             sent = message(seq, sizes[seq % len(sizes)])
-            node.send(requests, sent, SEND_DEPOSITED if seq % 2 and len(sent) <= LARGE_THRESHOLD else SEND_BUFFERED)
+            node.send(requests, sent, SEND_DEPOSITED if seq % 2 else SEND_BUFFERED)
             if node.recv() != sent:
                 raise SystemExit(f"remote_echo.py: reply {seq} differs from its request")
         none = ctypes.c_void_p()

@@ -133,6 +133,28 @@ TEST(Remote, DepositedReturnsAfterDelivery) {
   EXPECT_EQ(rc.send(make_message(48, 2, 100), 10s, tr::send_mode::deposited), status::closed);
 }
 
+// Above the large threshold the payload goes as a tagged message: its confirmation must still
+// reach the sender (it once carried the fabric tag instead of the sender's token, and the
+// sender timed out on a message that had arrived), mixed with small deposited ones.
+TEST(Remote, DepositedLargeMessagesAreConfirmed) {
+  virtual_job vj(2);
+  ch::channel_config cfg;
+  cfg.heap_bytes = 8u << 20;
+  auto sink = ch::channel::create("sink", cfg, {vj.cluster.node_job(1)}).value();
+  auto c = tr::client::attach(vj.cluster.node_job(0)).value();
+  auto rc = c.open({1, "sink"}).value();
+  std::vector<std::byte> out;
+  for (std::uint64_t i = 0; i < 20; ++i) {
+    const std::size_t size = i % 2 == 0 ? 20000 + 1000 * i : 48;
+    ASSERT_EQ(rc.send(make_message(size, 2, i), 10s, tr::send_mode::deposited), status::ok) << "message " << i;
+    ASSERT_EQ(sink.recv(out, ch::try_once), status::ok) << "deposited, but not in the channel";
+    msg_info info;
+    ASSERT_TRUE(verify_message(out, info));
+    EXPECT_EQ(info.seq, i);
+    EXPECT_EQ(out.size(), size);
+  }
+}
+
 TEST(Remote, LocalNodeRoutesDirectlyOrThroughAgent) {
   virtual_job vj(2);
   ch::channel_config cfg;

@@ -240,6 +240,10 @@ struct agent::impl {
   // (the credit frame pumps them), so RX may sleep long while they wait.
   std::atomic<bool> provider_busy{false};
   std::atomic<std::uint32_t> large_in_flight{0};
+  // Deposited large sends awaiting their ack: (destination, tag) -> the sender's token. TX adds,
+  // RX takes on the ack (or TX again when the send is dropped); guarded by the mutex.
+  std::mutex large_tokens_mu;
+  std::map<std::pair<std::uint32_t, std::uint64_t>, std::uint64_t> large_tokens;
 
   detail::node_counters& counters() noexcept { return shared.state->counters; }
 
@@ -421,7 +425,7 @@ struct agent::impl {
   void drop_for_dead(const w::inbox_header& h) {
     detail::relaxed_add(counters().dropped_peer_dead, 1);
     if (h.flags & w::deposited) {
-      w::ack_record a{h.src_pid, static_cast<std::uint8_t>(status::peer_dead), {}, h.token};
+      w::ack_record a{h.src_pid, static_cast<std::uint8_t>(status::peer_dead), 0, {}, h.token};
       tx_replies.deliver(h.src_pid, &a, sizeof a, w::reply_kind::ack);
     }
   }
@@ -495,6 +499,10 @@ struct agent::impl {
       drop_for_dead(h);
       return;
     }
+    if (h.flags & w::deposited) {
+      std::lock_guard lock(large_tokens_mu);
+      large_tokens[{d.node, tag}] = h.token;
+    }
     w::message_header m{static_cast<std::uint32_t>(payload.size()), h.channel_id,
                         static_cast<std::uint16_t>(h.flags | w::large), 0, h.src_pid, tag};
     std::memcpy(d.current->bytes.data() + d.current->used, &m, sizeof m);
@@ -509,6 +517,10 @@ struct agent::impl {
       const ssize_t rc = fi_tsend(endpoint.ep(), ls->payload.data(), ls->payload.size(), ls->mr.desc(), d.node, tag, ls.get());
       if (rc == 0) break;
       if (rc != -FI_EAGAIN || d.dead.load() || stopping.load()) {
+        {
+          std::lock_guard lock(large_tokens_mu);
+          large_tokens.erase({d.node, tag});
+        }
         drop_for_dead(h);
         return;
       }
@@ -701,7 +713,9 @@ struct agent::impl {
   }
 
   void ack(std::uint32_t s, const w::message_header& m, status st) {
-    if (m.flags & w::deposited) sources[s].acks.push_back({m.src_pid, static_cast<std::uint8_t>(st), {}, m.token});
+    if (!(m.flags & w::deposited)) return;
+    const std::uint8_t flags = (m.flags & w::large) ? w::ack_of_large : 0;
+    sources[s].acks.push_back({m.src_pid, static_cast<std::uint8_t>(st), flags, {}, m.token});
   }
 
   // Delivers messages from [p, end) of source s until one cannot be delivered now. Returns the
@@ -945,7 +959,18 @@ struct agent::impl {
       case w::frame_kind::ack: {
         if (!detail::check_acks(f)) break;
         for (std::uint32_t i = 0; i < h.count; ++i) {
-          const w::ack_record a = detail::ack_at(f, i);
+          w::ack_record a = detail::ack_at(f, i);
+          if (a.flags & w::ack_of_large) {
+            std::lock_guard lock(large_tokens_mu);
+            const auto it = large_tokens.find({s, a.token});
+            if (it == large_tokens.end()) {  // not a deposited large send of ours to that node
+              detail::relaxed_add(counters().dropped_malformed, 1);
+              continue;
+            }
+            a.token = it->second;
+            a.flags = 0;
+            large_tokens.erase(it);
+          }
           rx_replies.deliver(a.src_pid, &a, sizeof a, w::reply_kind::ack);
         }
         return;

@@ -90,9 +90,13 @@ static_assert(sizeof(resolve_reply) == 32);
 struct ack_record {
   std::uint32_t src_pid;
   std::uint8_t status;   // chanpool::status of the deposit
-  std::uint8_t reserved[3];
-  std::uint64_t token;
+  std::uint8_t flags;    // ack_flags
+  std::uint8_t reserved[2];
+  std::uint64_t token;   // the message's token; with ack_of_large, the large message's tag
 };
+// ack_record::flags. A large message's descriptor carries its fabric tag where a small one
+// carries the sender's token: the sending agent maps the tag back before the ack goes on.
+enum ack_flags : std::uint8_t { ack_of_large = 1 };
 static_assert(sizeof(ack_record) == 16);
 
 // --- node-local: what a process writes into its agent's inbox channel --------------------------
