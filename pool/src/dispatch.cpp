@@ -44,11 +44,13 @@ std::set<chunk_ref> dispatcher::node_lost(std::uint32_t node) {
 void dispatcher::add_job(std::uint32_t job, std::uint32_t chunks) {
   for (std::uint32_t c = 0; c < chunks; ++c) pending_.push_back({job, c});
   if (chunks != 0) queued_[job] += chunks;
+  evidence_.try_emplace(job);  // empty until a chunk comes back
 }
 
 bool dispatcher::chunk_done(std::uint32_t node, chunk_ref ref, double seconds) {
   const bool held = nodes_.at(node).outstanding.erase(ref) != 0;
-  evidence_[ref.job].add(seconds);
+  // A late duplicate of an ended job's chunk adds nothing (and no entry).
+  if (const auto it = evidence_.find(ref.job); it != evidence_.end()) it->second.add(seconds);
   return held;
 }
 

@@ -121,7 +121,7 @@ class dispatcher {
   dispatch_limits limits_;
   std::vector<node_state> nodes_;
   std::deque<chunk_ref> pending_;
-  std::unordered_map<std::uint32_t, run_time_stats> evidence_;  // per job, once it has some
+  std::unordered_map<std::uint32_t, run_time_stats> evidence_;  // per live job (count 0: none yet)
   std::unordered_map<std::uint32_t, std::size_t> queued_;       // per job: its chunks in pending_
   std::uint32_t round_robin_ = 0;
 };
