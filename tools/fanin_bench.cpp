@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "chanpool/transport/diagnostics.hpp"
 #include "chanpool/channels/channel.hpp"
 #include "chanpool/transport/bootstrap.hpp"
 #include "chanpool/transport/client.hpp"
@@ -806,6 +807,7 @@ bool launched_by_mpi() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  chanpool::transport::write_diagnostics_to_stderr();  // the library itself prints nothing
   options o;
   CLI::App app;
   chanpool::tools::man::apply(app, manual());

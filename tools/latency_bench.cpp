@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "chanpool/transport/diagnostics.hpp"
 #include "chanpool/channels/channel.hpp"
 #include "latency_fabric.hpp"
 #include "latency_report.hpp"
@@ -176,6 +177,7 @@ chanpool::tools::man::page manual() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  chanpool::transport::write_diagnostics_to_stderr();  // the library itself prints nothing
   options o;
   CLI::App app;
   chanpool::tools::man::apply(app, manual());

@@ -20,6 +20,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "chanpool/transport/diagnostics.hpp"
 #include "chanpool/pool/pool.hpp"
 #ifdef CHANPOOL_POOL_MAP_WITH_MPI
 #include "chanpool/pool/mpi.hpp"
@@ -535,6 +536,7 @@ bool finish_options(options& o, raw_args& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  chanpool::transport::write_diagnostics_to_stderr();  // the library itself prints nothing
   options o;
   CLI::App app;
   man::apply(app, help_page());

@@ -22,7 +22,6 @@ namespace {
 // Blocking calls look up from the channel this often to check that the agents are alive.
 constexpr auto liveness_slice = std::chrono::milliseconds(50);
 
-std::string reply_name(std::uint32_t pid) { return "reply-" + std::to_string(pid); }
 }  // namespace
 
 struct remote_channel::shared {
@@ -37,16 +36,11 @@ struct remote_channel::shared {
   ~shared() {
     if (replies.is_open()) {
       replies.close();
-      channel::unlink(reply_name(pid), {node_job});
+      channel::unlink(detail::reply_channel_name(pid), {node_job});
     }
   }
 
-  bool agent_alive() const noexcept {
-    const detail::node_state* s = state.state;
-    if (detail::load_phase(s) == detail::node_phase::stopped) return false;
-    if (!channels::detail::process_alive(s->agent_pid, nullptr, 0)) return false;
-    return s->agent_start_time == 0 || channels::detail::process_start_time(s->agent_pid) == s->agent_start_time;
-  }
+  bool agent_alive() const noexcept { return detail::agent_serving(state.state); }
 
   // One atomic load: cheap enough for every send.
   bool marked_gone(std::uint32_t node) const noexcept {
@@ -155,8 +149,8 @@ result<client> client::attach(const std::string& node_job, timeout wait_for_agen
   rc.capacity = 256;
   rc.slot_bytes = 128;
   rc.heap_bytes = 0;
-  channel::unlink(reply_name(sh->pid), {node_job});  // a previous process with this pid
-  auto replies = channel::create(reply_name(sh->pid), rc, {node_job});
+  channel::unlink(detail::reply_channel_name(sh->pid), {node_job});  // a previous process with this pid
+  auto replies = channel::create(detail::reply_channel_name(sh->pid), rc, {node_job});
   if (!replies) return replies.error();
   sh->replies = std::move(*replies);
   client c;

@@ -127,6 +127,15 @@ void set_rxm_defaults(std::uint32_t eager_bytes, std::uint32_t queue_depth) {
   set("FI_OFI_RXM_MSG_RX_SIZE", queue_depth);
 }
 
+std::size_t eager_message_limit(const std::string& provider_name) noexcept {
+  if (provider_name.find("ofi_rxm") == std::string::npos) return SIZE_MAX;
+  constexpr std::size_t rxm_default = 16384, rxm_header = 256;
+  std::size_t eager = rxm_default;
+  if (const char* env = std::getenv("FI_OFI_RXM_BUFFER_SIZE"); env && std::atoll(env) > 0)
+    eager = static_cast<std::size_t>(std::atoll(env));
+  return eager > rxm_header ? eager - rxm_header : 0;
+}
+
 std::error_code preload_providers(const endpoint_config& config) {
   auto hints = make_hints(config);
   if (!hints) return hints.error();

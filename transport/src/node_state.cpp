@@ -18,13 +18,18 @@ result<std::string> shm_name(const std::string& node_job) {
   return s;
 }
 
-bool owner_alive(const node_state* s) noexcept {
+}  // namespace
+
+bool agent_process_alive(const node_state* s) noexcept {
   if (s->agent_pid == 0) return false;
   if (!channels::detail::process_alive(s->agent_pid, nullptr, 0)) return false;
   return s->agent_start_time == 0 || channels::detail::process_start_time(s->agent_pid) == s->agent_start_time;
 }
 
-}  // namespace
+bool agent_serving(const node_state* s) noexcept {
+  const node_phase phase = load_phase(s);
+  return phase != node_phase::stopped && phase != node_phase::failed && agent_process_alive(s);
+}
 
 agent_stats stats_from(const node_counters& c) noexcept {
   agent_stats s;
@@ -54,7 +59,7 @@ result<node_state_mapping> create_node_state(const std::string& node_job) {
   if (!name) return name.error();
   // A segment left by an agent that died is taken over; a live agent's is not.
   if (auto existing = open_node_state(node_job)) {
-    if (owner_alive(existing->state)) return errc::already_exists;
+    if (agent_process_alive(existing->state)) return errc::already_exists;
   }
   bip::shared_memory_object::remove(name->c_str());
   try {

@@ -22,12 +22,14 @@
 namespace chanpool::transport::detail {
 
 inline constexpr std::uint64_t node_state_magic = 0x3130545344'4F4E43ull;  // "CNODST01"
-inline constexpr std::uint32_t node_state_version = 2;  // 2: node_counters grew a line
+inline constexpr std::uint32_t node_state_version = 3;  // 3: phase failed and failure_code
 inline constexpr std::uint32_t max_nodes = 4096;
 inline constexpr const char* node_state_name = "agent-state";
 inline constexpr const char* inbox_name = "agent-inbox";
 
-enum class node_phase : std::uint32_t { initialising = 0, connecting = 1, ready = 2, stopped = 3 };
+// failed: the agent hit an error it cannot go on from (its reason is in failure_code); its
+// clients' calls return status::peer_dead as for a stopped agent.
+enum class node_phase : std::uint32_t { initialising = 0, connecting = 1, ready = 2, stopped = 3, failed = 4 };
 
 struct alignas(64) node_counters {
   std::uint64_t messages_sent;
@@ -64,7 +66,7 @@ struct node_state {
   std::uint32_t node;
   std::uint32_t node_count;
   std::uint32_t address_bytes;
-  std::uint32_t reserved;
+  std::int32_t failure_code;       // with phase failed: a chanpool errc value, else 0
   std::uint8_t address[256];        // the agent's fabric name
   char provider[64];
   node_counters counters;
@@ -98,6 +100,14 @@ inline node_phase load_phase(const node_state* s) noexcept {
 }
 
 agent_stats stats_from(const node_counters& c) noexcept;
+
+// The agent's process is alive (pid and start time match: a reused pid is not the agent).
+bool agent_process_alive(const node_state* s) noexcept;
+// The agent can still move messages: alive, and neither stopped nor failed.
+bool agent_serving(const node_state* s) noexcept;
+
+// The channel a process receives its agent's replies on (acks, resolve answers).
+inline std::string reply_channel_name(std::uint32_t pid) { return "reply-" + std::to_string(pid); }
 
 // A mapping of a node's state segment.
 struct node_state_mapping {

@@ -14,6 +14,7 @@
 
 #include "chanpool/transport/bootstrap.hpp"
 #include "chanpool/transport/client.hpp"
+#include "chanpool/transport/diagnostics.hpp"
 #include "chanpool/transport/limits.hpp"
 
 namespace chanpool::transport {
@@ -95,7 +96,7 @@ bool recv_blob(int fd, std::vector<std::byte>& out, int timeout_ms) {
   for (auto& p : peers)
     if (!recv_blob(fd, p, timeout_ms)) ::_exit(1);
 
-  if (auto ec = a->connect(peers, key, config.start_timeout); ec) fail("cannot reach every peer: " + ec.message());
+  if (auto ec = a->connect(peers, key, config.start_timeout); ec) fail("cannot reach every peer: " + ec.message() + " (" + a->failure_reason() + ")");
   const char ready = 'R';
   if (!send_blob(fd, &ready, 1)) ::_exit(1);
 
@@ -181,8 +182,7 @@ result<virtual_cluster> virtual_cluster::start(const cluster_config& config) {
   probe.provider = config.agent.provider;
   probe.node = config.agent.listen_address;
   if (auto ec = preload_providers(probe); ec) {
-    std::fprintf(stderr, "chanpool: no usable libfabric provider '%s': %s\n", choose_provider(probe.provider).c_str(),
-                 ec.message().c_str());
+    diagnose("chanpool: no usable libfabric provider '" + choose_provider(probe.provider) + "': " + ec.message());
     return ec;
   }
   for (std::uint32_t k = 0; k < config.nodes; ++k) {
@@ -207,7 +207,7 @@ result<virtual_cluster> virtual_cluster::start(const cluster_config& config) {
   auto failed = [&](std::uint32_t k, const std::vector<std::byte>& blob) {
     std::string why = blob.empty() ? "node " + std::to_string(k) + ": agent exited or timed out during start-up"
                                    : std::string(reinterpret_cast<const char*>(blob.data()), blob.size());
-    std::fprintf(stderr, "chanpool: virtual cluster start failed: %s\n", why.c_str());
+    diagnose("chanpool: virtual cluster start failed: " + why);
     return std::error_code(errc::peer_unreachable);
   };
   std::vector<std::vector<std::byte>> addresses(config.nodes);

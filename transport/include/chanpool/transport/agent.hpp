@@ -104,13 +104,22 @@ class agent {
 
   // Bootstrap step 2: every node's address (index = node) and the job key. Starts the threads,
   // says hello to every peer and returns once it heard from all of them (every connection is then
-  // set up, so the first measured send does not pay for it), or an error naming who is missing.
+  // set up, so the first measured send does not pay for it). Past the timeout it returns
+  // FI_ETIMEDOUT (as a fabric error), and failure_reason() names the nodes not heard from.
   std::error_code connect(const std::vector<std::vector<std::byte>>& peers, std::uint64_t job_key,
                           std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
   // Orderly stop: tells the peers (goodbye), stops the threads, seals the inbox. Idempotent.
   // Threadsafe; may block up to a few ms.
   void stop() noexcept;
+
+  // An agent that hits an error it cannot go on from (the provider refuses to repost a receive
+  // buffer) does not end the process it runs in: it stops moving messages, marks every peer
+  // dead (its clients' calls return status::peer_dead, and the node's phase reads failed), and
+  // keeps the reason here. Empty while the agent is fine. Any thread.
+  std::error_code failure() const;
+  // Words for failure(), or for why connect() failed (which nodes were not heard from).
+  std::string failure_reason() const;
 
   agent_stats stats() const noexcept;
   std::uint32_t node() const noexcept;

@@ -61,6 +61,12 @@ struct endpoint_config {
 // before libfabric is initialised and before other threads start.
 void set_rxm_defaults(std::uint32_t eager_bytes, std::uint32_t queue_depth);
 
+// The largest message a provider carries in one eager send, for the agent's frames: on RxM
+// providers FI_OFI_RXM_BUFFER_SIZE (16384 unless set, see set_rxm_defaults) less the 256 bytes
+// of its own header; SIZE_MAX on the others. Larger messages go by segmentation or rendezvous,
+// where libfabric 1.17 can release a FI_MULTI_RECV buffer early (docs/transport.md).
+std::size_t eager_message_limit(const std::string& provider_name) noexcept;
+
 // Runs provider discovery once in this process. libfabric initialises every provider on the first
 // fi_getinfo (about 100 ms here: the verbs provider scans /proc/kallsyms); a process that forks
 // many agents calls this first so each child inherits the initialised library instead of

@@ -1,0 +1,187 @@
+// The node agent's state and the parts that work on it (agent.hpp says what the agent does).
+//
+//   outbound.*       per destination: batching, the credit window, sealed frames (no libfabric)
+//   inbound.*        per source: sequence order, delivery into channels, credits owed (no libfabric)
+//   reply_cache.*    the reply channels of this node's processes
+//   agent_control.cpp  control frames and their backlog, peer death, failure
+//   agent_tx.cpp     the TX thread: the inbox, batches, large sends
+//   agent_frames.cpp one handler per frame kind
+//   agent_rx.cpp     the RX thread: completions, receive buffers, heartbeats
+//   agent.cpp        the public surface: create, connect, stop
+//
+// Threads: TX drains the inbox and owns each destination's partial batch; RX owns the completion
+// queue, the receive buffers and everything inbound. They share the destinations (under a mutex
+// each), the control backlog and the large-send tokens. Each field says who owns it.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include <rdma/fi_eq.h>
+
+#include "agent_ops.hpp"
+#include "chanpool/channels/channel.hpp"
+#include "chanpool/transport/agent.hpp"
+#include "chanpool/transport/wire.hpp"
+#include "frame_check.hpp"
+#include "inbound.hpp"
+#include "node_state.hpp"
+#include "outbound.hpp"
+#include "reply_cache.hpp"
+
+namespace chanpool::transport {
+
+namespace detail {
+
+std::uint64_t now_ns() noexcept;
+
+template <class Duration>
+std::uint64_t as_ns(Duration d) noexcept {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
+}
+
+// Why a peer is dead to this node. `left` is an orderly goodbye, not news; the rest are reported.
+enum class death_cause : std::uint8_t {
+  left,
+  control_send_refused,
+  batch_send_refused,
+  control_send_failed,
+  batch_send_failed,
+  large_send_failed,
+  silent,              // no frame within peer_timeout
+  declared_this_dead,  // it declared this node dead
+  this_node_evicted,   // this node was stopped for longer than peer_timeout
+  agent_failed,        // this agent failed (see agent::failure())
+};
+const char* describe(death_cause c) noexcept;
+
+}  // namespace detail
+
+struct agent::impl {
+  impl(std::uint32_t node_index, std::uint32_t nodes, std::string job, agent_config cfg);
+
+  // --- identity and resources (set before the threads start, then read-only) ---
+  std::uint32_t node;
+  std::uint32_t node_count;
+  std::string node_job;
+  agent_config config;
+  std::uint64_t job_key = 0;
+  fabric_endpoint endpoint;
+  detail::node_state_mapping shared;
+  channels::channel inbox;
+  std::size_t max_frame_bytes = 0;   // hard limit of a frame (see create())
+  std::size_t large_threshold = 0;   // payloads above it go point to point
+  std::vector<std::unique_ptr<detail::destination>> destinations;  // the vector is fixed; see outbound.hpp
+  std::vector<std::unique_ptr<detail::recv_buffer>> recv_buffers;  // posted to the provider
+
+  // --- TX thread ---
+  // Destinations that may hold a partial batch: the idle-time and deadline checks walk this,
+  // not all node_count destinations (a fan-in sends to one of 32).
+  std::vector<detail::destination*> partials;
+  detail::reply_cache tx_replies;
+
+  // --- RX thread ---
+  std::unique_ptr<detail::inbound> in;  // made in create(), once the counters are mapped
+  detail::reply_cache rx_replies;
+  std::vector<detail::recv_buffer*> released;  // buffers to repost after the current CQ read
+
+  // --- thread control ---
+  std::thread tx_thread;
+  std::thread rx_thread;
+  std::atomic<bool> stopping{false};
+  std::atomic<bool> stopped{false};
+  std::atomic<bool> evicted{false};  // stopped for longer than peer_timeout (frozen_for)
+  std::atomic<std::uint32_t> hellos{0};
+  // TX waits here for credit, buffers or a dead peer. Whoever changes one of those bumps
+  // stall_epoch and notifies (wake_stalled); TX waits only while the epoch it saw before
+  // checking is unchanged, so a notification between its check and its wait is not lost.
+  // The mutex and the notification are paid only while TX waits (stall_waiters): every send
+  // completion calls wake_stalled(), and most find nobody waiting.
+  std::mutex stall_mu;
+  std::condition_variable stall_cv;
+  std::atomic<std::uint64_t> stall_epoch{0};
+  std::atomic<std::uint32_t> stall_waiters{0};
+
+  // --- shared by TX and RX ---
+  std::mutex backlog_mu;
+  // Control frames the provider refused for now, per destination (backlog_mu): one unreachable
+  // peer must not hold back the heartbeats and credits of the others.
+  std::vector<std::deque<std::unique_ptr<detail::control_frame>>> backlog;
+  std::atomic<std::uint32_t> backlog_size{0};
+  // Sealed frames waiting in any destination's ready queue: RX looks at this, not at every
+  // destination's queue under its mutex, before deciding how long it may sleep.
+  std::atomic<std::uint32_t> ready_total{0};
+  // A batch send got -FI_EAGAIN: RX must retry soon. Frames that wait for credit need no retry
+  // (the credit frame pumps them), so RX may sleep long while they wait.
+  std::atomic<bool> provider_busy{false};
+  std::atomic<std::uint32_t> large_in_flight{0};
+  // Deposited large sends awaiting their ack: (destination, tag) -> the sender's token. TX adds,
+  // RX takes on the ack (or TX again when the send is dropped); guarded by large_tokens_mu.
+  std::mutex large_tokens_mu;
+  std::map<std::pair<std::uint32_t, std::uint64_t>, std::uint64_t> large_tokens;
+  // Why the agent failed or could not connect (failure_mu): agent::failure(), failure_reason().
+  std::mutex failure_mu;
+  std::error_code failure_code;
+  std::string failure_text;
+
+  detail::node_counters& counters() noexcept { return shared.state->counters; }
+  void wake_stalled();
+  void wait_stalled(std::uint64_t seen);
+
+  // agent_control.cpp (any thread)
+  void fill_header(wire::frame_header& h, wire::frame_kind kind, std::size_t bytes, std::uint32_t count) const noexcept;
+  void send_control(std::uint32_t dest, wire::frame_kind kind, std::uint32_t count, const void* body, std::size_t body_bytes,
+                    const void* tail = nullptr, std::size_t tail_bytes = 0);
+  void post_control(std::unique_ptr<detail::control_frame> f);
+  void retry_backlog();  // RX
+  void pump_locked(detail::destination& d);  // caller holds d.mu
+  void mark_dead(std::uint32_t peer, detail::death_cause why, long code = 0);
+  void mark_dead_locked(detail::destination& d, detail::death_cause why, long code = 0);  // caller holds d.mu
+  void send_owed(std::uint32_t s, bool all);  // RX
+  void return_all_credits();                  // RX
+  void fail(const char* what, std::error_code ec);  // RX: the agent cannot go on
+  void record_failure(std::error_code ec, std::string text);
+
+  // agent_tx.cpp (TX thread)
+  void tx_loop();
+  void handle_inbox_record(std::span<const std::byte> rec);
+  bool ensure_current(detail::destination& d);
+  void seal(detail::destination& d);
+  void send_large(detail::destination& d, const wire::inbox_header& h, std::span<const std::byte> payload);
+  void drop_for_dead(const wire::inbox_header& h);
+  void flush_partials(bool idle);
+  bool partial_due();
+  void wake_room_waiters() noexcept;
+
+  // agent_frames.cpp (RX thread); a handler returns false for a malformed frame.
+  void handle_frame(const std::byte* data, std::size_t len);
+  bool on_hello(std::uint32_t s);
+  bool on_goodbye(std::uint32_t s);
+  bool on_credit(std::uint32_t s, std::uint32_t count);
+  bool on_batch(std::uint32_t s, const wire::frame_header& h, const std::byte* body, const std::byte* end, std::size_t len);
+  bool on_resolve(std::uint32_t s, const detail::frame_view& f);
+  bool on_resolve_reply(const detail::frame_view& f);
+  bool on_ack(std::uint32_t s, const detail::frame_view& f);
+  void drop_late_frame(std::uint32_t s, detail::source_state& src);
+  void frozen_for(std::uint64_t ns);
+  bool start_large_recv(std::uint32_t s, const wire::message_header& m, channels::channel& ch);
+
+  // agent_rx.cpp (RX thread)
+  void rx_loop();
+  std::error_code post_recv_buffer(detail::recv_buffer& rb);
+  void handle_completion(const fi_cq_data_entry& e, std::vector<std::uint32_t>& touched);
+  void handle_error_completion();
+  void tick(std::uint64_t now, std::uint64_t& next_heartbeat);
+  bool any_ready() const noexcept { return ready_total.load(std::memory_order_relaxed) != 0; }
+};
+
+}  // namespace chanpool::transport

@@ -1,0 +1,218 @@
+// The RX thread: reads the completion queue, hands frames to their handlers (agent_frames.cpp),
+// reposts receive buffers, returns credits and acks, retries what the provider refused for now,
+// and keeps the heartbeats.
+#include <rdma/fi_endpoint.h>
+#include <rdma/fi_errno.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "agent_impl.hpp"
+
+namespace chanpool::transport {
+
+namespace w = wire;
+using detail::destination;
+
+std::error_code agent::impl::post_recv_buffer(detail::recv_buffer& rb) {
+  iovec iov{rb.bytes.get(), rb.size};
+  void* desc = rb.mr.desc();
+  fi_msg msg{};
+  msg.msg_iov = &iov;
+  msg.desc = &desc;
+  msg.iov_count = 1;
+  msg.addr = FI_ADDR_UNSPEC;
+  msg.context = &rb;
+  while (true) {
+    const ssize_t rc = fi_recvmsg(endpoint.ep(), &msg, FI_MULTI_RECV);
+    if (rc == 0) return {};
+    if (rc != -FI_EAGAIN) return fabric_error(rc);
+    fi_cq_data_entry e;
+    fi_cq_read(endpoint.cq(), &e, 0);  // progress only
+  }
+}
+
+void agent::impl::handle_completion(const fi_cq_data_entry& e, std::vector<std::uint32_t>& touched) {
+  auto* op = static_cast<detail::operation*>(e.op_context);
+  if (!op) return;
+  switch (op->kind) {
+    case detail::op_kind::multi_recv: {
+      auto* rb = static_cast<detail::recv_buffer*>(op);
+      if (e.len) {
+        // Frames name their source; note it so credits/acks go out after this CQ read.
+        w::frame_header h;
+        if (e.len >= sizeof h) {
+          std::memcpy(&h, e.buf, sizeof h);
+          if (h.src_node < node_count) touched.push_back(h.src_node);
+        }
+        handle_frame(static_cast<const std::byte*>(e.buf), e.len);
+      }
+      // Released: repost once every completion of this read is handled (a release may be
+      // reported ahead of completions that still point into the buffer).
+      if (e.flags & FI_MULTI_RECV) released.push_back(rb);
+      return;
+    }
+    case detail::op_kind::batch_send: {
+      auto* fb = static_cast<detail::frame_buffer*>(op);
+      destination& d = *destinations[fb->dest];
+      {
+        std::lock_guard lock(d.mu);
+        d.release_locked(fb);
+      }
+      wake_stalled();
+      return;
+    }
+    case detail::op_kind::control_send:
+      delete static_cast<detail::control_frame*>(op);
+      return;
+    case detail::op_kind::large_send:
+      delete static_cast<detail::large_send*>(op);
+      large_in_flight.fetch_sub(1, std::memory_order_release);
+      wake_stalled();
+      return;
+    case detail::op_kind::large_recv: {
+      std::unique_ptr<detail::large_recv> lr(static_cast<detail::large_recv*>(op));
+      touched.push_back(lr->delivery.source);
+      in->finish_large(lr->delivery, true);
+      return;
+    }
+  }
+}
+
+void agent::impl::handle_error_completion() {
+  fi_cq_err_entry err{};
+  if (fi_cq_readerr(endpoint.cq(), &err, 0) <= 0) return;
+  auto* op = static_cast<detail::operation*>(err.op_context);
+  if (!op) return;
+  switch (op->kind) {
+    case detail::op_kind::batch_send: {
+      auto* fb = static_cast<detail::frame_buffer*>(op);
+      destination& d = *destinations[fb->dest];
+      {
+        std::lock_guard lock(d.mu);
+        d.release_locked(fb);
+        detail::relaxed_add(counters().dropped_peer_dead, fb->count);
+      }
+      mark_dead(fb->dest, detail::death_cause::batch_send_failed, err.err);
+      return;
+    }
+    case detail::op_kind::control_send: {
+      auto* f = static_cast<detail::control_frame*>(op);
+      const std::uint32_t d = f->dest;
+      delete f;
+      mark_dead(d, detail::death_cause::control_send_failed, err.err);
+      return;
+    }
+    case detail::op_kind::large_send: {
+      auto* ls = static_cast<detail::large_send*>(op);
+      const std::uint32_t d = ls->dest;
+      delete ls;
+      large_in_flight.fetch_sub(1, std::memory_order_release);
+      mark_dead(d, detail::death_cause::large_send_failed, err.err);
+      return;
+    }
+    case detail::op_kind::multi_recv: {
+      auto* rb = static_cast<detail::recv_buffer*>(op);
+      // A frame larger than what is left of a buffer, or a cancel at shutdown.
+      if (err.err != FI_ECANCELED) {
+        detail::relaxed_add(counters().dropped_malformed, 1);
+        if (err.flags & FI_MULTI_RECV)
+          if (auto ec = post_recv_buffer(*rb); ec) fail("reposting a receive buffer", ec);
+      }
+      return;
+    }
+    case detail::op_kind::large_recv: {
+      if (err.err == FI_ECANCELED) return;  // shutdown: the agent's destructor owns the rest
+      std::unique_ptr<detail::large_recv> lr(static_cast<detail::large_recv*>(op));
+      in->finish_large(lr->delivery, false);
+      return;
+    }
+  }
+}
+
+// Every millisecond: retries, held-back deliveries, and (at its interval) heartbeats and the
+// silence check.
+void agent::impl::tick(std::uint64_t now, std::uint64_t& next_heartbeat) {
+  retry_backlog();
+  if (provider_busy.exchange(false, std::memory_order_relaxed) && any_ready())
+    for (auto& d : destinations) {
+      std::lock_guard lock(d->mu);
+      if (d->ready_locked()) pump_locked(*d);
+    }
+  for (std::uint32_t s = 0; s < node_count; ++s)
+    if (in->has_pending(s)) {
+      in->drain_pending(s);
+      send_owed(s, true);
+    }
+  if (now < next_heartbeat) return;
+  const std::uint64_t timeout = detail::as_ns(config.peer_timeout);
+  next_heartbeat = now + detail::as_ns(config.heartbeat_interval);
+  for (std::uint32_t p = 0; p < node_count; ++p) {
+    if (p == node || destinations[p]->dead.load(std::memory_order_relaxed)) continue;
+    // last_heard may be later than `now` (set while handling completions after it was read).
+    const std::uint64_t heard = in->source(p).last_heard_ns;
+    if (heard && now > heard && now - heard > timeout) {
+      mark_dead(p, detail::death_cause::silent);
+      continue;
+    }
+    send_control(p, w::frame_kind::heartbeat, 0, nullptr, 0);
+  }
+}
+
+void agent::impl::rx_loop() {
+  constexpr std::size_t batch = 64;
+  fi_cq_data_entry entries[batch];
+  std::vector<std::uint32_t> touched;
+  std::uint64_t next_heartbeat = detail::now_ns();
+  std::uint64_t last_activity = detail::now_ns();
+  std::uint64_t next_tick = 0;
+  const std::uint64_t spin_ns = detail::as_ns(config.spin);
+  const std::uint64_t timeout_ns = detail::as_ns(config.peer_timeout);
+  std::uint64_t last_pass = detail::now_ns();  // a pass waits at most 50 ms
+  while (!stopping.load(std::memory_order_relaxed)) {
+    ssize_t n = fi_cq_read(endpoint.cq(), entries, batch);
+    std::uint64_t now = detail::now_ns();
+    if (n == -FI_EAGAIN) {
+      return_all_credits();
+      const bool pending = in->any_pending();
+      if (now - last_activity > spin_ns && !pending) {
+        // Sleep until a completion arrives (the CQ's wait object) or a tick is due: soon when
+        // something waits to be retried, else at the next heartbeat (at most 50 ms).
+        const bool retry_soon =
+            backlog_size.load(std::memory_order_relaxed) > 0 || provider_busy.load(std::memory_order_relaxed);
+        const std::uint64_t until_heartbeat = next_heartbeat > now ? (next_heartbeat - now) / 1'000'000 : 0;
+        const int ms = retry_soon ? 1 : static_cast<int>(std::clamp<std::uint64_t>(until_heartbeat, 1, 50));
+        if (endpoint.info().cq_fd_wait) {
+          n = fi_cq_sread(endpoint.cq(), entries, batch, nullptr, ms);
+        } else {
+          std::this_thread::sleep_for(std::chrono::microseconds(100));
+          n = fi_cq_read(endpoint.cq(), entries, batch);
+        }
+        now = detail::now_ns();
+      } else if (pending) {
+        std::this_thread::sleep_for(std::chrono::microseconds(50));
+      }
+    }
+    if (now - last_pass > timeout_ns) frozen_for(now - last_pass);  // before what arrived meanwhile
+    last_pass = now;
+    if (n > 0) {
+      last_activity = now;
+      touched.clear();
+      for (ssize_t i = 0; i < n; ++i) handle_completion(entries[i], touched);
+      for (detail::recv_buffer* rb : released)
+        if (auto ec = post_recv_buffer(*rb); ec) fail("reposting a receive buffer", ec);
+      released.clear();
+      std::sort(touched.begin(), touched.end());
+      touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
+      for (std::uint32_t s : touched) send_owed(s, false);
+    } else if (n == -FI_EAVAIL) {
+      handle_error_completion();
+    }
+    if (now >= next_tick) {
+      next_tick = now + 1'000'000;  // 1 ms
+      tick(now, next_heartbeat);
+    }
+  }
+}
+
+}  // namespace chanpool::transport

@@ -1,0 +1,241 @@
+// The TX thread: drains the inbox, appends each message to its destination's batch, seals
+// batches by the flush rules (outbound.hpp), and sends large payloads point to point.
+#include <rdma/fi_errno.h>
+#include <rdma/fi_tagged.h>
+
+#include <cstring>
+
+#include "agent_impl.hpp"
+#include "futex.hpp"
+
+namespace chanpool::transport {
+
+namespace w = wire;
+using detail::destination;
+using detail::frame_buffer;
+
+// Makes d.current a buffer with room, waiting for credit/buffers if all are in use. False if
+// the destination died or the agent is stopping meanwhile.
+bool agent::impl::ensure_current(destination& d) {
+  if (d.current) return true;
+  bool counted = false;
+  std::uint64_t seen = stall_epoch.load(std::memory_order_acquire);
+  std::unique_lock lock(d.mu);
+  const auto registrar = [this](frame_buffer& fb) {
+    if (auto mr = endpoint.register_memory(fb.bytes.data(), fb.bytes.size())) fb.mr = std::move(*mr);
+  };
+  while (true) {
+    if (d.dead.load(std::memory_order_relaxed) || stopping.load(std::memory_order_relaxed)) return false;
+    if (d.may_queue_locked()) {
+      if (frame_buffer* fb = d.take_buffer_locked(registrar)) {
+        fb->reset();
+        d.current = fb;
+        return true;
+      }
+    }
+    if (!counted) {
+      detail::relaxed_add(counters().credit_stalls, 1);
+      counted = true;
+    }
+    lock.unlock();
+    wait_stalled(seen);
+    seen = stall_epoch.load(std::memory_order_acquire);
+    lock.lock();
+    pump_locked(d);
+  }
+}
+
+// Moves d.current to the ready queue and sends what credit allows.
+void agent::impl::seal(destination& d) {
+  if (!d.current || d.current->count == 0) return;
+  std::lock_guard lock(d.mu);
+  d.seal_locked(d.current);
+  ready_total.fetch_add(1, std::memory_order_relaxed);
+  d.current = nullptr;
+  d.has_partial.store(false, std::memory_order_relaxed);
+  pump_locked(d);
+}
+
+void agent::impl::drop_for_dead(const w::inbox_header& h) {
+  detail::relaxed_add(counters().dropped_peer_dead, 1);
+  if (h.flags & w::deposited) {
+    w::ack_record a{h.src_pid, static_cast<std::uint8_t>(status::peer_dead), 0, {}, h.token};
+    tx_replies.deliver(h.src_pid, &a, sizeof a, w::reply_kind::ack);
+  }
+}
+
+void agent::impl::handle_inbox_record(std::span<const std::byte> rec) {
+  if (rec.size() < sizeof(w::inbox_header)) {
+    detail::relaxed_add(counters().inbox_malformed, 1);
+    return;
+  }
+  w::inbox_header h;
+  std::memcpy(&h, rec.data(), sizeof h);
+  const auto payload = rec.subspan(sizeof h);
+  const auto kind = static_cast<w::inbox_kind>(h.kind);
+  if (kind == w::inbox_kind::flush) {
+    for (destination* d : partials) seal(*d);
+    return;
+  }
+  if (h.dest_node >= node_count || (kind != w::inbox_kind::data && kind != w::inbox_kind::resolve)) {
+    detail::relaxed_add(counters().inbox_malformed, 1);
+    return;
+  }
+  destination& d = *destinations[h.dest_node];
+  if (d.dead.load(std::memory_order_relaxed)) {
+    if (kind == w::inbox_kind::resolve) {
+      w::resolve_reply r{h.src_pid, -1, h.token, 0, 0, 0};
+      tx_replies.deliver(h.src_pid, &r, sizeof r, w::reply_kind::resolve);
+    } else {
+      drop_for_dead(h);
+    }
+    return;
+  }
+  if (kind == w::inbox_kind::resolve) {
+    w::resolve_request req{h.src_pid, static_cast<std::uint32_t>(payload.size()), h.token};
+    send_control(h.dest_node, w::frame_kind::resolve, 1, &req, sizeof req, payload.data(), payload.size());
+    return;
+  }
+  if (payload.size() > large_threshold) {
+    send_large(d, h, payload);
+    return;
+  }
+  if (d.current && !d.current->fits(payload.size())) seal(d);
+  if (!ensure_current(d)) {
+    drop_for_dead(h);
+    return;
+  }
+  frame_buffer* fb = d.current;
+  const w::message_header m{static_cast<std::uint32_t>(payload.size()), h.channel_id, h.flags, 0, h.src_pid, h.token};
+  if (fb->append(m, payload)) {
+    d.current_since_ns = detail::now_ns();
+    d.has_partial.store(true, std::memory_order_relaxed);
+    if (!d.listed_partial) {
+      d.listed_partial = true;
+      partials.push_back(&d);
+    }
+  }
+  if (!config.aggregation || fb->used + sizeof(w::message_header) > config.flush_bytes) seal(d);
+}
+
+// A large payload: a descriptor in the batch (keeps the source's order at the receiver), the
+// bytes as a tagged message the receiver takes straight into the target channel.
+void agent::impl::send_large(destination& d, const w::inbox_header& h, std::span<const std::byte> payload) {
+  while (true) {
+    const std::uint64_t seen = stall_epoch.load(std::memory_order_acquire);
+    if (large_in_flight.load(std::memory_order_acquire) < 2 * config.credits || stopping.load()) break;
+    wait_stalled(seen);
+  }
+  const std::uint64_t tag = (static_cast<std::uint64_t>(node) << 40) | d.next_tag++;
+  if (d.current && !d.current->fits(0)) seal(d);
+  if (!ensure_current(d)) {
+    drop_for_dead(h);
+    return;
+  }
+  if (h.flags & w::deposited) {
+    std::lock_guard lock(large_tokens_mu);
+    large_tokens[{d.node, tag}] = h.token;
+  }
+  const w::message_header m{static_cast<std::uint32_t>(payload.size()), h.channel_id,
+                            static_cast<std::uint16_t>(h.flags | w::large), 0, h.src_pid, tag};
+  if (d.current->append(m, {})) d.current_since_ns = detail::now_ns();
+  seal(d);
+  auto ls = std::make_unique<detail::large_send>();
+  ls->dest = d.node;
+  ls->payload.assign(payload.begin(), payload.end());
+  if (auto mr = endpoint.register_memory(ls->payload.data(), ls->payload.size())) ls->mr = std::move(*mr);
+  while (true) {
+    const ssize_t rc = fi_tsend(endpoint.ep(), ls->payload.data(), ls->payload.size(), ls->mr.desc(), d.node, tag, ls.get());
+    if (rc == 0) break;
+    if (rc != -FI_EAGAIN || d.dead.load() || stopping.load()) {
+      {
+        std::lock_guard lock(large_tokens_mu);
+        large_tokens.erase({d.node, tag});
+      }
+      drop_for_dead(h);
+      return;
+    }
+    std::this_thread::yield();
+  }
+  large_in_flight.fetch_add(1, std::memory_order_relaxed);
+  detail::relaxed_add(counters().large_sent, 1);
+  detail::relaxed_add(counters().bytes_sent, payload.size());
+  ls.release();
+}
+
+// idle: the inbox ran dry (producers idle). A partial batch that stays keeps filling; a returning
+// credit nudges TX (flush record) to look again. Drops from `partials` the destinations left
+// without one.
+void agent::impl::flush_partials(bool idle) {
+  const std::uint64_t now = detail::now_ns();
+  const std::uint64_t deadline = detail::as_ns(config.flush_deadline);
+  std::size_t kept = 0;
+  for (destination* dp : partials) {
+    destination& d = *dp;
+    if (d.current && d.current->count != 0) {
+      bool can_send = false, idle_pipe = false;
+      {
+        std::lock_guard lock(d.mu);
+        can_send = d.can_send_now_locked();
+        idle_pipe = d.idle_pipe_locked();
+      }
+      if (detail::should_flush_partial(idle, now - d.current_since_ns >= deadline, can_send, idle_pipe)) seal(d);
+    }
+    if (d.current && d.current->count != 0) {
+      partials[kept++] = &d;
+    } else {
+      d.listed_partial = false;
+    }
+  }
+  partials.resize(kept);
+}
+
+// A partial batch that credit would let go now: TX must wake for its deadline.
+bool agent::impl::partial_due() {
+  for (destination* d : partials) {
+    if (!d->current || !d->current->count) continue;
+    std::lock_guard lock(d->mu);
+    if (d->can_send_now_locked()) return true;
+  }
+  return false;
+}
+
+// Wakes senders waiting for inbox room once it is at least half empty (see client put()).
+void agent::impl::wake_room_waiters() noexcept {
+  if (std::atomic_ref<std::uint32_t>(shared.state->inbox_waiters).load(std::memory_order_seq_cst) == 0) return;
+  if (inbox.poll().count > config.inbox_capacity / 2) return;
+  std::atomic_ref<std::uint32_t>(shared.state->inbox_room).fetch_add(1, std::memory_order_release);
+  channels::detail::futex_wake(&shared.state->inbox_room, INT32_MAX);
+}
+
+void agent::impl::tx_loop() {
+  channels::recv_claim claim;
+  std::uint32_t since_check = 0;
+  while (!stopping.load(std::memory_order_relaxed)) {
+    status st = inbox.claim_recv(claim, channels::try_once);
+    if (st == status::empty) {
+      wake_room_waiters();
+      flush_partials(true);
+      // Sleep on the inbox. A partial batch that credit would let go is looked at again by its
+      // deadline; one waiting for credit is not (the credit's arrival posts a flush record):
+      // waking every few µs for it would burn the core its producers need.
+      const bool due = partial_due();
+      st = inbox.claim_recv(claim, due ? std::chrono::duration_cast<std::chrono::nanoseconds>(config.flush_deadline)
+                                       : std::chrono::nanoseconds(100'000'000));
+      if (st == status::timeout) flush_partials(true);
+      if (st != status::ok) continue;
+    } else if (st != status::ok) {
+      if (st == status::closed) return;
+      continue;
+    }
+    handle_inbox_record(claim.data());
+    inbox.release(claim);
+    if (++since_check == 64) {
+      since_check = 0;
+      flush_partials(false);
+      wake_room_waiters();
+    }
+  }
+}
+
+}  // namespace chanpool::transport

@@ -1,0 +1,115 @@
+// The inbound side of a node agent: per source node, batch frames put back in sequence, messages
+// delivered into this node's channels, what a full channel held back, and the credits and acks
+// owed to the source. No libfabric calls: a large message's tagged receive is started through a
+// hook, so the rules are tested directly (tests/transport/inbound_test.cpp).
+//
+// Thread: the RX thread alone calls every method (the agent's TX side never touches it).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "chanpool/channels/channel.hpp"
+#include "chanpool/transport/wire.hpp"
+#include "node_state.hpp"
+
+namespace chanpool::transport::detail {
+
+// A large message being received into the target channel's claimed slot (or discarded).
+struct large_delivery {
+  std::uint32_t source = 0;
+  std::uint32_t channel_id = 0;
+  std::uint16_t flags = 0;
+  std::uint32_t src_pid = 0;
+  std::uint64_t token = 0;
+  channels::send_claim claim;  // inactive: the message is received only to be dropped
+};
+
+// What is left of a source's batch when a target channel was full or a large message is
+// arriving: delivered in order before anything newer from that source.
+struct pending_fragment {
+  std::vector<std::byte> messages;
+  std::size_t offset = 0;
+  bool returns_credit = false;  // the last fragment of a batch: its credit is owed once done
+};
+
+struct source_state {
+  std::deque<pending_fragment> pending;
+  const large_delivery* awaiting_large = nullptr;  // a tagged receive in progress blocks the source
+  std::uint32_t credits_owed = 0;
+  std::vector<wire::ack_record> acks;
+  std::uint64_t last_heard_ns = 0;
+  std::uint64_t told_dead_ns = 0;  // when it was last told that this node declared it dead
+  bool hello_seen = false;
+  std::uint32_t next_sequence = 0;                               // batch frame expected next
+  std::map<std::uint32_t, std::vector<std::byte>> early;         // batches that overtook it
+};
+
+// What the agent owes a source now: acks always, credits in batches (see take_owed()).
+struct owed_to_source {
+  std::vector<wire::ack_record> acks;
+  std::uint32_t credits = 0;
+};
+
+class inbound {
+ public:
+  // Starts the tagged receive of a large message into `ch` (claiming its slot). Returns false
+  // when the channel is full now (the source waits and it is tried again), true when the
+  // receive was started or the message was dealt with otherwise (acked, counted).
+  using start_large_fn = std::function<bool(std::uint32_t source, const wire::message_header&, channels::channel&)>;
+
+  // window: the credit window of a source; early batches beyond about four windows are malformed.
+  inbound(std::uint32_t node_count, std::uint32_t window, node_counters& counters, start_large_fn start_large);
+
+  enum class batch_verdict : std::uint8_t { accepted, held_early, malformed };
+  // A batch frame from s with this sequence number; [body, end) are its messages.
+  batch_verdict on_batch(std::uint32_t s, std::uint32_t sequence, const std::byte* body, const std::byte* end,
+                         std::size_t frame_bytes);
+  // Delivers s's held-back messages in order; stops at the first that cannot go yet.
+  void drain_pending(std::uint32_t s);
+  // The tagged receive of `d` finished (ok) or failed: commit or abandon, ack, go on with s.
+  void finish_large(large_delivery& d, bool ok);
+  // The large receive of s is in progress: nothing after it is delivered until it finishes.
+  void await_large(std::uint32_t s, const large_delivery* d) { sources_[s].awaiting_large = d; }
+  // Records a deposited message's outcome for its sender's ack.
+  void ack(std::uint32_t s, const wire::message_header& m, status st);
+  // Acks go out at once (a deposited sender waits for them). Credits go in batches of a quarter
+  // window while completions keep coming, and all of them when the CQ runs dry (all = true).
+  owed_to_source take_owed(std::uint32_t s, bool all);
+
+  // Opens (or re-opens: a channel re-created under the same name is picked up) the channel named
+  // by a resolve request. Returns its id, or the error.
+  result<std::uint32_t> resolve(const std::string& name, const std::string& node_job);
+  channels::channel* target(std::uint32_t id) noexcept;
+
+  source_state& source(std::uint32_t s) noexcept { return sources_[s]; }
+  bool has_pending(std::uint32_t s) const noexcept { return !sources_[s].pending.empty(); }
+  bool any_pending() const noexcept;
+  std::uint32_t node_count() const noexcept { return static_cast<std::uint32_t>(sources_.size()); }
+
+ private:
+  void accept_batch(std::uint32_t s, const std::byte* body, const std::byte* end, std::size_t frame_bytes);
+  // Delivers from [p, end) until a message cannot go now. Returns the position reached (end
+  // when all went), or nullptr for a malformed batch.
+  const std::byte* deliver(std::uint32_t s, const std::byte* p, const std::byte* end);
+
+  struct target_entry {
+    std::string name;
+    channels::channel ch;
+  };
+
+  std::uint32_t window_;
+  node_counters& counters_;
+  start_large_fn start_large_;
+  std::vector<source_state> sources_;
+  std::vector<target_entry> targets_;                         // by channel id
+  std::unordered_map<std::string, std::uint32_t> target_ids_;
+};
+
+}  // namespace chanpool::transport::detail
