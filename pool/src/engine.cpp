@@ -19,6 +19,7 @@
 #include "placement.hpp"
 #include "preflight.hpp"
 #include "wire_decode.hpp"
+#include "report.hpp"
 
 namespace chanpool::pool::detail {
 namespace {
@@ -66,7 +67,7 @@ std::string items_text(std::uint64_t first, std::uint32_t count) {
 // CHANPOOL_POOL_TRACE=1 prints the steps of a pool's start-up and when each ended.
 void trace_start(const char* what, steady::time_point t0) {
   static const bool on = std::getenv("CHANPOOL_POOL_TRACE") != nullptr;
-  if (on) std::fprintf(stderr, "pool start: %-28s %.3f s\n", what, std::chrono::duration<double>(steady::now() - t0).count());
+  if (on) report("pool start: %-28s %.3f s", what, std::chrono::duration<double>(steady::now() - t0).count());
 }
 
 }  // namespace
@@ -558,9 +559,9 @@ void engine::run_callback(job& j) {
   try {
     j.on_ready(j);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "chanpool pool: a callback of task '%s' threw: %s (ignored)\n", j.task_name().c_str(), e.what());
+    report("chanpool pool: a callback of task '%s' threw: %s (ignored)", j.task_name().c_str(), e.what());
   } catch (...) {
-    std::fprintf(stderr, "chanpool pool: a callback of task '%s' threw (ignored)\n", j.task_name().c_str());
+    report("chanpool pool: a callback of task '%s' threw (ignored)", j.task_name().c_str());
   }
   j.publish_ready();
 }
@@ -593,7 +594,7 @@ void engine::node_lost(std::uint32_t k, const std::string& why) {
     std::lock_guard lock(counters_mutex_);
     ++counters_.nodes_lost;
   }
-  std::fprintf(stderr, "chanpool pool: node %u lost: %s; its work runs again on the other nodes\n", k, why.c_str());
+  report("chanpool pool: node %u lost: %s; its work runs again on the other nodes", k, why.c_str());
   // Its workers can no longer report; the supervisor takes them down.
   if (node.supervisor > 0) ::kill(node.supervisor, SIGTERM);
   for (const chunk_ref& ref : dispatch_.node_lost(k)) chunk_lost(ref, why);

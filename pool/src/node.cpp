@@ -23,6 +23,7 @@
 #include "chanpool/transport/client.hpp"
 #include "placement.hpp"
 #include "wire_decode.hpp"
+#include "report.hpp"
 
 namespace chanpool::pool::detail {
 namespace {
@@ -71,7 +72,7 @@ class worker {
     this_worker = worker_identity{plan_.node, index_};
     if (plan_.pin) {
       if (auto why = pin_to_core(plan_.first_core + index_); !why.empty())
-        std::fprintf(stderr, "chanpool pool: worker %u on node %u not pinned: %s\n", index_, plan_.node, why.c_str());
+        report("chanpool pool: worker %u on node %u not pinned: %s", index_, plan_.node, why.c_str());
     }
     setup();
     send_ready();
@@ -83,7 +84,7 @@ class worker {
       const status st = tasks_.claim_recv(claim);
       if (st == status::closed) die(exit_stopped);
       if (st != status::ok) {
-        std::fprintf(stderr, "chanpool pool: worker %u on node %u: receive failed (%s)\n", index_, plan_.node,
+        report("chanpool pool: worker %u on node %u: receive failed (%s)", index_, plan_.node,
                      std::string(to_string(st)).c_str());
         die(exit_setup_failed);
       }
@@ -92,7 +93,7 @@ class worker {
       const auto header = wire::decode_task_header(message);
       if (!header || !wire::plausible_item_count(header->item_count, message.size() - sizeof(wire::task_header))) {
         tasks_.release(claim);
-        std::fprintf(stderr, "chanpool pool: worker %u on node %u dropped a malformed task message (%zu bytes)\n",
+        report("chanpool pool: worker %u on node %u dropped a malformed task message (%zu bytes)",
                      index_, plan_.node, message.size());
         continue;
       }
@@ -120,7 +121,7 @@ class worker {
   void setup() {
     auto tasks = ch::channel::open(tasks_channel_name, {.job = plan_.node_job});
     if (!tasks) {
-      std::fprintf(stderr, "chanpool pool: worker on node %u cannot open its task channel: %s\n", plan_.node,
+      report("chanpool pool: worker on node %u cannot open its task channel: %s", plan_.node,
                    tasks.error().message().c_str());
       die(exit_setup_failed);
     }
@@ -128,7 +129,7 @@ class worker {
     if (!plan_.spin) tasks_.set_wait({.mode = ch::wait_mode::idle});
     auto c = tp::client::attach(plan_.node_job);
     if (!c) {
-      std::fprintf(stderr, "chanpool pool: worker on node %u cannot attach to its agent: %s\n", plan_.node,
+      report("chanpool pool: worker on node %u cannot attach to its agent: %s", plan_.node,
                    c.error().message().c_str());
       die(exit_transport_gone);
     }
@@ -140,7 +141,7 @@ class worker {
       r = client_.open({0, results_channel_name});
     }
     if (!r) {
-      std::fprintf(stderr, "chanpool pool: worker on node %u cannot reach the results channel on node 0: %s\n",
+      report("chanpool pool: worker on node %u cannot reach the results channel on node 0: %s",
                    plan_.node, r.error().message().c_str());
       die(exit_transport_gone);
     }
@@ -185,7 +186,7 @@ class worker {
   void send_result_message(const std::string& message) {
     const status st = results_.send(std::as_bytes(std::span(message.data(), message.size())));
     if (st == status::ok) return;
-    std::fprintf(stderr, "chanpool pool: worker %u on node %u cannot send results (%s); exiting\n", index_,
+    report("chanpool pool: worker %u on node %u cannot send results (%s); exiting", index_,
                  plan_.node, std::string(to_string(st)).c_str());
     die(st == status::peer_dead ? exit_transport_gone : exit_setup_failed);
   }
@@ -290,7 +291,7 @@ class supervisor {
     cfg.heap_bytes = std::max<std::uint64_t>(64u << 20, 4ull * plan_.max_item_bytes);
     auto tasks = ch::channel::create(tasks_channel_name, cfg, {.job = plan_.node_job});
     if (!tasks) {
-      std::fprintf(stderr, "chanpool pool: node %u cannot create its task channel: %s\n", plan_.node,
+      report("chanpool pool: node %u cannot create its task channel: %s", plan_.node,
                    tasks.error().message().c_str());
       die(exit_setup_failed);
     }
@@ -299,7 +300,7 @@ class supervisor {
     void* shared = ::mmap(nullptr, sizeof(worker_slot) * plan_.workers, PROT_READ | PROT_WRITE,
                           MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (shared == MAP_FAILED) {
-      std::fprintf(stderr, "chanpool pool: node %u: mmap of worker slots failed: %s\n", plan_.node, std::strerror(errno));
+      report("chanpool pool: node %u: mmap of worker slots failed: %s", plan_.node, std::strerror(errno));
       die(exit_setup_failed);
     }
     slots_ = new (shared) worker_slot[plan_.workers];
@@ -335,7 +336,7 @@ class supervisor {
       worker(plan_, i, slots_[i]).run();
     }
     if (pid < 0) {
-      std::fprintf(stderr, "chanpool pool: node %u cannot fork worker %u: %s\n", plan_.node, i, std::strerror(errno));
+      report("chanpool pool: node %u cannot fork worker %u: %s", plan_.node, i, std::strerror(errno));
       stopped_[i] = true;
       return;
     }
@@ -380,7 +381,7 @@ class supervisor {
         continue;
       }
       if (code == exit_setup_failed && ++setup_failures_[i] > 3) {
-        std::fprintf(stderr, "chanpool pool: node %u: worker %u failed to start 4 times; not replaced\n", plan_.node, i);
+        report("chanpool pool: node %u: worker %u failed to start 4 times; not replaced", plan_.node, i);
         stopped_[i] = true;
         report_lost(i, pid, wstatus);
         continue;

@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "chanpool/pool/task.hpp"
+#include "report.hpp"
 
 namespace chanpool::pool {
 namespace {
@@ -28,7 +29,7 @@ bool detail::register_task(task_entry entry) {
   std::lock_guard lock(r.mutex);
   if (const auto it = r.by_id.find(entry.id); it != r.by_id.end()) {
     if (it->second.function == entry.function) return true;  // the same registration, seen twice
-    std::fprintf(stderr, "chanpool pool: two tasks registered as '%s' (or names with one hash): rename one\n",
+    report("chanpool pool: two tasks registered as '%s' (or names with one hash): rename one",
                  entry.name.c_str());
     std::abort();
   }

@@ -72,16 +72,12 @@ struct pool_options {
   std::string initializer_args;
   std::string job;  // shared-memory namespace prefix; empty: "pool<pid>-<n>"
   transport::agent_config agent;
-  // RxM's bounce-buffer size for the agents (FI_OFI_RXM_BUFFER_SIZE, set in this process before
-  // the agents start, unless the environment already sets it; 0 leaves it alone). RxM allocates
-  // and clears two pools of 1024 such buffers per endpoint at start-up: 32 MiB per agent at its
-  // 16 KiB default, about a second of page faults for 32 virtual nodes on 2 cores. The Pool's
-  // messages are small, and larger ones go point to point.
+  // RxM's eager buffer size and per-connection queue depths for the agents, applied with
+  // transport::set_rxm_defaults() before they start (the environment wins; 0 leaves libfabric's
+  // default). RxM clears pools of these at start-up, so smaller values start a Pool faster; the
+  // Pool's messages are small and larger ones go point to point. Measured start-up times:
+  // docs/benchmarks.md ("Pool start-up").
   std::uint32_t rxm_buffer_bytes = 4096;
-  // RxM's per-connection queue depths (FI_OFI_RXM_MSG_TX_SIZE and FI_OFI_RXM_MSG_RX_SIZE, set the
-  // same way; 0 leaves them alone): their pools are cleared at start-up too. With 32 agents on 2
-  // cores, 32 instead of the defaults took Pool start-up from 0.59-0.69 s to 0.41-0.43 s with the
-  // same map runtimes.
   std::uint32_t rxm_queue_depth = 32;
   // When the pool's processes outnumber the cores, agents and workers sleep at once instead of
   // spinning first: a spinning process only delays the one it waits for.
