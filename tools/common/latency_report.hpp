@@ -102,11 +102,13 @@ inline void print_table(const std::string& tool, const std::string& transport, c
                         const std::string& extra_header = {}) {
   std::printf("# %s, transport %s: one-way latency = round trip / 2\n", tool.c_str(), transport.c_str());
   if (!extra_header.empty()) std::printf("# %s\n", extra_header.c_str());
-  std::printf("# median: of batch means; p99: of individually timed round trips (clock read included)\n");
-  std::printf("%-12s %16s %14s %12s\n", "# size(B)", "one-way(ns)", "p99(ns)", "iterations");
+  std::printf("# median: of batch means; p99: of individually timed round trips (clock read included);\n"
+              "# round trip: a request and its response, what a remote call pays\n");
+  std::printf("%-12s %16s %14s %12s %16s %14s\n", "# size(B)", "one-way(ns)", "p99(ns)", "iterations", "round-trip(ns)",
+              "rt-p99(ns)");
   for (const auto& r : rows)
-    std::printf("%-12zu %16.1f %14.1f %12llu\n", r.size, r.one_way_ns, r.p99_ns,
-                static_cast<unsigned long long>(r.iterations));
+    std::printf("%-12zu %16.1f %14.1f %12llu %16.1f %14.1f\n", r.size, r.one_way_ns, r.p99_ns,
+                static_cast<unsigned long long>(r.iterations), 2 * r.one_way_ns, 2 * r.p99_ns);
   std::fflush(stdout);
 }
 
@@ -116,7 +118,12 @@ inline nlohmann::json to_json(const std::string& tool, const std::string& transp
   j["transport"] = transport;
   j["results"] = nlohmann::json::array();
   for (const auto& r : rows)
-    j["results"].push_back({{"size", r.size}, {"one_way_ns", r.one_way_ns}, {"p99_ns", r.p99_ns}, {"iterations", r.iterations}});
+    j["results"].push_back({{"size", r.size},
+                            {"one_way_ns", r.one_way_ns},
+                            {"p99_ns", r.p99_ns},
+                            {"round_trip_ns", 2 * r.one_way_ns},
+                            {"round_trip_p99_ns", 2 * r.p99_ns},
+                            {"iterations", r.iterations}});
   return j;
 }
 
