@@ -41,7 +41,7 @@ struct agent_config {
   // Aggregation: off sends every message as its own frame (for comparison runs).
   bool aggregation = true;
   // Batch size that triggers a send, and the largest frame. Capped at the provider's eager size
-  // (16 KiB on tcp;ofi_rxm unless FI_OFI_RXM_BUFFER_SIZE raises it): see agent.cpp.
+  // (16 KiB on tcp;ofi_rxm unless FI_OFI_RXM_BUFFER_SIZE raises it): see eager_message_limit() in fabric.hpp.
   std::size_t flush_bytes = 64 * 1024;
   std::chrono::microseconds flush_deadline{20};          // max age of a partial batch while busy
   std::size_t large_threshold = 16 * 1024;               // larger payloads go point to point
