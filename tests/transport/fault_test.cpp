@@ -5,6 +5,7 @@
 
 #include <fstream>
 
+#include "chanpool/transport/diagnostics.hpp"
 #include "chanpool/transport/fabric.hpp"
 #include "chanpool/transport/wire.hpp"
 #include "transport_test_util.hpp"
@@ -305,6 +306,33 @@ TEST(Faults, StoppedNodeIsDeclaredDeadAndItsLateFramesAreDropped) {
   EXPECT_EQ(sink.recv(out, 1s), status::timeout) << "a message from the dead node was delivered";
   EXPECT_EQ(on0.peer(2), tr::peer_state::dead);
   ep.close();
+}
+
+}  // namespace
+}  // namespace chanpool::test
+
+namespace chanpool::test {
+namespace {
+
+// connect() past its timeout returns an error, names the nodes it did not hear from in
+// failure_reason(), and prints nothing: the lines go to the diagnostic handler.
+TEST(Faults, ConnectTimeoutNamesTheMissingNodesWithoutPrinting) {
+  const std::string job_a = test_job("conn-a"), job_b = test_job("conn-b");
+  tr::agent_config cfg = test_agent_config();
+  auto a = tr::agent::create(0, 2, job_a, cfg);
+  ASSERT_TRUE(a) << a.error().message();
+  auto b = tr::agent::create(1, 2, job_b, cfg);  // created, never connected: it never says hello
+  ASSERT_TRUE(b) << b.error().message();
+  std::vector<std::string> lines;
+  tr::set_diagnostic_handler([&](std::string_view l) { lines.emplace_back(l); });
+  const std::error_code ec = (*a)->connect({(*a)->address(), (*b)->address()}, tr::make_job_key(),
+                                           std::chrono::milliseconds(300));
+  tr::set_diagnostic_handler({});
+  EXPECT_TRUE(ec);
+  EXPECT_NE((*a)->failure_reason().find("node(s) 1"), std::string::npos) << (*a)->failure_reason();
+  EXPECT_FALSE((*a)->failure());  // not a failure of a running agent
+  (*a)->stop();
+  (*b)->stop();
 }
 
 }  // namespace

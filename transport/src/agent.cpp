@@ -146,7 +146,7 @@ std::error_code agent::connect(const std::vector<std::vector<std::byte>>& peers,
       std::string missing;
       for (std::uint32_t peer = 0; peer < p.node_count; ++peer)
         if (detail::load_peer(p.shared.state, peer) != peer_state::alive) missing.append(" ").append(std::to_string(peer));
-      p.record_failure(fabric_error(-FI_ETIMEDOUT),
+      p.record_failure({},  // words only: the agent itself has not failed
                        "no hello within " + std::to_string(timeout.count()) + " ms from node(s)" + missing);
       return fabric_error(-FI_ETIMEDOUT);
     }
