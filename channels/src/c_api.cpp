@@ -274,6 +274,32 @@ int chanpool_channel_recv(chanpool_channel_t* channel, void* buffer, size_t capa
   });
 }
 
+int chanpool_channel_send_many(chanpool_channel_t* channel, const void* const* messages, const size_t* sizes,
+                               size_t count, size_t* sent, int64_t timeout_ns) {
+  if (sent) *sent = 0;
+  ch::timeout t;
+  if (!channel || !sent || (count && (!messages || !sizes)) || !to_timeout(timeout_ns, t)) return CHANPOOL_INVALID;
+  for (size_t i = 0; i < count; ++i)
+    if (!messages[i] && sizes[i]) return CHANPOOL_INVALID;
+  return guarded([&]() -> int {
+    std::vector<std::span<const std::byte>> spans(count);
+    for (size_t i = 0; i < count; ++i) spans[i] = {static_cast<const std::byte*>(messages[i]), sizes[i]};
+    return code(channel->channel.send_many(spans, *sent, t));
+  });
+}
+
+int chanpool_channel_recv_many(chanpool_channel_t* channel, void* buffer, size_t capacity, size_t* lengths,
+                               size_t max_messages, size_t* received, int64_t timeout_ns) {
+  if (received) *received = 0;
+  ch::timeout t;
+  if (!channel || !lengths || !received || !max_messages || (!buffer && capacity) || !to_timeout(timeout_ns, t))
+    return CHANPOOL_INVALID;
+  return guarded([&]() -> int {
+    return code(channel->channel.recv_many({static_cast<std::byte*>(buffer), capacity}, {lengths, max_messages},
+                                           *received, t));
+  });
+}
+
 int chanpool_channel_claim_recv(chanpool_channel_t* channel, chanpool_recv_claim_t* claim, int64_t timeout_ns) {
   if (claim) std::memset(claim, 0, sizeof *claim);
   ch::timeout t;

@@ -18,115 +18,17 @@
 #include <climits>
 #include <cstring>
 
-#include "fence.hpp"
-#include "futex.hpp"
 #include "heap.hpp"
-#include "layout.hpp"
 #include "process.hpp"
-#include "segment.hpp"
-#include "waiters.hpp"
+#include "ring.hpp"
+#include "wait_loop.hpp"
 
 namespace chanpool::channels {
 namespace {
 
 using namespace detail;
-using clock = std::chrono::steady_clock;
-
-template <class T>
-std::atomic_ref<T> aref(T& x) noexcept {
-  return std::atomic_ref<T>(x);
-}
-
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield" ::: "memory");
-#endif
-}
-
-std::uint32_t blocks_for(const channel_view& v, std::size_t bytes) noexcept {
-  return static_cast<std::uint32_t>((bytes + v.heap_block_bytes - 1) >> v.heap_block_shift);
-}
-
-// The futex words data_seq and space_seq are | epoch (31 bits) | armed (bit 0) |. A waiter sets
-// `armed` before its last check and sleeps on the armed value. A publisher that finds it set
-// moves the epoch (which also ends sleeps that have not started yet) and wakes one sleeper.
-// With one sleeper it also clears `armed`, so the publishes that follow, until the sleeper has
-// woken and re-armed, cost no system call: a burst into a channel whose receiver is still being
-// scheduled pays one wake, not one per message. With several sleepers it stays armed, so every
-// publish wakes the next one, as a plain counter would. poll_set waiters sleep on unarmed
-// snapshots of the word: while any wait, every publish moves the epoch and wakes them all.
-//
-// Callers have just published either with a seq_cst RMW, which orders the publish before these
-// loads (pairs with the waiter's seq_cst arming), or with a release store followed by
-// fast_side_fence() (pairs with slow_side_fence() after arming).
-//
-// The counts include processes killed in their sleep until someone takes them off (waiters.hpp).
-// A wake that finds nobody asleep while the counts say several sleep is the sign of that: it
-// triggers a (rate-limited) scan, so the dead stop costing a futex_wake per publish.
-void notify(const channel_view& v, std::uint32_t& word, std::uint32_t& waiters) noexcept {
-  if (aref(v.control->poll_waiters).load(std::memory_order_seq_cst) != 0) {
-    aref(word).fetch_add(futex_epoch_step, std::memory_order_seq_cst);
-    if (futex_wake(&word, INT_MAX) == 0) reap_dead_waiters_every(v, evidence_scan_interval);
-    return;
-  }
-  std::uint32_t w = aref(word).load(std::memory_order_seq_cst);
-  while (w & futex_armed) {
-    if (aref(waiters).load(std::memory_order_seq_cst) > 1) {
-      aref(word).fetch_add(futex_epoch_step, std::memory_order_seq_cst);
-      if (futex_wake(&word, 1) == 0) reap_dead_waiters_every(v, evidence_scan_interval);
-      return;
-    }
-    if (aref(word).compare_exchange_weak(w, (w + futex_epoch_step) & ~futex_armed, std::memory_order_seq_cst,
-                                         std::memory_order_seq_cst)) {
-      futex_wake(&word, 1);
-      return;
-    }
-  }
-}
-
-void notify_receivers(const channel_view& v) noexcept { notify(v, v.control->data_seq, v.control->recv_waiters); }
-void notify_senders(const channel_view& v) noexcept { notify(v, v.control->space_seq, v.control->send_waiters); }
-
-// Moves `index` past the slot serving sequence `seq40`, if it still points at it.
-void help_past(std::uint64_t& index, std::uint64_t seq40) noexcept {
-  std::uint64_t at = aref(index).load(std::memory_order_relaxed);
-  if ((at & ctrl_seq_mask) == seq40) aref(index).compare_exchange_strong(at, at + 1, std::memory_order_relaxed);
-}
-
-std::uint64_t ctrl_seq40(std::uint64_t c) noexcept { return c >> ctrl_seq_shift; }
-
-// A slot serves at most one lap ahead of the index that points at it (released: pos + capacity).
-// Further ahead, with the index still at `pos` (not a stale read), is damage from someone who
-// wrote over the segment: helping the index on one step at a time would take up to 2^40 steps.
-bool damaged_index(const channel_view& v, std::uint64_t& index, std::uint64_t pos) noexcept {
-  if (aref(index).load(std::memory_order_relaxed) != pos) return false;
-  aref(v.control->corrupted_messages).fetch_add(1, std::memory_order_relaxed);
-  return true;
-}
-
-// Publishes an abandoned (empty) message in a slot the caller holds as WRITING.
-void publish_abandoned(const channel_view& v, slot_header* s, std::uint64_t seq40) noexcept {
-  aref(s->flags).store(slot_flag_abandoned, std::memory_order_relaxed);
-  aref(s->length).store(0, std::memory_order_relaxed);
-  aref(s->ctrl).exchange(make_ctrl(seq40, slot_full, 0), std::memory_order_seq_cst);
-  notify_receivers(v);
-}
-
-// Returns a slot the caller holds as READING to the next lap.
-void release_slot(const channel_view& v, slot_header* s, std::uint64_t seq40) noexcept {
-  aref(s->ctrl).exchange(make_ctrl(seq40 + v.capacity, slot_empty, 0), std::memory_order_seq_cst);
-  notify_senders(v);
-}
-
-thread_local std::uint32_t try_probe_countdown = 0;
-// Set by send_once when the heap, not the ring, was full: only then is a scan of every slot for
-// a dead holder of heap blocks worth its O(capacity) cost.
-thread_local bool heap_starved = false;
 
 std::atomic<std::uint32_t> next_lease_token{1};
-constexpr std::uint32_t try_probe_every = 4096;  // try-once calls blocked by the same kind of slot
 
 }  // namespace
 
@@ -482,100 +384,19 @@ status channel::recv(std::vector<std::byte>& out, timeout t) {
   return release(claim);
 }
 
-// --- waiting -------------------------------------------------------------------------------------
 
-template <class Once>
-status channel::wait_until_done(Once&& once, bool sender, timeout t) noexcept {
-  std::uint64_t blocker = 0;
-  status st = once(blocker);
-  if (st != status::full && st != status::empty) return st;
-  if (t <= timeout::zero()) {
-    // Busy try-once loops must not spin forever behind a dead holder: probe now and then.
-    if (blocker != 0 && ++try_probe_countdown % try_probe_every == 0 && repair_if_dead(blocker)) st = once(blocker);
-    return st;
-  }
-  const channel_view& v = *view_;
-  const auto start = clock::now();
-  const auto deadline = t == forever || t > std::chrono::hours(24 * 365) ? clock::time_point::max() : start + t;
-  std::uint64_t watched = blocker;
-  auto watched_since = start;
-  // Probes a holder that has blocked us for liveness_check. Returns true if it repaired.
-  auto probe = [&](clock::time_point now) {
-    if (blocker != watched) {
-      watched = blocker;
-      watched_since = now;
-      return false;
-    }
-    if (now - watched_since < wait_.liveness_check) return false;
-    watched_since = now;
-    if (blocker != 0) return repair_if_dead(blocker);
-    if (sender && heap_starved) {
-      // The heap may be held by a dead sender's slot anywhere in the ring, or by blocks it never
-      // attached. Rare and rate-limited, so scan everything.
-      const auto reclaimed = aref(v.control->reclaimed_heap_blocks).load(std::memory_order_relaxed);
-      return repair() != 0 || aref(v.control->reclaimed_heap_blocks).load(std::memory_order_relaxed) != reclaimed;
-    }
-    return false;
-  };
+namespace {
 
-  if (wait_.mode != wait_mode::idle) {
-    const auto spin_end = wait_.mode == wait_mode::spin ? deadline : start + wait_.spin_for;
-    for (std::uint32_t round = 0;; ++round) {
-      for (int i = 0; i < 32; ++i) {
-        cpu_relax();
-        st = once(blocker);
-        if (st != status::full && st != status::empty) return st;
-      }
-      const auto now = clock::now();
-      if (probe(now)) continue;
-      if (now >= deadline) return status::timeout;
-      if (now >= spin_end) break;
-      if (wait_.mode == wait_mode::spin && now - start > wait_.spin_for) sched_yield();  // share an oversubscribed core
-    }
-  }
-
-  std::uint32_t& word = sender ? v.control->space_seq : v.control->data_seq;
-  const bool single_publisher = sender ? v.single_consumer : v.single_producer;
-  const waiter_side side = sender ? waiter_side::sender : waiter_side::receiver;
-  // Counted in this process's waiter record, so that a kill in the sleep below is undone.
-  const std::uint32_t record = waiter_enter(v, side);
-  for (;;) {
-    // Arm, then check, then sleep on the armed value (see notify()). A single publisher on the
-    // other side reads the word without a fence of its own: pay for both sides here.
-    const std::uint32_t seen = aref(word).fetch_or(futex_armed, std::memory_order_seq_cst) | futex_armed;
-    if (single_publisher) slow_side_fence();
-    st = once(blocker);
-    if (st != status::full && st != status::empty) break;
-    const auto now = clock::now();
-    if (probe(now)) continue;
-    if (now >= deadline) {
-      st = status::timeout;
-      break;
-    }
-    reap_dead_waiters_every(v, scan_interval);  // others killed in their sleep
-    // Capped so that a holder that died without waking us is still probed.
-    const auto nap = std::min<clock::duration>(deadline - now, wait_.liveness_check);
-    futex_wait(&word, seen, std::chrono::duration_cast<std::chrono::nanoseconds>(nap));
-  }
-  waiter_leave(v, side, record);
-  return st;
-}
-
-// --- crash repair --------------------------------------------------------------------------------
-
-bool channel::repair_if_dead(std::uint64_t blocker) noexcept {
-  const channel_view& v = *view_;
-  const std::uint32_t dead = ctrl_pid(blocker);
-  const std::uint64_t state = ctrl_state(blocker);
-  if (dead == 0 || (state != slot_writing && state != slot_reading)) return false;
-  if (process_alive(dead, v.registry, v.registry_entries)) return false;
-  const std::uint64_t seq40 = ctrl_seq40(blocker);
+// Takes over the slot whose control word is `c`, held by the dead process `dead`, and repairs it:
+// its message is dropped and counted lost. Returns false if another repairer won.
+bool repair_dead_slot(const channel_view& v, std::uint64_t c, std::uint32_t dead, bool reclaim_heap) noexcept {
+  const std::uint64_t state = ctrl_state(c);
+  const std::uint64_t seq40 = ctrl_seq40(c);
   slot_header* s = v.slot(seq40);
-  const std::uint32_t me = current_pid();
-  std::uint64_t expected = blocker;
+  std::uint64_t expected = c;
   // Take the slot over in the same state, stamped with our pid: exactly one repairer wins.
-  if (!aref(s->ctrl).compare_exchange_strong(expected, make_ctrl(seq40, state, me), std::memory_order_acquire,
-                                             std::memory_order_relaxed))
+  if (!aref(s->ctrl).compare_exchange_strong(expected, make_ctrl(seq40, state, current_pid()),
+                                             std::memory_order_acquire, std::memory_order_relaxed))
     return false;
   const std::uint32_t slot_tag = heap_owner_slot(v.slot_index(seq40));
   const std::uint32_t flags = aref(s->flags).load(std::memory_order_relaxed);
@@ -590,7 +411,7 @@ bool channel::repair_if_dead(std::uint64_t blocker) noexcept {
   if (state == slot_writing) {
     // A dead sender: the slot may be anywhere in the ring, so turn it into an abandoned message
     // that receivers skip in order. Its blocks not yet attached to the slot carry its pid.
-    if (v.heap_blocks) heap_reclaim_dead(v, dead);
+    if (reclaim_heap && v.heap_blocks) heap_reclaim_dead(v, dead);
     help_past(v.control->tail, seq40);
     aref(s->flags).store(0, std::memory_order_relaxed);
     publish_abandoned(v, s, seq40);
@@ -598,6 +419,31 @@ bool channel::repair_if_dead(std::uint64_t blocker) noexcept {
     // A dead receiver: finish its release. Head must be past the slot before it is recycled.
     help_past(v.control->head, seq40);
     release_slot(v, s, seq40);
+  }
+  return true;
+}
+
+bool held_by_dead(std::uint64_t c, std::uint32_t dead) noexcept {
+  const std::uint64_t state = ctrl_state(c);
+  return ctrl_pid(c) == dead && (state == slot_writing || state == slot_reading);
+}
+
+}  // namespace
+
+bool channel::repair_if_dead(std::uint64_t blocker) noexcept {
+  const channel_view& v = *view_;
+  const std::uint32_t dead = ctrl_pid(blocker);
+  if (dead == 0 || !held_by_dead(blocker, dead)) return false;
+  if (process_alive(dead, v.registry, v.registry_entries)) return false;
+  if (!repair_dead_slot(v, blocker, dead, true)) return false;
+  // A batch claim (claim_send_run / claim_recv_run) holds consecutive slots: the slots after this
+  // one that the same dead process holds in the same lap are repaired now, not one liveness
+  // check each.
+  const std::uint64_t seq40 = ctrl_seq40(blocker);
+  for (std::uint64_t next = seq40 + 1; next != seq40 + v.capacity; ++next) {
+    const std::uint64_t c = aref(v.slot(next)->ctrl).load(std::memory_order_acquire);
+    if (!held_by_dead(c, dead) || ctrl_seq_diff(c, next) != 0 || ctrl_state(c) != ctrl_state(blocker)) break;
+    if (!repair_dead_slot(v, c, dead, false)) break;
   }
   return true;
 }
@@ -616,13 +462,15 @@ bool channel::repair_ends() noexcept {
 std::size_t channel::repair() noexcept {
   if (!view_) return 0;
   const channel_view& v = *view_;
-  std::size_t repaired = 0;
+  const std::uint64_t before = aref(v.control->repaired_slots).load(std::memory_order_relaxed);
   for (std::uint64_t i = 0; i < v.capacity; ++i) {
     const std::uint64_t c = aref(v.slot(i)->ctrl).load(std::memory_order_acquire);
-    if (ctrl_pid(c) != 0 && repair_if_dead(c)) ++repaired;
+    if (ctrl_pid(c) != 0) repair_if_dead(c);
   }
   if (v.heap_blocks) heap_reclaim_dead(v);
-  return repaired + reap_dead_waiters(v);
+  // Slots repaired by this call (other repairers running at the same time may add theirs).
+  const std::uint64_t repaired = aref(v.control->repaired_slots).load(std::memory_order_relaxed) - before;
+  return static_cast<std::size_t>(repaired) + reap_dead_waiters(v);
 }
 
 // --- state ---------------------------------------------------------------------------------------

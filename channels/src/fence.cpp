@@ -25,6 +25,8 @@ bool registered() noexcept {
   return ok;
 }
 
+}  // namespace
+
 // A full fence. ThreadSanitizer does not model standalone fences (GCC warns with -Wtsan), so
 // its builds use a seq_cst read-modify-write on a private word instead, a full barrier on x86.
 void full_fence() noexcept {
@@ -35,8 +37,6 @@ void full_fence() noexcept {
   std::atomic_thread_fence(std::memory_order_seq_cst);
 #endif
 }
-
-}  // namespace
 
 void fast_side_fence() noexcept {
   if (registered()) {

@@ -17,4 +17,7 @@ void fast_side_fence() noexcept;
 // Slow side: call after incrementing a waiter count, before re-checking the ring.
 void slow_side_fence() noexcept;
 
+// A full fence (store -> load ordered), for MPMC batch publishes made with release stores.
+void full_fence() noexcept;
+
 }  // namespace chanpool::channels::detail

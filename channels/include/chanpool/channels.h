@@ -231,6 +231,15 @@ CHANPOOL_C_API int chanpool_channel_commit(chanpool_channel_t* channel, chanpool
  * zeroes *claim. Returns CHANPOOL_OK or CHANPOOL_INVALID (no live claim). */
 CHANPOOL_C_API int chanpool_channel_abandon(chanpool_channel_t* channel, chanpool_send_claim_t* claim);
 
+/* Batch: sends `count` messages in order (message i: sizes[i] bytes at messages[i]; NULL allowed
+ * where the size is 0), in runs of up to 64 slots that are each claimed, filled and published in
+ * one step. Sets *sent to how many were sent; the result says why the rest were not:
+ * CHANPOOL_OK (all), CHANPOOL_FULL (try once), CHANPOOL_TIMEOUT (timeout_ns covers the whole
+ * call), CHANPOOL_CLOSED, CHANPOOL_TOO_LARGE (message *sent is) or CHANPOOL_INVALID (also: NULL
+ * sent, or NULL arrays with count > 0; then nothing is sent). */
+CHANPOOL_C_API int chanpool_channel_send_many(chanpool_channel_t* channel, const void* const* messages,
+                                              const size_t* sizes, size_t count, size_t* sent, int64_t timeout_ns);
+
 /* ---- receiving (threadsafe) -------------------------------------------------------------- */
 
 /* Copies the next message into `buffer` (`capacity` bytes; NULL allowed when capacity is 0)
@@ -252,6 +261,18 @@ CHANPOOL_C_API int chanpool_channel_claim_recv(chanpool_channel_t* channel, chan
 /* Frees the claimed message's slot and zeroes *claim. Returns CHANPOOL_OK or CHANPOOL_INVALID
  * (no live claim). Call it through the handle that claimed. */
 CHANPOOL_C_API int chanpool_channel_release(chanpool_channel_t* channel, chanpool_recv_claim_t* claim);
+
+/* Batch: waits up to timeout_ns for the first message, then takes the ones queued behind it
+ * without waiting, up to `max_messages`. They are copied back to back into `buffer`
+ * (`capacity` bytes); lengths[i] is the size of message i and *received how many there are.
+ * The result says why there are not more: CHANPOOL_OK (max_messages received), CHANPOOL_EMPTY
+ * (no more queued now), CHANPOOL_TIMEOUT (none within timeout_ns), CHANPOOL_CLOSED (sealed and
+ * drained), CHANPOOL_TOO_LARGE (the next message does not fit in what is left of the buffer; it
+ * stays queued, and with *received 0, lengths[0] is its size) or CHANPOOL_INVALID (NULL
+ * lengths or received, max_messages 0, NULL buffer with capacity > 0). */
+CHANPOOL_C_API int chanpool_channel_recv_many(chanpool_channel_t* channel, void* buffer, size_t capacity,
+                                              size_t* lengths, size_t max_messages, size_t* received,
+                                              int64_t timeout_ns);
 
 /* ---- state (threadsafe, wait-free) ------------------------------------------------------- */
 

@@ -121,6 +121,48 @@ class recv_claim {
   std::uint64_t position_ = 0;
 };
 
+// The most slots one batch claim holds (claim_send_run, claim_recv_run); send_many and
+// recv_many go through the ring in batches of up to this many.
+inline constexpr std::size_t max_run = 64;
+
+// Consecutive ring slots claimed for sending in one step (claim_send_run): fill data(i), each of
+// inline_capacity() bytes, then commit() the first n (all or part; the rest stay held) or
+// abandon() what is left. Receivers behind the run wait until it is published: keep it short.
+class send_run {
+ public:
+  std::size_t size() const noexcept { return count_; }  // slots still held
+  bool active() const noexcept { return count_ != 0; }
+  std::span<std::byte> data(std::size_t i) const noexcept {
+    return {ring_ + ((position_ + i) & mask_) * slot_bytes_ + payload_offset_, payload_bytes_};
+  }
+
+ private:
+  friend class channel;
+  std::byte* ring_ = nullptr;
+  std::uint64_t mask_ = 0;
+  std::uint64_t position_ = 0;  // ring position of the first slot still held
+  std::size_t count_ = 0;
+  std::uint32_t slot_bytes_ = 0;
+  std::uint32_t payload_offset_ = 0;
+  std::uint32_t payload_bytes_ = 0;
+};
+
+// Consecutive messages claimed for receiving in one step (claim_recv_run): read data(i) in
+// place, then release() them all at once.
+class recv_run {
+ public:
+  std::size_t size() const noexcept { return count_; }
+  bool active() const noexcept { return count_ != 0; }
+  std::span<const std::byte> data(std::size_t i) const noexcept { return {data_[i], size_[i]}; }
+
+ private:
+  friend class channel;
+  std::uint64_t position_ = 0;
+  std::size_t count_ = 0;
+  const std::byte* data_[max_run] = {};
+  std::uint32_t size_[max_run] = {};
+};
+
 class channel {
  public:
   channel() = default;
@@ -160,6 +202,23 @@ class channel {
   status commit(send_claim& claim, std::size_t bytes = SIZE_MAX) noexcept;
   // Gives the slot back without a message (receivers skip it; it is not counted as lost).
   status abandon(send_claim& claim) noexcept;
+  // Batch: sends messages in order, in runs of up to max_run slots, each run claimed, filled
+  // and published in one step (one lease and seal check, one index update, one wake-up).
+  // `sent` is set to how many were sent; the status says why the rest were not: ok (all sent),
+  // full (try_once), timeout (t covers the whole call), closed, too_large (messages[sent] is),
+  // invalid. Messages over inline_capacity() go through the heap one at a time, in order.
+  status send_many(std::span<const std::span<const std::byte>> messages, std::size_t& sent,
+                   timeout t = forever) noexcept;
+  // Zero-copy batch: claims between 1 and min(count, max_run) consecutive slots (as many as are
+  // free now, waiting up to t for the first). ok, full (try_once), timeout, closed, invalid
+  // (count 0, or `run` still active).
+  status claim_send_run(std::size_t count, send_run& run, timeout t = forever) noexcept;
+  // Publishes the first lengths.size() slots of the run, slot i with lengths[i] bytes; the
+  // run keeps the rest. invalid (nothing published) if lengths.size() > run.size() or a length
+  // is over inline_capacity().
+  status commit(send_run& run, std::span<const std::size_t> lengths) noexcept;
+  // Gives back every slot the run still holds (receivers skip them; not counted as lost).
+  status abandon(send_run& run) noexcept;
 
   // --- receiving (threadsafe, lock-free; a non-zero timeout may block) --------------------------
   // Copies the next message into `buffer` and sets `length`. If the message is larger than the
@@ -175,6 +234,20 @@ class channel {
   // (senders lapping the ring wait on it).
   status claim_recv(recv_claim& claim, timeout t = forever) noexcept;
   status release(recv_claim& claim) noexcept;
+  // Batch: waits up to t for the first message, then takes those queued behind it without
+  // waiting, up to lengths.size(). Messages are copied back to back into `buffer`; lengths[i] is
+  // the size of message i and `received` how many there are. The status says why there are not
+  // more: ok (lengths.size() received), empty (no more queued now; with received == 0 only
+  // after try_once), timeout (none within t), closed (sealed and drained), too_large (the next
+  // message does not fit in what is left of buffer; it stays queued, and with received == 0
+  // lengths[0] is its size), invalid.
+  status recv_many(std::span<std::byte> buffer, std::span<std::size_t> lengths, std::size_t& received,
+                   timeout t = forever) noexcept;
+  // Zero-copy batch: claims between 1 and min(count, max_run) consecutive messages in place
+  // (waiting up to t for the first). ok, empty (try_once), timeout, closed, invalid.
+  status claim_recv_run(std::size_t count, recv_run& run, timeout t = forever) noexcept;
+  // Frees every slot of the run at once (one index of work and one wake-up for the run).
+  status release(recv_run& run) noexcept;
 
   // --- state (threadsafe, wait-free) ------------------------------------------------------------
   poll_info poll() const noexcept;
@@ -201,6 +274,10 @@ class channel {
   // way when another process holds it (0 otherwise), for the liveness probe.
   status send_once(std::size_t bytes, send_claim& claim, std::uint64_t& blocker) noexcept;
   status recv_once(recv_claim& claim, std::size_t limit, std::size_t& length, std::uint64_t& blocker) noexcept;
+  // Batch counterparts of send_once / recv_once: claim up to `count` consecutive slots.
+  status send_run_once(std::size_t count, send_run& run, std::uint64_t& blocker) noexcept;
+  status recv_run_once(std::size_t count, std::size_t budget, recv_run& run, std::size_t& first_length,
+                       std::uint64_t& blocker) noexcept;
   template <class Once>
   status wait_until_done(Once&& once, bool sender, timeout t) noexcept;
   // Repairs the slot whose control word was observed as `blocker` if its holder is dead.
