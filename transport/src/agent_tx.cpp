@@ -208,11 +208,13 @@ void agent::impl::wake_room_waiters() noexcept {
   channels::detail::futex_wake(&shared.state->inbox_room, INT32_MAX);
 }
 
+// The inbox is drained in runs of up to channels::max_run records: one claim and one release
+// (one index update, one wake-up of waiting producers) per run instead of per record.
 void agent::impl::tx_loop() {
-  channels::recv_claim claim;
+  channels::recv_run run;
   std::uint32_t since_check = 0;
   while (!stopping.load(std::memory_order_relaxed)) {
-    status st = inbox.claim_recv(claim, channels::try_once);
+    status st = inbox.claim_recv_run(channels::max_run, run, channels::try_once);
     if (st == status::empty) {
       wake_room_waiters();
       flush_partials(true);
@@ -220,17 +222,19 @@ void agent::impl::tx_loop() {
       // deadline; one waiting for credit is not (the credit's arrival posts a flush record):
       // waking every few µs for it would burn the core its producers need.
       const bool due = partial_due();
-      st = inbox.claim_recv(claim, due ? std::chrono::duration_cast<std::chrono::nanoseconds>(config.flush_deadline)
-                                       : std::chrono::nanoseconds(100'000'000));
+      st = inbox.claim_recv_run(channels::max_run, run,
+                                due ? std::chrono::duration_cast<std::chrono::nanoseconds>(config.flush_deadline)
+                                    : std::chrono::nanoseconds(100'000'000));
       if (st == status::timeout) flush_partials(true);
       if (st != status::ok) continue;
     } else if (st != status::ok) {
       if (st == status::closed) return;
       continue;
     }
-    handle_inbox_record(claim.data());
-    inbox.release(claim);
-    if (++since_check == 64) {
+    for (std::size_t i = 0; i < run.size(); ++i) handle_inbox_record(run.data(i));
+    since_check += static_cast<std::uint32_t>(run.size());
+    inbox.release(run);
+    if (since_check >= 64) {
       since_check = 0;
       flush_partials(false);
       wake_room_waiters();

@@ -98,6 +98,10 @@ class inbound {
   // Delivers from [p, end) until a message cannot go now. Returns the position reached (end
   // when all went), or nullptr for a malformed batch.
   const std::byte* deliver(std::uint32_t s, const std::byte* p, const std::byte* end);
+  std::size_t run_length(const std::byte* p, const std::byte* end, std::uint32_t channel_id, std::size_t inline_bytes,
+                         const std::byte*& run_end);
+  const std::byte* deliver_run(std::uint32_t s, const std::byte* p, std::size_t count, channels::channel& ch,
+                               std::uint64_t& delivered);
 
   struct target_entry {
     std::string name;
