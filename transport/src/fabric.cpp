@@ -116,6 +116,16 @@ result<fi_info*> make_hints(const endpoint_config& config) {
   hints->fabric_attr->prov_name = strdup(provider.c_str());  // freed by fi_freeinfo
   return hints;
 }
+// FI_GETWAIT writes the wait object itself, whose type depends on the kind the provider chose
+// for FI_WAIT_UNSPEC: an int for FI_WAIT_FD, but a struct fi_wait_pollfd (24 bytes, and the
+// pollfd array is copied to the pointer it holds) for FI_WAIT_POLLFD, which `net` chooses, or a
+// struct fi_mutex_cond. So the kind is asked first and an int is read only from an FI_WAIT_FD CQ.
+bool cq_waits_on_fd(fid_cq* cq) {
+  fi_wait_obj kind = FI_WAIT_NONE;
+  if (fi_control(&cq->fid, FI_GETWAITOBJ, &kind) != 0 || kind != FI_WAIT_FD) return false;
+  int fd = -1;
+  return fi_control(&cq->fid, FI_GETWAIT, &fd) == 0 && fd >= 0;
+}
 }  // namespace
 
 void set_rxm_defaults(std::uint32_t eager_bytes, std::uint32_t queue_depth) {
@@ -182,10 +192,7 @@ result<fabric_endpoint> fabric_endpoint::open(const endpoint_config& config) {
   if (int rc = fi_cq_open(out.domain_, &cq_attr, &out.cq_, nullptr); rc) return fabric_error(rc);
   // A CQ whose wait object is a file descriptor sleeps in the kernel in fi_cq_sread. Others (shm's
   // is a sched_yield loop that does not honour the timeout in 1.17) are polled with naps instead.
-  if (config.wait_object) {
-    int fd = -1;
-    out.info_.cq_fd_wait = fi_control(&out.cq_->fid, FI_GETWAIT, &fd) == 0 && fd >= 0;
-  }
+  if (config.wait_object) out.info_.cq_fd_wait = cq_waits_on_fd(out.cq_);
 
   fi_av_attr av_attr{};
   av_attr.type = FI_AV_TABLE;
