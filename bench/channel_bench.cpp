@@ -195,8 +195,8 @@ void cross_process(benchmark::State& state, int producers, int consumers, bool s
   // The anchor, in this process just before and just after the case (the machine may be shared).
   double floor_plain = chanpool::bench::ring_floor_rate(false, 5'000'000);
   double floor_cas = chanpool::bench::ring_floor_rate(true, 5'000'000);
-  // Batch cases hold the message inline: slots of the message plus the 32-byte header.
-  const auto slot_bytes = k > 1 ? static_cast<std::uint32_t>(std::max<std::size_t>(128, (size + 32 + 63) / 64 * 64)) : 128u;
+  // Batch cases hold the message inline: slots of the message plus the 16-byte header.
+  const auto slot_bytes = k > 1 ? static_cast<std::uint32_t>(std::max<std::size_t>(128, (size + 16 + 63) / 64 * 64)) : 128u;
   auto c = make_channel("xproc", size, single, slot_bytes);
   c.set_wait({.mode = ch::wait_mode::spin});
   void* mem = ::mmap(nullptr, sizeof(control), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);

@@ -51,11 +51,12 @@ struct peeked {
 bool peek(const channel_view& v, slot_header* s, std::uint64_t c, peeked& m) noexcept {
   m.length = aref(s->length).load(std::memory_order_acquire);
   const std::uint32_t flags = aref(s->flags).load(std::memory_order_acquire);
-  const std::uint32_t first = aref(s->heap_first).load(std::memory_order_acquire);
-  const std::uint32_t count = aref(s->heap_count).load(std::memory_order_acquire);
+  const bool on_heap = flags & slot_flag_heap;
+  const std::uint32_t first = on_heap ? aref(s->heap_first()).load(std::memory_order_acquire) : 0;
+  const std::uint32_t count = on_heap ? aref(s->heap_count()).load(std::memory_order_acquire) : 0;
   if (aref(s->ctrl).load(std::memory_order_relaxed) != c) return false;
   m.abandoned = flags & slot_flag_abandoned;
-  if (flags & slot_flag_heap) {
+  if (on_heap) {
     m.sound = first < v.heap_blocks && count <= v.heap_blocks - first &&
               std::uint64_t{count} << v.heap_block_shift >= m.length;
     m.data = v.block_address(first);
@@ -313,8 +314,8 @@ status channel::release(recv_run& run) noexcept {
     const std::uint64_t pos = run.position_ + i;
     slot_header* s = v.slot(pos);
     if (aref(s->flags).load(std::memory_order_relaxed) & slot_flag_heap)
-      heap_free(v, aref(s->heap_first).load(std::memory_order_relaxed),
-                aref(s->heap_count).load(std::memory_order_relaxed));
+      heap_free(v, aref(s->heap_first()).load(std::memory_order_relaxed),
+                aref(s->heap_count()).load(std::memory_order_relaxed));
     aref(s->ctrl).store(make_ctrl(pos + v.capacity, slot_empty, 0), std::memory_order_release);
   }
   if (v.single_consumer) {

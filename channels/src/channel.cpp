@@ -183,8 +183,8 @@ status channel::send_once(std::size_t bytes, send_claim& claim, std::uint64_t& b
           heap_retag(v, static_cast<std::uint32_t>(claim.first_block_), claim.block_count_,
                      heap_owner_slot(v.slot_index(pos)));
           aref(s->flags).store(slot_flag_heap, std::memory_order_relaxed);
-          aref(s->heap_first).store(static_cast<std::uint32_t>(claim.first_block_), std::memory_order_relaxed);
-          aref(s->heap_count).store(claim.block_count_, std::memory_order_relaxed);
+          aref(s->heap_first()).store(static_cast<std::uint32_t>(claim.first_block_), std::memory_order_relaxed);
+          aref(s->heap_count()).store(claim.block_count_, std::memory_order_relaxed);
           claim.data_ = v.block_address(static_cast<std::uint32_t>(claim.first_block_));
         } else {
           aref(s->flags).store(0, std::memory_order_relaxed);
@@ -302,8 +302,8 @@ status channel::recv_once(recv_claim& claim, std::size_t limit, std::size_t& len
         continue;
       }
       const bool on_heap = flags & slot_flag_heap;
-      const std::uint32_t first = on_heap ? aref(s->heap_first).load(std::memory_order_relaxed) : 0;
-      const std::uint32_t count = on_heap ? aref(s->heap_count).load(std::memory_order_relaxed) : 0;
+      const std::uint32_t first = on_heap ? aref(s->heap_first()).load(std::memory_order_relaxed) : 0;
+      const std::uint32_t count = on_heap ? aref(s->heap_count()).load(std::memory_order_relaxed) : 0;
       const bool sound = on_heap ? (first < v.heap_blocks && count <= v.heap_blocks - first &&
                                     std::uint64_t{count} << v.heap_block_shift >= len)
                                  : len <= v.inline_capacity;
@@ -353,7 +353,7 @@ status channel::release(recv_claim& claim) noexcept {
   const channel_view& v = *view_;
   slot_header* s = v.slot(claim.position_);
   if (aref(s->flags).load(std::memory_order_relaxed) & slot_flag_heap)
-    heap_free(v, aref(s->heap_first).load(std::memory_order_relaxed), aref(s->heap_count).load(std::memory_order_relaxed));
+    heap_free(v, aref(s->heap_first()).load(std::memory_order_relaxed), aref(s->heap_count()).load(std::memory_order_relaxed));
   if (v.single_consumer) {
     aref(s->ctrl).store(make_ctrl(claim.position_ + v.capacity, slot_empty, 0), std::memory_order_release);
     fast_side_fence();
@@ -402,8 +402,8 @@ bool repair_dead_slot(const channel_view& v, std::uint64_t c, std::uint32_t dead
   const std::uint32_t flags = aref(s->flags).load(std::memory_order_relaxed);
   std::uint32_t freed = 0;
   if (flags & slot_flag_heap)
-    freed = heap_free_if_owned(v, aref(s->heap_first).load(std::memory_order_relaxed),
-                               aref(s->heap_count).load(std::memory_order_relaxed), slot_tag,
+    freed = heap_free_if_owned(v, aref(s->heap_first()).load(std::memory_order_relaxed),
+                               aref(s->heap_count()).load(std::memory_order_relaxed), slot_tag,
                                state == slot_writing ? heap_owner_pid(dead) : slot_tag);
   if (freed) aref(v.control->reclaimed_heap_blocks).fetch_add(freed, std::memory_order_relaxed);
   aref(v.control->lost_messages).fetch_add(1, std::memory_order_relaxed);
