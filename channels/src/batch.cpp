@@ -134,16 +134,7 @@ status channel::send_run_once(std::size_t count, send_run& run, std::uint64_t& b
       run.payload_bytes_ = v.inline_capacity;
       return status::ok;
     }
-    const std::int64_t diff = ctrl_seq_diff(c, pos);
-    if (diff > static_cast<std::int64_t>(v.capacity) && damaged_index(v, tail, pos)) return status::full;
-    if (diff >= 0) {
-      std::uint64_t at = pos;
-      aref(tail).compare_exchange_strong(at, pos + 1, std::memory_order_relaxed);
-      continue;
-    }
-    if (aref(tail).load(std::memory_order_relaxed) != pos) continue;
-    if (ctrl_pid(c) != 0) blocker = c;
-    return status::full;
+    if (send_blocked(v, pos, c, blocker)) return status::full;
   }
 }
 
@@ -278,24 +269,7 @@ status channel::recv_run_once(std::size_t count, std::size_t budget, recv_run& r
       first_length = run.size_[0];
       return status::ok;
     }
-    if (diff == 0 && ctrl_state(c) == slot_reading) {
-      std::uint64_t at = pos;
-      aref(head).compare_exchange_strong(at, pos + 1, std::memory_order_relaxed);
-      continue;
-    }
-    if (diff > static_cast<std::int64_t>(v.capacity) && damaged_index(v, head, pos)) return status::empty;
-    if (diff > 0) {
-      std::uint64_t at = pos;
-      aref(head).compare_exchange_strong(at, pos + 1, std::memory_order_relaxed);
-      continue;
-    }
-    if (aref(head).load(std::memory_order_relaxed) != pos) continue;
-    if (diff == 0 && ctrl_state(c) == slot_writing) {
-      blocker = c;
-      return status::empty;
-    }
-    if (aref(v.control->closed).load(std::memory_order_seq_cst) == sealed) return status::closed;
-    return status::empty;
+    if (const status st = recv_blocked(v, pos, c, blocker); st != status::ok) return st;
   }
 }
 

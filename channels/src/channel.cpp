@@ -196,17 +196,7 @@ status channel::send_once(std::size_t bytes, send_claim& claim, std::uint64_t& b
       }
       continue;
     }
-    if (diff > static_cast<std::int64_t>(v.capacity) && damaged_index(v, tail, pos)) return status::full;
-    if (diff >= 0) {
-      // Slot already claimed for `pos` (or beyond): the claimer has not moved tail yet. Help.
-      std::uint64_t at = pos;
-      aref(tail).compare_exchange_strong(at, pos + 1, std::memory_order_relaxed);
-      continue;
-    }
-    // The slot still serves the previous lap: the ring is full unless tail moved meanwhile.
-    if (aref(tail).load(std::memory_order_relaxed) != pos) continue;
-    if (ctrl_pid(c) != 0) blocker = c;
-    return status::full;
+    if (send_blocked(v, pos, c, blocker)) return status::full;
   }
 }
 
@@ -319,26 +309,7 @@ status channel::recv_once(recv_claim& claim, std::size_t limit, std::size_t& len
       length = len;
       return status::ok;
     }
-    if (diff == 0 && ctrl_state(c) == slot_reading) {
-      std::uint64_t at = pos;
-      aref(head).compare_exchange_strong(at, pos + 1, std::memory_order_relaxed);
-      continue;
-    }
-    if (diff > static_cast<std::int64_t>(v.capacity) && damaged_index(v, head, pos)) return status::empty;
-    if (diff > 0) {
-      // Position `pos` was consumed and its slot recycled: head is behind. Help it on.
-      std::uint64_t at = pos;
-      aref(head).compare_exchange_strong(at, pos + 1, std::memory_order_relaxed);
-      continue;
-    }
-    if (aref(head).load(std::memory_order_relaxed) != pos) continue;
-    if (diff == 0 && ctrl_state(c) == slot_writing) {
-      blocker = c;  // a send is in progress; its holder may have died
-      return status::empty;
-    }
-    // seq_cst: pairs with the claim + closed check in send_once (no message slips past a seal).
-    if (aref(v.control->closed).load(std::memory_order_seq_cst) == sealed) return status::closed;
-    return status::empty;
+    if (const status st = recv_blocked(v, pos, c, blocker); st != status::ok) return st;
   }
 }
 
