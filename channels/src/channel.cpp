@@ -399,25 +399,29 @@ bool held_by_dead(std::uint64_t c, std::uint32_t dead) noexcept {
   return ctrl_pid(c) == dead && (state == slot_writing || state == slot_reading);
 }
 
-}  // namespace
-
-bool channel::repair_if_dead(std::uint64_t blocker) noexcept {
-  const channel_view& v = *view_;
+// Repairs the slot observed as `blocker` if its holder is dead, and the slots after it that the
+// same dead process holds in the same lap: a batch claim (claim_send_run / claim_recv_run)
+// holds consecutive slots, and they are repaired now, not one liveness check each. Returns the
+// number of slots this call repaired.
+std::size_t repair_dead_run(const channel_view& v, std::uint64_t blocker) noexcept {
   const std::uint32_t dead = ctrl_pid(blocker);
-  if (dead == 0 || !held_by_dead(blocker, dead)) return false;
-  if (process_alive(dead, v.registry, v.registry_entries)) return false;
-  if (!repair_dead_slot(v, blocker, dead, true)) return false;
-  // A batch claim (claim_send_run / claim_recv_run) holds consecutive slots: the slots after this
-  // one that the same dead process holds in the same lap are repaired now, not one liveness
-  // check each.
+  if (dead == 0 || !held_by_dead(blocker, dead)) return 0;
+  if (process_alive(dead, v.registry, v.registry_entries)) return 0;
+  if (!repair_dead_slot(v, blocker, dead, true)) return 0;
+  std::size_t repaired = 1;
   const std::uint64_t seq40 = ctrl_seq40(blocker);
   for (std::uint64_t next = seq40 + 1; next != seq40 + v.capacity; ++next) {
     const std::uint64_t c = aref(v.slot(next)->ctrl).load(std::memory_order_acquire);
     if (!held_by_dead(c, dead) || ctrl_seq_diff(c, next) != 0 || ctrl_state(c) != ctrl_state(blocker)) break;
     if (!repair_dead_slot(v, c, dead, false)) break;
+    ++repaired;
   }
-  return true;
+  return repaired;
 }
+
+}  // namespace
+
+bool channel::repair_if_dead(std::uint64_t blocker) noexcept { return repair_dead_run(*view_, blocker) != 0; }
 
 bool channel::repair_ends() noexcept {
   const channel_view& v = *view_;
@@ -433,15 +437,13 @@ bool channel::repair_ends() noexcept {
 std::size_t channel::repair() noexcept {
   if (!view_) return 0;
   const channel_view& v = *view_;
-  const std::uint64_t before = aref(v.control->repaired_slots).load(std::memory_order_relaxed);
+  std::size_t repaired = 0;
   for (std::uint64_t i = 0; i < v.capacity; ++i) {
     const std::uint64_t c = aref(v.slot(i)->ctrl).load(std::memory_order_acquire);
-    if (ctrl_pid(c) != 0) repair_if_dead(c);
+    if (ctrl_pid(c) != 0) repaired += repair_dead_run(v, c);
   }
   if (v.heap_blocks) heap_reclaim_dead(v);
-  // Slots repaired by this call (other repairers running at the same time may add theirs).
-  const std::uint64_t repaired = aref(v.control->repaired_slots).load(std::memory_order_relaxed) - before;
-  return static_cast<std::size_t>(repaired) + reap_dead_waiters(v);
+  return repaired + reap_dead_waiters(v);
 }
 
 // --- state ---------------------------------------------------------------------------------------

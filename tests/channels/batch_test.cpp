@@ -340,5 +340,20 @@ TEST_P(ChannelBatch, ReceiverKilledHoldingRunFreesTheSlots) {
   EXPECT_EQ(got, 16u);
 }
 
+TEST_P(ChannelBatch, RepairCountsEverySlotOfADeadRun) {
+  const std::string name = unique_name();
+  channel c = make(name, config(32));
+  ASSERT_TRUE(c.is_open());
+  ASSERT_NO_FATAL_FAILURE(kill_batch_holder(c, name, options(), 2, 20, 0));
+  EXPECT_EQ(c.repair(), 20u);
+  EXPECT_EQ(c.repair(), 0u);
+  EXPECT_EQ(c.stats().lost_messages, 20u);
+  std::vector<std::byte> buffer(4096);
+  std::vector<std::size_t> lengths(64);
+  std::size_t got = 0;
+  EXPECT_EQ(c.recv_many(buffer, lengths, got, ch::try_once), status::empty);
+  EXPECT_EQ(got, 2u);
+}
+
 }  // namespace
 }  // namespace chanpool::test
