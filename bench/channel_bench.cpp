@@ -7,6 +7,15 @@
 //                                     single-consumer (plain-store fast paths), messages/s
 //   mpmc_channel_1p1c_cross_process/<size>  1 -> 1 process over an MPMC channel, messages/s
 //   mpmc_cross_process/<size>         2 producer processes -> 2 consumer processes, messages/s
+//   spsc_batch_cross_process/<size>/<k>      as spsc_cross_process, in batches of k messages
+//                                     (send_many / recv_many) through slots that hold <size> inline
+//   mpmc_batch_1p1c_cross_process/<size>/<k> the same over an MPMC channel
+//
+// Every cross-process case runs the bare ring of bench/ring_floor (ring_floor.hpp, 5 M messages
+// of 64 B, plain stores and CAS claims) in the same process just before and just after itself,
+// and reports the mean as floor_plain_Mps / floor_cas_Mps and its own rate against it as
+// x_plain_floor / x_cas_floor: each figure has its anchor from the same run beside it (per
+// message; the floor always moves 64 B).
 //
 // Cross-process runs: each benchmark iteration is one batch of `batch` messages; the time is
 // from releasing the producers to the last consumer finishing (manual time, so the start-up
@@ -28,6 +37,7 @@
 #include <vector>
 
 #include "chanpool/channels/channel.hpp"
+#include "ring_floor.hpp"
 #include "version_flag.hpp"
 
 namespace ch = chanpool::channels;
@@ -37,12 +47,13 @@ namespace {
 
 ch::open_options bench_job() { return {.job = "gbench" + std::to_string(::getpid())}; }
 
-ch::channel make_channel(const std::string& name, std::size_t message_bytes, bool single = false) {
+ch::channel make_channel(const std::string& name, std::size_t message_bytes, bool single = false,
+                         std::uint32_t slot_bytes = 128) {
   ch::channel_config config;
   config.single_producer = single;
   config.single_consumer = single;
   config.capacity = 4096;
-  config.slot_bytes = 128;
+  config.slot_bytes = slot_bytes;
   config.heap_bytes = std::max<std::uint64_t>(64u << 20, 2 * message_bytes);
   ch::channel::unlink(name, bench_job());
   auto c = ch::channel::create(name, config, bench_job());
@@ -143,11 +154,50 @@ void wait_generation(control* ctl, std::int64_t& seen) {
   seen = g;
 }
 
-void cross_process(benchmark::State& state, int producers, int consumers, bool single) {
+// A producer's share of one iteration: `k` at a time through send_many when k > 1.
+bool produce(ch::channel& c, const std::vector<std::byte>& msg, std::uint64_t count, std::uint64_t k) {
+  if (k <= 1) {
+    for (std::uint64_t i = 0; i < count; ++i)
+      if (c.send(msg) != status::ok) return false;
+    return true;
+  }
+  const std::vector<std::span<const std::byte>> spans(k, std::span<const std::byte>(msg));
+  for (std::uint64_t i = 0; i < count; i += k) {
+    std::size_t sent = 0;
+    const std::size_t n = static_cast<std::size_t>(std::min(k, count - i));
+    if (c.send_many({spans.data(), n}, sent) != status::ok) return false;
+  }
+  return true;
+}
+
+// A consumer's share: until the zero-length sentinel, `k` at a time through recv_many when k > 1.
+bool consume(ch::channel& c, std::size_t size, std::uint64_t k) {
+  std::vector<std::byte> buffer(std::max<std::size_t>(size, 1) * std::max<std::uint64_t>(k, 1));
+  if (k <= 1) {
+    for (std::size_t length = 1; length != 0;)
+      if (c.recv(buffer, length) != status::ok) return false;
+    return true;
+  }
+  std::vector<std::size_t> lengths(k);
+  for (;;) {
+    std::size_t got = 0;
+    const status st = c.recv_many(buffer, lengths, got);
+    if (st != status::ok && st != status::empty) return false;
+    for (std::size_t i = 0; i < got; ++i)
+      if (lengths[i] == 0) return true;
+  }
+}
+
+void cross_process(benchmark::State& state, int producers, int consumers, bool single, std::uint64_t k = 1) {
   const auto size = static_cast<std::size_t>(state.range(0));
   const std::uint64_t batch = size > 1024 ? 200'000 : 2'000'000;
   const std::uint64_t per_producer = batch / static_cast<std::uint64_t>(producers);
-  auto c = make_channel("xproc", size, single);
+  // The anchor, in this process just before and just after the case (the machine may be shared).
+  double floor_plain = chanpool::bench::ring_floor_rate(false, 5'000'000);
+  double floor_cas = chanpool::bench::ring_floor_rate(true, 5'000'000);
+  // Batch cases hold the message inline: slots of the message plus the 16-byte header.
+  const auto slot_bytes = k > 1 ? static_cast<std::uint32_t>(std::max<std::size_t>(128, (size + 16 + 63) / 64 * 64)) : 128u;
+  auto c = make_channel("xproc", size, single, slot_bytes);
   c.set_wait({.mode = ch::wait_mode::spin});
   void* mem = ::mmap(nullptr, sizeof(control), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   auto* ctl = new (mem) control;
@@ -160,8 +210,7 @@ void cross_process(benchmark::State& state, int producers, int consumers, bool s
       for (;;) {
         wait_generation(ctl, seen);
         if (seen < 0) std::_Exit(0);
-        for (std::uint64_t i = 0; i < per_producer; ++i)
-          if (c.send(msg) != status::ok) ctl->failures.fetch_add(1);
+        if (!produce(c, msg, per_producer, k)) ctl->failures.fetch_add(1);
         if (single) c.send({});
         ctl->producers_done.fetch_add(1, std::memory_order_acq_rel);
       }
@@ -172,24 +221,19 @@ void cross_process(benchmark::State& state, int producers, int consumers, bool s
   for (int k = 0; k < consumers; ++k) {
     if (const pid_t pid = ::fork(); pid == 0) {
       pin_to_allowed_cpu(producers + k);
-      std::vector<std::byte> buffer(std::max<std::size_t>(size, 1));
       std::int64_t seen = 0;
       for (;;) {
         wait_generation(ctl, seen);
         if (seen < 0) std::_Exit(0);
-        std::size_t length = 1;
         // A zero-length message is the end-of-batch sentinel.
-        while (length != 0)
-          if (c.recv(buffer, length) != status::ok) {
-            ctl->failures.fetch_add(1);
-            break;
-          }
+        if (!consume(c, size, k)) ctl->failures.fetch_add(1);
         ctl->consumers_done.fetch_add(1, std::memory_order_acq_rel);
       }
     } else {
       children.push_back(pid);
     }
   }
+  double total_seconds = 0;
   for (auto _ : state) {
     ctl->producers_done.store(0);
     ctl->consumers_done.store(0);
@@ -200,7 +244,9 @@ void cross_process(benchmark::State& state, int producers, int consumers, bool s
     if (!single)
       for (int k = 0; k < consumers; ++k) c.send({});
     while (ctl->consumers_done.load(std::memory_order_acquire) < consumers) nap();
-    state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    total_seconds += seconds;
+    state.SetIterationTime(seconds);
   }
   ctl->generation.store(-1, std::memory_order_release);
   for (auto pid : children) ::waitpid(pid, nullptr, 0);
@@ -209,6 +255,13 @@ void cross_process(benchmark::State& state, int producers, int consumers, bool s
   state.SetItemsProcessed(state.iterations() * messages);
   state.SetBytesProcessed(state.iterations() * messages * static_cast<std::int64_t>(size));
   state.counters["msgs_per_s"] = benchmark::Counter(static_cast<double>(state.iterations() * messages), benchmark::Counter::kIsRate);
+  floor_plain = (floor_plain + chanpool::bench::ring_floor_rate(false, 5'000'000)) / 2;
+  floor_cas = (floor_cas + chanpool::bench::ring_floor_rate(true, 5'000'000)) / 2;
+  const double rate = total_seconds > 0 ? static_cast<double>(state.iterations() * messages) / total_seconds : 0;
+  state.counters["floor_plain_Mps"] = floor_plain / 1e6;
+  state.counters["floor_cas_Mps"] = floor_cas / 1e6;
+  state.counters["x_plain_floor"] = floor_plain > 0 ? rate / floor_plain : 0;
+  state.counters["x_cas_floor"] = floor_cas > 0 ? rate / floor_cas : 0;
   ::munmap(mem, sizeof(control));
   c.close();
   ch::channel::unlink("xproc", bench_job());
@@ -217,6 +270,12 @@ void cross_process(benchmark::State& state, int producers, int consumers, bool s
 void spsc_cross_process(benchmark::State& state) { cross_process(state, 1, 1, true); }
 void mpmc_channel_1p1c_cross_process(benchmark::State& state) { cross_process(state, 1, 1, false); }
 void mpmc_cross_process(benchmark::State& state) { cross_process(state, 2, 2, false); }
+void spsc_batch_cross_process(benchmark::State& state) {
+  cross_process(state, 1, 1, true, static_cast<std::uint64_t>(state.range(1)));
+}
+void mpmc_batch_1p1c_cross_process(benchmark::State& state) {
+  cross_process(state, 1, 1, false, static_cast<std::uint64_t>(state.range(1)));
+}
 
 }  // namespace
 
@@ -225,6 +284,8 @@ BENCHMARK(send_recv_after_dead_sleepers)->Arg(2);
 BENCHMARK(spsc_cross_process)->Arg(64)->Arg(4096)->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);
 BENCHMARK(mpmc_channel_1p1c_cross_process)->Arg(64)->Arg(4096)->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);
 BENCHMARK(mpmc_cross_process)->Arg(64)->Arg(4096)->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);
+BENCHMARK(spsc_batch_cross_process)->Args({64, 64})->Args({1024, 16})->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);
+BENCHMARK(mpmc_batch_1p1c_cross_process)->Args({64, 64})->Args({1024, 16})->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);
 
 // BENCHMARK_MAIN(), and --version as every chanpool program has it.
 int main(int argc, char** argv) {

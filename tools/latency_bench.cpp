@@ -111,12 +111,12 @@ chanpool::tools::man::page manual() {
                   "              [--iterations N] [--batch N] [--no-pin] [--json]",
       .description =
           "--transport shm (default): the process creates two channels, \"ping\" and \"pong\" (job\n"
-          "latbench<pid>, 64 slots of 128 bytes, so messages up to 96 B are inline; a heap of\n"
+          "latbench<pid>, 64 slots of 128 bytes, so messages up to 112 B are inline; a heap of\n"
           "max(1 MiB, 4 x the largest size)), and forks a ponger. The pinger sends one message on \"ping\",\n"
           "the ponger answers with a message of the same size on \"pong\". One-way latency is half the\n"
           "round trip. --channel spsc declares both channels single producer / single consumer\n"
           "(plain-store fast paths); --path chooses send/recv (copy) or claim_send/commit and\n"
-          "claim_recv/release (zerocopy); auto uses zerocopy for messages above the inline 96 B.\n"
+          "claim_recv/release (zerocopy); auto uses zerocopy for messages above the inline 112 B.\n"
           "\n"
           "Method, per size (shared with mpi_latency and boost_mq_latency, tools/common/latency_report.hpp):\n"
           "a warm-up of min(iterations, 10000) round trips, then two passes of `iterations` round\n"

@@ -51,11 +51,12 @@ struct peeked {
 bool peek(const channel_view& v, slot_header* s, std::uint64_t c, peeked& m) noexcept {
   m.length = aref(s->length).load(std::memory_order_acquire);
   const std::uint32_t flags = aref(s->flags).load(std::memory_order_acquire);
-  const std::uint32_t first = aref(s->heap_first).load(std::memory_order_acquire);
-  const std::uint32_t count = aref(s->heap_count).load(std::memory_order_acquire);
+  const bool on_heap = flags & slot_flag_heap;
+  const std::uint32_t first = on_heap ? aref(s->heap_first()).load(std::memory_order_acquire) : 0;
+  const std::uint32_t count = on_heap ? aref(s->heap_count()).load(std::memory_order_acquire) : 0;
   if (aref(s->ctrl).load(std::memory_order_relaxed) != c) return false;
   m.abandoned = flags & slot_flag_abandoned;
-  if (flags & slot_flag_heap) {
+  if (on_heap) {
     m.sound = first < v.heap_blocks && count <= v.heap_blocks - first &&
               std::uint64_t{count} << v.heap_block_shift >= m.length;
     m.data = v.block_address(first);
@@ -133,16 +134,7 @@ status channel::send_run_once(std::size_t count, send_run& run, std::uint64_t& b
       run.payload_bytes_ = v.inline_capacity;
       return status::ok;
     }
-    const std::int64_t diff = ctrl_seq_diff(c, pos);
-    if (diff > static_cast<std::int64_t>(v.capacity) && damaged_index(v, tail, pos)) return status::full;
-    if (diff >= 0) {
-      std::uint64_t at = pos;
-      aref(tail).compare_exchange_strong(at, pos + 1, std::memory_order_relaxed);
-      continue;
-    }
-    if (aref(tail).load(std::memory_order_relaxed) != pos) continue;
-    if (ctrl_pid(c) != 0) blocker = c;
-    return status::full;
+    if (send_blocked(v, pos, c, blocker)) return status::full;
   }
 }
 
@@ -277,24 +269,7 @@ status channel::recv_run_once(std::size_t count, std::size_t budget, recv_run& r
       first_length = run.size_[0];
       return status::ok;
     }
-    if (diff == 0 && ctrl_state(c) == slot_reading) {
-      std::uint64_t at = pos;
-      aref(head).compare_exchange_strong(at, pos + 1, std::memory_order_relaxed);
-      continue;
-    }
-    if (diff > static_cast<std::int64_t>(v.capacity) && damaged_index(v, head, pos)) return status::empty;
-    if (diff > 0) {
-      std::uint64_t at = pos;
-      aref(head).compare_exchange_strong(at, pos + 1, std::memory_order_relaxed);
-      continue;
-    }
-    if (aref(head).load(std::memory_order_relaxed) != pos) continue;
-    if (diff == 0 && ctrl_state(c) == slot_writing) {
-      blocker = c;
-      return status::empty;
-    }
-    if (aref(v.control->closed).load(std::memory_order_seq_cst) == sealed) return status::closed;
-    return status::empty;
+    if (const status st = recv_blocked(v, pos, c, blocker); st != status::ok) return st;
   }
 }
 
@@ -313,8 +288,8 @@ status channel::release(recv_run& run) noexcept {
     const std::uint64_t pos = run.position_ + i;
     slot_header* s = v.slot(pos);
     if (aref(s->flags).load(std::memory_order_relaxed) & slot_flag_heap)
-      heap_free(v, aref(s->heap_first).load(std::memory_order_relaxed),
-                aref(s->heap_count).load(std::memory_order_relaxed));
+      heap_free(v, aref(s->heap_first()).load(std::memory_order_relaxed),
+                aref(s->heap_count()).load(std::memory_order_relaxed));
     aref(s->ctrl).store(make_ctrl(pos + v.capacity, slot_empty, 0), std::memory_order_release);
   }
   if (v.single_consumer) {

@@ -183,8 +183,8 @@ status channel::send_once(std::size_t bytes, send_claim& claim, std::uint64_t& b
           heap_retag(v, static_cast<std::uint32_t>(claim.first_block_), claim.block_count_,
                      heap_owner_slot(v.slot_index(pos)));
           aref(s->flags).store(slot_flag_heap, std::memory_order_relaxed);
-          aref(s->heap_first).store(static_cast<std::uint32_t>(claim.first_block_), std::memory_order_relaxed);
-          aref(s->heap_count).store(claim.block_count_, std::memory_order_relaxed);
+          aref(s->heap_first()).store(static_cast<std::uint32_t>(claim.first_block_), std::memory_order_relaxed);
+          aref(s->heap_count()).store(claim.block_count_, std::memory_order_relaxed);
           claim.data_ = v.block_address(static_cast<std::uint32_t>(claim.first_block_));
         } else {
           aref(s->flags).store(0, std::memory_order_relaxed);
@@ -196,17 +196,7 @@ status channel::send_once(std::size_t bytes, send_claim& claim, std::uint64_t& b
       }
       continue;
     }
-    if (diff > static_cast<std::int64_t>(v.capacity) && damaged_index(v, tail, pos)) return status::full;
-    if (diff >= 0) {
-      // Slot already claimed for `pos` (or beyond): the claimer has not moved tail yet. Help.
-      std::uint64_t at = pos;
-      aref(tail).compare_exchange_strong(at, pos + 1, std::memory_order_relaxed);
-      continue;
-    }
-    // The slot still serves the previous lap: the ring is full unless tail moved meanwhile.
-    if (aref(tail).load(std::memory_order_relaxed) != pos) continue;
-    if (ctrl_pid(c) != 0) blocker = c;
-    return status::full;
+    if (send_blocked(v, pos, c, blocker)) return status::full;
   }
 }
 
@@ -302,8 +292,8 @@ status channel::recv_once(recv_claim& claim, std::size_t limit, std::size_t& len
         continue;
       }
       const bool on_heap = flags & slot_flag_heap;
-      const std::uint32_t first = on_heap ? aref(s->heap_first).load(std::memory_order_relaxed) : 0;
-      const std::uint32_t count = on_heap ? aref(s->heap_count).load(std::memory_order_relaxed) : 0;
+      const std::uint32_t first = on_heap ? aref(s->heap_first()).load(std::memory_order_relaxed) : 0;
+      const std::uint32_t count = on_heap ? aref(s->heap_count()).load(std::memory_order_relaxed) : 0;
       const bool sound = on_heap ? (first < v.heap_blocks && count <= v.heap_blocks - first &&
                                     std::uint64_t{count} << v.heap_block_shift >= len)
                                  : len <= v.inline_capacity;
@@ -319,26 +309,7 @@ status channel::recv_once(recv_claim& claim, std::size_t limit, std::size_t& len
       length = len;
       return status::ok;
     }
-    if (diff == 0 && ctrl_state(c) == slot_reading) {
-      std::uint64_t at = pos;
-      aref(head).compare_exchange_strong(at, pos + 1, std::memory_order_relaxed);
-      continue;
-    }
-    if (diff > static_cast<std::int64_t>(v.capacity) && damaged_index(v, head, pos)) return status::empty;
-    if (diff > 0) {
-      // Position `pos` was consumed and its slot recycled: head is behind. Help it on.
-      std::uint64_t at = pos;
-      aref(head).compare_exchange_strong(at, pos + 1, std::memory_order_relaxed);
-      continue;
-    }
-    if (aref(head).load(std::memory_order_relaxed) != pos) continue;
-    if (diff == 0 && ctrl_state(c) == slot_writing) {
-      blocker = c;  // a send is in progress; its holder may have died
-      return status::empty;
-    }
-    // seq_cst: pairs with the claim + closed check in send_once (no message slips past a seal).
-    if (aref(v.control->closed).load(std::memory_order_seq_cst) == sealed) return status::closed;
-    return status::empty;
+    if (const status st = recv_blocked(v, pos, c, blocker); st != status::ok) return st;
   }
 }
 
@@ -353,7 +324,7 @@ status channel::release(recv_claim& claim) noexcept {
   const channel_view& v = *view_;
   slot_header* s = v.slot(claim.position_);
   if (aref(s->flags).load(std::memory_order_relaxed) & slot_flag_heap)
-    heap_free(v, aref(s->heap_first).load(std::memory_order_relaxed), aref(s->heap_count).load(std::memory_order_relaxed));
+    heap_free(v, aref(s->heap_first()).load(std::memory_order_relaxed), aref(s->heap_count()).load(std::memory_order_relaxed));
   if (v.single_consumer) {
     aref(s->ctrl).store(make_ctrl(claim.position_ + v.capacity, slot_empty, 0), std::memory_order_release);
     fast_side_fence();
@@ -402,8 +373,8 @@ bool repair_dead_slot(const channel_view& v, std::uint64_t c, std::uint32_t dead
   const std::uint32_t flags = aref(s->flags).load(std::memory_order_relaxed);
   std::uint32_t freed = 0;
   if (flags & slot_flag_heap)
-    freed = heap_free_if_owned(v, aref(s->heap_first).load(std::memory_order_relaxed),
-                               aref(s->heap_count).load(std::memory_order_relaxed), slot_tag,
+    freed = heap_free_if_owned(v, aref(s->heap_first()).load(std::memory_order_relaxed),
+                               aref(s->heap_count()).load(std::memory_order_relaxed), slot_tag,
                                state == slot_writing ? heap_owner_pid(dead) : slot_tag);
   if (freed) aref(v.control->reclaimed_heap_blocks).fetch_add(freed, std::memory_order_relaxed);
   aref(v.control->lost_messages).fetch_add(1, std::memory_order_relaxed);
@@ -428,25 +399,29 @@ bool held_by_dead(std::uint64_t c, std::uint32_t dead) noexcept {
   return ctrl_pid(c) == dead && (state == slot_writing || state == slot_reading);
 }
 
-}  // namespace
-
-bool channel::repair_if_dead(std::uint64_t blocker) noexcept {
-  const channel_view& v = *view_;
+// Repairs the slot observed as `blocker` if its holder is dead, and the slots after it that the
+// same dead process holds in the same lap: a batch claim (claim_send_run / claim_recv_run)
+// holds consecutive slots, and they are repaired now, not one liveness check each. Returns the
+// number of slots this call repaired.
+std::size_t repair_dead_run(const channel_view& v, std::uint64_t blocker) noexcept {
   const std::uint32_t dead = ctrl_pid(blocker);
-  if (dead == 0 || !held_by_dead(blocker, dead)) return false;
-  if (process_alive(dead, v.registry, v.registry_entries)) return false;
-  if (!repair_dead_slot(v, blocker, dead, true)) return false;
-  // A batch claim (claim_send_run / claim_recv_run) holds consecutive slots: the slots after this
-  // one that the same dead process holds in the same lap are repaired now, not one liveness
-  // check each.
+  if (dead == 0 || !held_by_dead(blocker, dead)) return 0;
+  if (process_alive(dead, v.registry, v.registry_entries)) return 0;
+  if (!repair_dead_slot(v, blocker, dead, true)) return 0;
+  std::size_t repaired = 1;
   const std::uint64_t seq40 = ctrl_seq40(blocker);
   for (std::uint64_t next = seq40 + 1; next != seq40 + v.capacity; ++next) {
     const std::uint64_t c = aref(v.slot(next)->ctrl).load(std::memory_order_acquire);
     if (!held_by_dead(c, dead) || ctrl_seq_diff(c, next) != 0 || ctrl_state(c) != ctrl_state(blocker)) break;
     if (!repair_dead_slot(v, c, dead, false)) break;
+    ++repaired;
   }
-  return true;
+  return repaired;
 }
+
+}  // namespace
+
+bool channel::repair_if_dead(std::uint64_t blocker) noexcept { return repair_dead_run(*view_, blocker) != 0; }
 
 bool channel::repair_ends() noexcept {
   const channel_view& v = *view_;
@@ -462,15 +437,13 @@ bool channel::repair_ends() noexcept {
 std::size_t channel::repair() noexcept {
   if (!view_) return 0;
   const channel_view& v = *view_;
-  const std::uint64_t before = aref(v.control->repaired_slots).load(std::memory_order_relaxed);
+  std::size_t repaired = 0;
   for (std::uint64_t i = 0; i < v.capacity; ++i) {
     const std::uint64_t c = aref(v.slot(i)->ctrl).load(std::memory_order_acquire);
-    if (ctrl_pid(c) != 0) repair_if_dead(c);
+    if (ctrl_pid(c) != 0) repaired += repair_dead_run(v, c);
   }
   if (v.heap_blocks) heap_reclaim_dead(v);
-  // Slots repaired by this call (other repairers running at the same time may add theirs).
-  const std::uint64_t repaired = aref(v.control->repaired_slots).load(std::memory_order_relaxed) - before;
-  return static_cast<std::size_t>(repaired) + reap_dead_waiters(v);
+  return repaired + reap_dead_waiters(v);
 }
 
 // --- state ---------------------------------------------------------------------------------------

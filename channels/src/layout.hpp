@@ -1,10 +1,10 @@
-// The shared-memory layout of one channel segment, version 3. Read this as the protocol spec.
+// The shared-memory layout of one channel segment, version 4. Read this as the protocol spec.
 //
 //   offset 0                     segment_header       (320 B, published last: state = ready)
 //   header.control_offset        control_block        (4 cache lines: tail | head | wait | stats)
 //   header.registry_offset       registry_entry[registry_entries]
 //   waiter_table_offset(...)     waiter_record[registry_entries] (derived from the registry's)
-//   header.ring_offset           capacity x slot of header.slot_bytes (32 B slot_header + inline)
+//   header.ring_offset           capacity x slot of header.slot_bytes (16 B slot_header + inline)
 //   header.heap_owner_offset     u32 owner word per heap block (heap_blocks of them)
 //   header.heap_offset           heap_blocks x heap_block_bytes (page aligned)
 //
@@ -21,7 +21,8 @@ namespace chanpool::channels::detail {
 
 inline constexpr std::uint64_t segment_magic = 0x4C4F4F504E414843ull;  // "CHANPOOL" little-endian
 // 2: data_seq/space_seq carry the armed bit. 3: per-process waiter records (waiter_record).
-inline constexpr std::uint32_t layout_version = 3;
+// 4: 16-byte slot_header (heap block fields moved into the payload area).
+inline constexpr std::uint32_t layout_version = 4;
 inline constexpr std::uint32_t cache_line = 64;
 // The futex words data_seq and space_seq: bit 0 says a waiter armed the word before sleeping on
 // it; publishers move the epoch above it in steps of 2 (see notify() in channel.cpp).
@@ -165,20 +166,23 @@ constexpr std::int64_t ctrl_seq_diff(std::uint64_t c, std::uint64_t position) no
 }
 
 enum slot_flags : std::uint32_t {
-  slot_flag_heap = 1u,       // payload lives in heap blocks [heap_first, heap_first + heap_count)
+  slot_flag_heap = 1u,       // payload lives in heap blocks [heap_first(), heap_first() + heap_count())
   slot_flag_abandoned = 2u,  // claim given back without a message; receivers skip it
 };
 
+// 16 bytes, so that the first 48 payload bytes share the cache line of the control word the
+// receiver polls: a message of up to 48 bytes costs one line transfer, not two.
 struct slot_header {
   std::uint64_t ctrl;        // atomic; see make_ctrl
   std::uint32_t length;      // payload bytes
   std::uint32_t flags;       // slot_flags
-  std::uint32_t heap_first;  // valid with slot_flag_heap
-  std::uint32_t heap_count;
-  std::uint64_t reserved;
-  // inline payload follows, slot_bytes - 32 bytes
+  // inline payload follows, slot_bytes - 16 bytes. A heap message (slot_flag_heap) has no inline
+  // payload: its first 8 bytes hold the message's heap blocks, heap_first() and heap_count().
+  std::uint32_t& heap_first() noexcept { return reinterpret_cast<std::uint32_t*>(this + 1)[0]; }
+  std::uint32_t& heap_count() noexcept { return reinterpret_cast<std::uint32_t*>(this + 1)[1]; }
 };
-static_assert(sizeof(slot_header) == 32);
+static_assert(sizeof(slot_header) == 16, "slot_header is part of the segment layout");
+static_assert(offsetof(slot_header, length) == 8);
 static_assert(std::is_trivially_copyable_v<slot_header>);
 
 // Heap owner words: 0 = free; heap_owner_slot(i) = attached to ring slot i (survives its

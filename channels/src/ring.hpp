@@ -6,6 +6,7 @@
 #include <climits>
 #include <cstdint>
 
+#include "chanpool/channels/status.hpp"
 #include "fence.hpp"
 #include "futex.hpp"
 #include "layout.hpp"
@@ -108,6 +109,53 @@ inline thread_local std::uint32_t try_probe_countdown = 0;
 // Set by send_once when the heap, not the ring, was full: only then is a scan of every slot for
 // a dead holder of heap blocks worth its O(capacity) cost.
 inline thread_local bool heap_starved = false;
+
+// A sender found the slot at `pos` (control word c) not EMPTY for this lap. Returns false after
+// helping tail on (the caller retries), true when the ring is full: then `blocker` is the
+// slot's word if a process holds it (for the liveness probe).
+inline bool send_blocked(const channel_view& v, std::uint64_t pos, std::uint64_t c, std::uint64_t& blocker) noexcept {
+  auto& tail = v.control->tail;
+  const std::int64_t diff = ctrl_seq_diff(c, pos);
+  if (diff > static_cast<std::int64_t>(v.capacity) && damaged_index(v, tail, pos)) return true;
+  if (diff >= 0) {
+    // Slot already claimed for `pos` (or beyond): the claimer has not moved tail yet. Help.
+    std::uint64_t at = pos;
+    aref(tail).compare_exchange_strong(at, pos + 1, std::memory_order_relaxed);
+    return false;
+  }
+  // The slot still serves the previous lap: the ring is full unless tail moved meanwhile.
+  if (aref(tail).load(std::memory_order_relaxed) != pos) return false;
+  if (ctrl_pid(c) != 0) blocker = c;
+  return true;
+}
+
+// A receiver found the slot at `pos` (control word c) not FULL for this lap. Returns ok after
+// helping head on (the caller retries), else empty (then `blocker` is set if a send is in
+// progress there) or closed.
+inline status recv_blocked(const channel_view& v, std::uint64_t pos, std::uint64_t c, std::uint64_t& blocker) noexcept {
+  auto& head = v.control->head;
+  const std::int64_t diff = ctrl_seq_diff(c, pos);
+  if (diff == 0 && ctrl_state(c) == slot_reading) {
+    std::uint64_t at = pos;
+    aref(head).compare_exchange_strong(at, pos + 1, std::memory_order_relaxed);
+    return status::ok;
+  }
+  if (diff > static_cast<std::int64_t>(v.capacity) && damaged_index(v, head, pos)) return status::empty;
+  if (diff > 0) {
+    // Position `pos` was consumed and its slot recycled: head is behind. Help it on.
+    std::uint64_t at = pos;
+    aref(head).compare_exchange_strong(at, pos + 1, std::memory_order_relaxed);
+    return status::ok;
+  }
+  if (aref(head).load(std::memory_order_relaxed) != pos) return status::ok;
+  if (diff == 0 && ctrl_state(c) == slot_writing) {
+    blocker = c;  // a send is in progress; its holder may have died
+    return status::empty;
+  }
+  // seq_cst: pairs with the claim + closed check in send_once (no message slips past a seal).
+  if (aref(v.control->closed).load(std::memory_order_seq_cst) == sealed) return status::closed;
+  return status::empty;
+}
 
 inline constexpr std::uint32_t try_probe_every = 4096;  // try-once calls blocked by the same kind of slot
 

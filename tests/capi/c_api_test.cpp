@@ -254,7 +254,7 @@ TEST_F(CApi, GetConfigSizesPollAndStats) {
   EXPECT_EQ(got.heap_block_bytes, 1024u);
   EXPECT_FALSE(got.single_producer);
   EXPECT_FALSE(got.single_consumer);
-  EXPECT_EQ(chanpool_channel_inline_capacity(h), 256u - 32);
+  EXPECT_EQ(chanpool_channel_inline_capacity(h), 256u - 16);
   EXPECT_EQ(chanpool_channel_max_message_bytes(h), 64u * 1024);
 
   chanpool_poll_info_t info;

@@ -281,17 +281,24 @@ pid_t fork_batch_holder(child_guard& guard, const std::string& name, const ch::o
   }));
 }
 
+// Runs fork_batch_holder, waits until the child holds its run and SIGKILLs it; `c` (the
+// parent's handle) then checks liveness every 10 ms.
+void kill_batch_holder(channel& c, const std::string& name, const ch::open_options& o, int before,
+                       std::size_t claimed, std::size_t published) {
+  c.set_wait({.mode = ch::wait_mode::adaptive, .spin_for = std::chrono::microseconds(20), .liveness_check = 10ms});
+  child_guard guard;
+  gate ready;
+  const pid_t child = fork_batch_holder(guard, name, o, before, claimed, published, ready);
+  ASSERT_TRUE(ready.wait(10s)) << "child did not claim its run";
+  kill_and_reap(child);
+  guard.clear();
+}
+
 TEST_P(ChannelBatch, SenderKilledMidRunLosesOnlyTheUnpublishedSlots) {
   const std::string name = unique_name();
   channel c = make(name, config(64));
   ASSERT_TRUE(c.is_open());
-  c.set_wait({.mode = ch::wait_mode::adaptive, .spin_for = std::chrono::microseconds(20), .liveness_check = 10ms});
-  child_guard guard;
-  gate ready;
-  const pid_t child = fork_batch_holder(guard, name, options(), 5, 20, 7, ready);
-  ASSERT_TRUE(ready.wait(10s)) << "child did not claim its run";
-  kill_and_reap(child);
-  guard.clear();
+  ASSERT_NO_FATAL_FAILURE(kill_batch_holder(c, name, options(), 5, 20, 7));
   std::vector<std::byte> buffer(8192);
   std::vector<std::size_t> lengths(64);
   std::size_t total = 0;
@@ -317,16 +324,10 @@ TEST_P(ChannelBatch, ReceiverKilledHoldingRunFreesTheSlots) {
   const std::string name = unique_name();
   channel c = make(name, config(16));
   ASSERT_TRUE(c.is_open());
-  c.set_wait({.mode = ch::wait_mode::adaptive, .spin_for = std::chrono::microseconds(20), .liveness_check = 10ms});
   std::vector<std::vector<std::byte>> ms(9, pattern(32));
   std::size_t sent = 0;
   ASSERT_EQ(c.send_many(spans_of(ms), sent, 1s), status::ok);
-  child_guard guard;
-  gate ready;
-  const pid_t child = fork_batch_holder(guard, name, options(), 0, 0, 0, ready);
-  ASSERT_TRUE(ready.wait(10s)) << "child did not claim its run";
-  kill_and_reap(child);
-  guard.clear();
+  ASSERT_NO_FATAL_FAILURE(kill_batch_holder(c, name, options(), 0, 0, 0));
   // The ring (16) is full once 7 more are in; the 9 held slots come back only by repair.
   std::vector<std::vector<std::byte>> fill(16, pattern(32));
   ASSERT_EQ(c.send_many(spans_of(fill), sent, 2s), status::ok);
@@ -337,6 +338,21 @@ TEST_P(ChannelBatch, ReceiverKilledHoldingRunFreesTheSlots) {
   std::size_t got = 0;
   EXPECT_EQ(c.recv_many(buffer, lengths, got, 1s), status::empty);
   EXPECT_EQ(got, 16u);
+}
+
+TEST_P(ChannelBatch, RepairCountsEverySlotOfADeadRun) {
+  const std::string name = unique_name();
+  channel c = make(name, config(32));
+  ASSERT_TRUE(c.is_open());
+  ASSERT_NO_FATAL_FAILURE(kill_batch_holder(c, name, options(), 2, 20, 0));
+  EXPECT_EQ(c.repair(), 20u);
+  EXPECT_EQ(c.repair(), 0u);
+  EXPECT_EQ(c.stats().lost_messages, 20u);
+  std::vector<std::byte> buffer(4096);
+  std::vector<std::size_t> lengths(64);
+  std::size_t got = 0;
+  EXPECT_EQ(c.recv_many(buffer, lengths, got, ch::try_once), status::empty);
+  EXPECT_EQ(got, 2u);
 }
 
 }  // namespace

@@ -76,5 +76,16 @@ TEST_F(ChannelDamage, OlderLayoutVersionIsRefusedClearly) {
   EXPECT_NE(r.error().message().find("incompatible chanpool version"), std::string::npos) << r.error().message();
 }
 
+TEST_F(ChannelDamage, Layout3SegmentWith32ByteSlotHeadersIsRefused) {
+  const auto name = unique_name();
+  { channel c = make(name); ASSERT_TRUE(c.is_open()); }
+  const std::uint32_t old_version = 3;  // 32-byte slot headers: its slots would be misread
+  ASSERT_TRUE(write_bytes(name, version_offset, &old_version, sizeof old_version));
+  auto r = channel::open(name, options());
+  ASSERT_FALSE(r) << "a version 3 segment was opened";
+  EXPECT_EQ(r.error(), errc::version_mismatch);
+  EXPECT_NE(r.error().message().find("unlink it and recreate it"), std::string::npos) << r.error().message();
+}
+
 }  // namespace
 }  // namespace chanpool::test

@@ -56,7 +56,7 @@ TEST_F(ChannelUnit, CreateOpenCloseUnlink) {
   EXPECT_EQ(ca.slot_bytes, cb.slot_bytes);
   EXPECT_EQ(ca.heap_bytes, cb.heap_bytes);
   EXPECT_EQ(ca.heap_block_bytes, cb.heap_block_bytes);
-  EXPECT_EQ(a.inline_capacity() + 32, ca.slot_bytes) << "slot_bytes includes a 32-byte header";
+  EXPECT_EQ(a.inline_capacity() + 16, ca.slot_bytes) << "slot_bytes includes a 16-byte header";
 
   // The two handles share the segment.
   auto m = pattern(10);

@@ -99,7 +99,7 @@ typedef struct chanpool_poll_set chanpool_poll_set_t;  /* a set of channels to w
  * what you need (fields as in chanpool::channels::channel_config). */
 typedef struct chanpool_channel_config {
   uint32_t capacity;         /* slots; a power of two, 2 .. 2^24 (default 1024) */
-  uint32_t slot_bytes;       /* per slot, 32-byte header included; multiple of 64 (default 128) */
+  uint32_t slot_bytes;       /* per slot, 16-byte header included; multiple of 64 (default 128) */
   uint64_t heap_bytes;       /* heap for messages larger than a slot; 0 = none (default 16 MiB) */
   uint32_t heap_block_bytes; /* heap granule; a power of two >= 64 (default 4096) */
   bool single_producer;      /* one handle at a time sends (faster; lease-enforced) */

@@ -40,7 +40,7 @@ inline constexpr timeout forever = timeout::max();
 // Shape of a channel, fixed at create().
 struct channel_config {
   std::uint32_t capacity = 1024;              // slots; a power of two, 2 .. 2^24
-  std::uint32_t slot_bytes = 128;             // per slot, 32-byte header included; multiple of 64
+  std::uint32_t slot_bytes = 128;             // per slot, 16-byte header included; multiple of 64
   std::uint64_t heap_bytes = 16u << 20;       // side-loaded payload heap; 0 = inline messages only
   std::uint32_t heap_block_bytes = 4096;      // heap allocation granule; a power of two >= 64
   // Declares that one handle at a time sends (receives). That side then claims slots with plain
