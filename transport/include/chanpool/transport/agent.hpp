@@ -104,7 +104,9 @@ class agent {
 
   // Bootstrap step 2: every node's address (index = node) and the job key. Starts the threads,
   // says hello to every peer and returns once it heard from all of them (every connection is then
-  // set up, so the first measured send does not pay for it), or an error naming who is missing.
+  // set up, so the first measured send does not pay for it). When not every peer has answered
+  // within `timeout` it returns FI_ETIMEDOUT (fabric category); the code does not say who is
+  // missing: a line on stderr names the silent nodes.
   std::error_code connect(const std::vector<std::vector<std::byte>>& peers, std::uint64_t job_key,
                           std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
