@@ -309,21 +309,78 @@ struct receive_result {
   std::string lost_node;  // under a launcher: why a node's messages cannot all arrive
 };
 
+// Checks each message against its sender's sequence, samples latencies, and learns from every
+// sender's final message how many it sent (--duration runs).
+class sender_order {
+ public:
+  sender_order(std::size_t msg_size, std::uint32_t senders)
+      : msg_size_(msg_size), senders_(senders), next_(senders, 0), final_count_(senders, -1) {}
+
+  // `buf` holds a received message of `len` bytes (and is at least 64 bytes long).
+  void check(const std::vector<std::byte>& buf, std::size_t len, receive_result& r) {
+    std::uint32_t id, flags;
+    std::uint64_t seq, sent;
+    std::memcpy(&id, buf.data(), 4);
+    std::memcpy(&flags, buf.data() + 4, 4);
+    std::memcpy(&seq, buf.data() + 8, 8);
+    std::memcpy(&sent, buf.data() + 16, 8);
+    if (len != msg_size_ || id >= senders_ || seq != next_[id]) {
+      if (r.errors++ < 10)
+        std::fprintf(stderr, "fanin_bench: bad message: size %zu sender %u seq %llu (expected %llu)\n", len, id,
+                     static_cast<unsigned long long>(seq), id < senders_ ? static_cast<unsigned long long>(next_[id]) : 0ull);
+      if (id < senders_) next_[id] = seq + 1;
+    } else {
+      ++next_[id];
+    }
+    ++r.received;
+    if ((seq & latency_sample_mask) == 0) r.latency_us.push_back(static_cast<double>(now_ns() - sent) / 1e3);
+    if (flags & final_flag && id < senders_ && final_count_[id] < 0) {
+      final_count_[id] = static_cast<std::int64_t>(seq + 1);
+      if (++finals_ == senders_)
+        for (auto f : final_count_) total_ += static_cast<std::uint64_t>(f);
+    }
+  }
+
+  // The messages to expect: `so_far` until every sender's final message is in, then their sum.
+  std::uint64_t expected(std::uint64_t so_far) const { return finals_ == senders_ ? total_ : so_far; }
+
+ private:
+  std::size_t msg_size_;
+  std::uint32_t senders_;
+  std::vector<std::uint64_t> next_;
+  std::vector<std::int64_t> final_count_;
+  std::uint32_t finals_ = 0;
+  std::uint64_t total_ = 0;
+};
+
+// Reaps the senders that have exited; returns how many of them failed (and says so on stderr).
+std::uint64_t reap_failed_senders(std::vector<pid_t>& pids) {
+  std::uint64_t failed = 0;
+  for (std::size_t i = 0; i < pids.size(); ++i) {
+    int ws = 0;
+    if (pids[i] > 0 && ::waitpid(pids[i], &ws, WNOHANG) == pids[i]) {
+      pids[i] = -1;
+      if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
+        std::fprintf(stderr, "fanin_bench: sender %zu failed (status %d)\n", i, ws);
+        failed++;
+      }
+    }
+  }
+  return failed;
+}
+
 // Receives until every sender's messages are in (or a stall/error), checking each message.
 // open_gate() releases the senders; `pids` are the senders this process forked (reaped here);
 // lost_node() names a node found unreachable (empty while all are alive).
 template <class OpenGate, class LostNode>
 receive_result receive_all(const options& o, ch::channel& sink, std::uint32_t senders, std::vector<pid_t>& pids,
                            OpenGate&& open_gate, LostNode&& lost_node) {
-  std::vector<std::uint64_t> next(senders, 0);
-  std::vector<std::int64_t> final_count(senders, -1);
+  sender_order order(o.msg_size, senders);
   std::uint64_t expected = o.duration > 0 ? UINT64_MAX : senders * o.messages_per_sender;
-  std::uint32_t finals = 0;
   receive_result r;
   std::uint64_t& received = r.received;
   std::uint64_t& errors = r.errors;
-  std::vector<double>& latency_us = r.latency_us;
-  latency_us.reserve(1 << 20);
+  r.latency_us.reserve(1 << 20);
   std::vector<std::byte> buf(std::max<std::size_t>(o.msg_size, 64));
 
   const auto t0 = clock_type::now();
@@ -340,29 +397,8 @@ receive_result receive_all(const options& o, ch::channel& sink, std::uint32_t se
     if (st != status::ok || (received & 4095) == 0) now = clock_type::now();
     if (st == status::ok) {
       last_arrival = now;
-      std::uint32_t id, flags;
-      std::uint64_t seq, sent;
-      std::memcpy(&id, buf.data(), 4);
-      std::memcpy(&flags, buf.data() + 4, 4);
-      std::memcpy(&seq, buf.data() + 8, 8);
-      std::memcpy(&sent, buf.data() + 16, 8);
-      if (len != o.msg_size || id >= senders || seq != next[id]) {
-        if (errors++ < 10)
-          std::fprintf(stderr, "fanin_bench: bad message: size %zu sender %u seq %llu (expected %llu)\n", len, id,
-                       static_cast<unsigned long long>(seq), id < senders ? static_cast<unsigned long long>(next[id]) : 0ull);
-        if (id < senders) next[id] = seq + 1;
-      } else {
-        ++next[id];
-      }
-      ++received;
-      if ((seq & latency_sample_mask) == 0) latency_us.push_back(static_cast<double>(now_ns() - sent) / 1e3);
-      if (flags & final_flag && id < senders && final_count[id] < 0) {
-        final_count[id] = static_cast<std::int64_t>(seq + 1);
-        if (++finals == senders) {
-          expected = 0;
-          for (auto f : final_count) expected += static_cast<std::uint64_t>(f);
-        }
-      }
+      order.check(buf, len, r);
+      expected = order.expected(expected);
     } else if (st != status::timeout) {
       std::fprintf(stderr, "fanin_bench: receive failed: %s\n", std::string(chanpool::to_string(st)).c_str());
       errors++;
@@ -385,16 +421,7 @@ receive_result receive_all(const options& o, ch::channel& sink, std::uint32_t se
     }
     if (st != status::ok) {
       // A sender that died will never finish: say so instead of waiting for the stall timeout.
-      for (std::size_t i = 0; i < pids.size(); ++i) {
-        int ws = 0;
-        if (pids[i] > 0 && ::waitpid(pids[i], &ws, WNOHANG) == pids[i]) {
-          pids[i] = -1;
-          if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
-            std::fprintf(stderr, "fanin_bench: sender %zu failed (status %d)\n", i, ws);
-            errors++;
-          }
-        }
-      }
+      errors += reap_failed_senders(pids);
       if (now - last_arrival > std::chrono::duration<double>(o.stall_timeout)) {
         std::fprintf(stderr, "fanin_bench: nothing arrived for %.0f s; %llu of %llu received\n", o.stall_timeout,
                      static_cast<unsigned long long>(received), static_cast<unsigned long long>(expected));
@@ -414,100 +441,132 @@ receive_result receive_all(const options& o, ch::channel& sink, std::uint32_t se
   return r;
 }
 
-// Prints the result (text or JSON) and returns the exit status.
-int report(const options& o, receive_result& r, const std::vector<tr::agent_stats>& agent_stats,
-           const std::string& fabric, double startup_s, const std::string& bootstrap) {
-  const std::uint32_t senders = o.nodes * o.senders_per_node;
-  std::uint64_t& errors = r.errors;
-  const std::uint64_t received = r.received;
-  const double elapsed = r.elapsed;
-  std::vector<double>& latency_us = r.latency_us;
+// The agents' counters, summed over the nodes.
+struct agent_totals {
   std::uint64_t frames = 0, stalls = 0, holds = 0, dropped = 0;
-  for (std::size_t k = 0; k < agent_stats.size(); ++k) {
-    const auto& a = agent_stats[k];
-    frames += a.frames_sent;
-    stalls += a.credit_stalls;
-    holds += a.delivery_holds;
-    dropped += a.dropped_bad_key + a.dropped_malformed + a.dropped_unknown_channel + a.dropped_undeliverable +
-               a.dropped_peer_dead + a.inbox_malformed;
+};
+
+std::uint64_t dropped_by(const tr::agent_stats& a) {
+  return a.dropped_bad_key + a.dropped_malformed + a.dropped_unknown_channel + a.dropped_undeliverable +
+         a.dropped_peer_dead + a.inbox_malformed;
+}
+
+// Sums the counters and names, on stderr, every node that dropped something.
+agent_totals sum_agent_stats(const std::vector<tr::agent_stats>& agent_stats) {
+  agent_totals t;
+  for (const auto& a : agent_stats) {
+    t.frames += a.frames_sent;
+    t.stalls += a.credit_stalls;
+    t.holds += a.delivery_holds;
+    t.dropped += dropped_by(a);
   }
-  if (dropped) {
-    std::fprintf(stderr, "fanin_bench: the agents dropped %llu messages or frames:\n", static_cast<unsigned long long>(dropped));
+  if (t.dropped) {
+    std::fprintf(stderr, "fanin_bench: the agents dropped %llu messages or frames:\n", static_cast<unsigned long long>(t.dropped));
     for (std::size_t k = 0; k < agent_stats.size(); ++k) {
       const auto& a = agent_stats[k];
-      if (a.dropped_bad_key + a.dropped_malformed + a.dropped_unknown_channel + a.dropped_undeliverable +
-          a.dropped_peer_dead + a.inbox_malformed)
+      if (dropped_by(a))
         std::fprintf(stderr, "  node %zu: bad key %llu, malformed %llu, unknown channel %llu, undeliverable %llu, peer dead %llu, bad inbox record %llu\n",
                      k, (unsigned long long)a.dropped_bad_key, (unsigned long long)a.dropped_malformed,
                      (unsigned long long)a.dropped_unknown_channel, (unsigned long long)a.dropped_undeliverable,
                      (unsigned long long)a.dropped_peer_dead, (unsigned long long)a.inbox_malformed);
     }
-    errors++;
   }
-  const double rate = static_cast<double>(received) / elapsed;
-  const double p50 = percentile(latency_us, 0.50), p99 = percentile(latency_us, 0.99);
-  const unsigned cores = std::thread::hardware_concurrency();
+  return t;
+}
 
-  nlohmann::json mpi = nullptr;
-  if (o.mpi) mpi = run_mpi_baseline(o, senders);
+// What report() prints, gathered.
+struct fanin_figures {
+  std::uint32_t senders = 0;
+  std::uint64_t received = 0, errors = 0;
+  double elapsed = 0, rate = 0, p50 = 0, p99 = 0, startup_s = 0;
+  unsigned cores = 0;
+  agent_totals agents;
+  std::string fabric, bootstrap;
+  nlohmann::json mpi;
+};
 
-  if (o.json) {
-    nlohmann::ordered_json j;
-    j["tool"] = "fanin_bench";
-    j["nodes"] = o.nodes;
-    j["senders"] = senders;
-    j["msg_size"] = o.msg_size;
-    j["aggregation"] = o.aggregation == "on";
-    j["msgs_per_s"] = rate;
-    j["p50_us"] = p50;
-    j["p99_us"] = p99;
-    j["bytes_per_s"] = rate * static_cast<double>(o.msg_size);
-    j["messages"] = received;
-    j["elapsed_s"] = elapsed;
-    j["startup_s"] = startup_s;
-    j["cores"] = cores;
-    j["agent_spin_us"] = o.agent_spin_us.value_or(20.0);
-    j["receiver_spin_us"] = o.receiver_spin_us.value_or(50.0);
-    j["fabric"] = fabric;
-    j["bootstrap"] = bootstrap;
-    j["frames"] = frames;
-    j["msgs_per_frame"] = frames ? static_cast<double>(received) / static_cast<double>(frames) : 0.0;
-    j["credit_stalls"] = stalls;
-    j["delivery_holds"] = holds;
-    j["errors"] = errors;
-    if (o.mpi) {
-      j["mpi"] = mpi;
-      if (mpi.is_object() && mpi.contains("msgs_per_s") && mpi["msgs_per_s"].get<double>() > 0)
-        j["ratio_vs_mpi"] = rate / mpi["msgs_per_s"].get<double>();
-    }
-    std::printf("%s\n", j.dump().c_str());
+void print_json(const options& o, const fanin_figures& f) {
+  nlohmann::ordered_json j;
+  j["tool"] = "fanin_bench";
+  j["nodes"] = o.nodes;
+  j["senders"] = f.senders;
+  j["msg_size"] = o.msg_size;
+  j["aggregation"] = o.aggregation == "on";
+  j["msgs_per_s"] = f.rate;
+  j["p50_us"] = f.p50;
+  j["p99_us"] = f.p99;
+  j["bytes_per_s"] = f.rate * static_cast<double>(o.msg_size);
+  j["messages"] = f.received;
+  j["elapsed_s"] = f.elapsed;
+  j["startup_s"] = f.startup_s;
+  j["cores"] = f.cores;
+  j["agent_spin_us"] = o.agent_spin_us.value_or(20.0);
+  j["receiver_spin_us"] = o.receiver_spin_us.value_or(50.0);
+  j["fabric"] = f.fabric;
+  j["bootstrap"] = f.bootstrap;
+  j["frames"] = f.agents.frames;
+  j["msgs_per_frame"] = f.agents.frames ? static_cast<double>(f.received) / static_cast<double>(f.agents.frames) : 0.0;
+  j["credit_stalls"] = f.agents.stalls;
+  j["delivery_holds"] = f.agents.holds;
+  j["errors"] = f.errors;
+  if (o.mpi) {
+    j["mpi"] = f.mpi;
+    if (f.mpi.is_object() && f.mpi.contains("msgs_per_s") && f.mpi["msgs_per_s"].get<double>() > 0)
+      j["ratio_vs_mpi"] = f.rate / f.mpi["msgs_per_s"].get<double>();
+  }
+  std::printf("%s\n", j.dump().c_str());
+}
+
+void print_text(const options& o, const fanin_figures& f) {
+  std::printf("fanin_bench: %u nodes x %u senders = %u senders -> 1 receiver on node 0, %zu B messages, aggregation %s\n",
+              o.nodes, o.senders_per_node, f.senders, o.msg_size, o.aggregation.c_str());
+  std::printf("  fabric      %s (bootstrap: %s)\n", f.fabric.c_str(), f.bootstrap.c_str());
+  std::printf("  machine     %u cores for %u agents + %u senders + 1 receiver (scheduling is part of the figure);\n"
+              "              spin: agents %.0f us, receiver %.0f us\n",
+              f.cores, o.nodes, f.senders, o.agent_spin_us.value_or(20.0), o.receiver_spin_us.value_or(50.0));
+  std::printf("  start-up    %.3f s for %u agents\n", f.startup_s, o.nodes);
+  std::printf("  received    %llu messages in %.3f s%s\n", static_cast<unsigned long long>(f.received), f.elapsed,
+              f.errors ? "  ** ERRORS: see above **" : ", each once and in order per sender");
+  std::printf("  rate        %.0f msgs/s, %.1f MB/s\n", f.rate, f.rate * static_cast<double>(o.msg_size) / 1e6);
+  std::printf("  latency     p50 %.1f us, p99 %.1f us (send -> receive, includes queueing)\n", f.p50, f.p99);
+  std::printf("  frames      %llu (%.1f messages per frame), %llu credit stalls, %llu holds at a full sink\n",
+              static_cast<unsigned long long>(f.agents.frames),
+              f.agents.frames ? static_cast<double>(f.received) / static_cast<double>(f.agents.frames) : 0.0,
+              static_cast<unsigned long long>(f.agents.stalls), static_cast<unsigned long long>(f.agents.holds));
+  if (!o.mpi) return;
+  if (f.mpi.is_object()) {
+    const double m = f.mpi.value("msgs_per_s", 0.0);
+    std::printf("  mpi_fanin   %.0f msgs/s (%u processes, same counts); chanpool / MPI = %.2fx\n", m, f.senders + 1,
+                m > 0 ? f.rate / m : 0.0);
   } else {
-    std::printf("fanin_bench: %u nodes x %u senders = %u senders -> 1 receiver on node 0, %zu B messages, aggregation %s\n",
-                o.nodes, o.senders_per_node, senders, o.msg_size, o.aggregation.c_str());
-    std::printf("  fabric      %s (bootstrap: %s)\n", fabric.c_str(), bootstrap.c_str());
-    std::printf("  machine     %u cores for %u agents + %u senders + 1 receiver (scheduling is part of the figure);\n"
-                "              spin: agents %.0f us, receiver %.0f us\n",
-                cores, o.nodes, senders, o.agent_spin_us.value_or(20.0), o.receiver_spin_us.value_or(50.0));
-    std::printf("  start-up    %.3f s for %u agents\n", startup_s, o.nodes);
-    std::printf("  received    %llu messages in %.3f s%s\n", static_cast<unsigned long long>(received), elapsed,
-                errors ? "  ** ERRORS: see above **" : ", each once and in order per sender");
-    std::printf("  rate        %.0f msgs/s, %.1f MB/s\n", rate, rate * static_cast<double>(o.msg_size) / 1e6);
-    std::printf("  latency     p50 %.1f us, p99 %.1f us (send -> receive, includes queueing)\n", p50, p99);
-    std::printf("  frames      %llu (%.1f messages per frame), %llu credit stalls, %llu holds at a full sink\n",
-                static_cast<unsigned long long>(frames),
-                frames ? static_cast<double>(received) / static_cast<double>(frames) : 0.0,
-                static_cast<unsigned long long>(stalls), static_cast<unsigned long long>(holds));
-    if (o.mpi) {
-      if (mpi.is_object()) {
-        const double m = mpi.value("msgs_per_s", 0.0);
-        std::printf("  mpi_fanin   %.0f msgs/s (%u processes, same counts); chanpool / MPI = %.2fx\n", m, senders + 1,
-                    m > 0 ? rate / m : 0.0);
-      } else {
-        std::printf("  mpi_fanin   failed (see stderr)\n");
-      }
-    }
+    std::printf("  mpi_fanin   failed (see stderr)\n");
   }
-  return errors ? 1 : 0;
+}
+
+// Prints the result (text or JSON) and returns the exit status.
+int report(const options& o, receive_result& r, const std::vector<tr::agent_stats>& agent_stats,
+           const std::string& fabric, double startup_s, const std::string& bootstrap) {
+  fanin_figures f;
+  f.senders = o.nodes * o.senders_per_node;
+  f.agents = sum_agent_stats(agent_stats);
+  f.received = r.received;
+  f.errors = r.errors + (f.agents.dropped ? 1 : 0);
+  f.elapsed = r.elapsed;
+  f.rate = static_cast<double>(r.received) / r.elapsed;
+  f.p50 = percentile(r.latency_us, 0.50);
+  f.p99 = percentile(r.latency_us, 0.99);
+  f.cores = std::thread::hardware_concurrency();
+  f.startup_s = startup_s;
+  f.fabric = fabric;
+  f.bootstrap = bootstrap;
+  f.mpi = nullptr;
+  if (o.mpi) f.mpi = run_mpi_baseline(o, f.senders);
+  if (o.json) {
+    print_json(o, f);
+  } else {
+    print_text(o, f);
+  }
+  return f.errors ? 1 : 0;
 }
 
 // Fills in the spin times the command line left unset. `agents` and `senders` are those on this
@@ -640,20 +699,17 @@ bool orchestrator_gone(const std::string& node_job) {
   return s == tr::peer_state::dead || s == tr::peer_state::left;
 }
 
-// Cluster mode: this process is one node (its MPI rank). Senders are forked before MPI_Init
-// (MPI does not support fork after it) and learn their node's namespace over a pipe. MPI
-// exchanges the agents' addresses and synchronises the start; the data path is libfabric.
-int run_under_mpi(options& o, int argc, char** argv) {
-  struct pending_sender {
-    pid_t pid;
-    int setup_fd;  // we write "<id> <node_job>\n"
-  };
-  int ready[2], go[2];
-  if (::pipe(ready) != 0 || ::pipe(go) != 0) return 2;
-  std::vector<pending_sender> local;
+struct pending_sender {
+  pid_t pid;
+  int setup_fd;  // we write "<id> <node_job>\n"
+};
+
+// Forks this node's senders before MPI_Init (MPI does not support fork after it); each waits on
+// its setup pipe for its id and node namespace. Returns false when a pipe cannot be made.
+bool fork_senders(const options& o, const int (&ready)[2], const int (&go)[2], std::vector<pending_sender>& local) {
   for (std::uint32_t s = 0; s < o.senders_per_node; ++s) {
     int setup[2];
-    if (::pipe(setup) != 0) return 2;
+    if (::pipe(setup) != 0) return false;
     const pid_t pid = ::fork();
     if (pid == 0) {
       ::close(setup[1]);
@@ -671,6 +727,123 @@ int run_under_mpi(options& o, int argc, char** argv) {
     ::close(setup[0]);
     local.push_back({pid, setup[1]});
   }
+  return true;
+}
+
+// Tells each local sender its id and node namespace and waits until it is ready; false when one
+// could not be told or did not start.
+bool start_senders(const options& o, int rank, const std::string& node_job, std::vector<pending_sender>& local,
+                   int ready_fd) {
+  bool ok = true;
+  for (std::uint32_t s = 0; s < local.size(); ++s) {
+    const std::string line = std::to_string(static_cast<std::uint32_t>(rank) * o.senders_per_node + s) + " " + node_job + "\n";
+    if (::write(local[s].setup_fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) ok = false;
+    ::close(local[s].setup_fd);
+  }
+  for (std::uint32_t s = 0; s < local.size(); ++s) {
+    char c;
+    if (::read(ready_fd, &c, 1) != 1) ok = false;
+  }
+  return ok;
+}
+
+// Rank 0 after a node was lost: the lost node's rank never reaches the gather, and the launcher
+// would wait for it, so the job ends here (Open MPI and Slurm end every rank on MPI_Abort and
+// exit with its code) once this node is cleaned up and the reachable nodes have stopped.
+void abort_after_lost_node(const options& o, ch::channel& sink, const std::string& node_job,
+                                        chanpool::result<tr::client>& watch, std::unique_ptr<tr::agent>& agent,
+                                        const std::vector<pid_t>& pids) {
+  std::fprintf(stderr, "fanin_bench: ending the job (MPI_Abort, exit %d)\n", exit_node_lost);
+  std::fflush(stderr);
+  std::vector<int> alive;  // their ranks confirm once their nodes are stopped
+  for (std::uint32_t k = 1; k < o.nodes; ++k)
+    if (watch && watch->peer(k) == tr::peer_state::alive) alive.push_back(static_cast<int>(k));
+  sink.close();
+  ch::channel::unlink("sink", {node_job});
+  *watch = tr::client{};
+  agent->stop();  // its segments go; every sender sees node 0 leave and exits
+  agent.reset();
+  for (pid_t p : pids)
+    if (p > 0) ::waitpid(p, nullptr, 0);
+  // The reachable nodes see node 0 leave within milliseconds and stop their agents (see
+  // run_other_rank): wait for that (at most 2 s) before the launcher kills their ranks.
+  wait_for_stopped_nodes(alive, std::chrono::seconds(2));
+  MPI_Abort(MPI_COMM_WORLD, exit_node_lost);
+}
+
+// Rank 0: receives everything, gathers every node's counters and reports.
+int run_rank0(const options& o, ch::channel& sink, std::vector<pid_t>& pids, int go_fd, const std::string& node_job,
+              std::unique_ptr<tr::agent>& agent, int size, double startup_s) {
+  const std::uint32_t senders = o.nodes * o.senders_per_node;
+  auto watch = tr::client::attach(node_job);
+  const auto lost_node = [&]() -> std::string {
+    for (std::uint32_t k = 1; watch && k < o.nodes; ++k)
+      if (const auto s = watch->peer(k); s == tr::peer_state::dead || s == tr::peer_state::left)
+        return "node " + std::to_string(k) + " is unreachable (its agent " +
+               (s == tr::peer_state::left ? "left" : "stopped answering") + ")";
+    return {};
+  };
+  receive_result r = receive_all(o, sink, senders, pids, [&] { ::close(go_fd); }, lost_node);
+  if (!r.lost_node.empty()) {
+    abort_after_lost_node(o, sink, node_job, watch, agent, pids);
+    return exit_node_lost;  // not reached: MPI_Abort ends the job
+  }
+  sink.close();
+  ch::channel::unlink("sink", {node_job});
+  // Every node's counters, gathered at rank 0 (MPI only for the report, after the run).
+  const tr::agent_stats mine = agent->stats();
+  std::vector<tr::agent_stats> all(static_cast<std::size_t>(size));
+  MPI_Gather(&mine, sizeof mine, MPI_BYTE, all.data(), sizeof mine, MPI_BYTE, 0, MPI_COMM_WORLD);
+  MPI_Barrier(MPI_COMM_WORLD);
+  return report(o, r, all, agent->fabric_info().summary(), startup_s,
+                "mpi (" + std::to_string(size) + " ranks, one node each)");
+}
+
+// Every other rank: waits for its senders and sends its counters to rank 0. Returns -1 when it
+// finished the job itself (node 0 is gone), else the exit status.
+int run_other_rank(int rank, std::vector<pid_t>& pids, int go_fd, const std::string& node_job,
+                   std::unique_ptr<tr::agent>& agent) {
+  ::close(go_fd);
+  int errors = 0;
+  for (pid_t p : pids) {
+    int ws = 0;
+    ::waitpid(p, &ws, 0);
+    if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) errors++;
+  }
+  const tr::agent_stats mine = agent->stats();
+  if (orchestrator_gone(node_job)) {
+    // Rank 0 cannot gather: it ends the job (or is gone). Leave nothing behind meanwhile.
+    std::fprintf(stderr, "fanin_bench (rank %d): node 0 is unreachable; stopping this node\n", rank);
+    agent->stop();
+    agent.reset();
+    int stopped = 1;
+    MPI_Send(&stopped, 1, MPI_INT, 0, node_stopped_tag, MPI_COMM_WORLD);
+    MPI_Finalize();  // returns when the launcher ends the job, if it can reach this host
+    return -1;
+  }
+  MPI_Gather(&mine, sizeof mine, MPI_BYTE, nullptr, 0, MPI_BYTE, 0, MPI_COMM_WORLD);
+  MPI_Barrier(MPI_COMM_WORLD);  // rank 0 has everything: the agents may stop
+  return errors ? 1 : 0;
+}
+
+// The ranks on this host (for choose_spins).
+int ranks_on_this_host() {
+  MPI_Comm host;
+  int ranks_here = 1;
+  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &host);
+  MPI_Comm_size(host, &ranks_here);
+  MPI_Comm_free(&host);
+  return ranks_here;
+}
+
+// Cluster mode: this process is one node (its MPI rank). Senders are forked before MPI_Init
+// (MPI does not support fork after it) and learn their node's namespace over a pipe. MPI
+// exchanges the agents' addresses and synchronises the start; the data path is libfabric.
+int run_under_mpi(options& o, int argc, char** argv) {
+  int ready[2], go[2];
+  if (::pipe(ready) != 0 || ::pipe(go) != 0) return 2;
+  std::vector<pending_sender> local;
+  if (!fork_senders(o, ready, go, local)) return 2;
   ::close(ready[1]);
   ::close(go[0]);
 
@@ -679,17 +852,12 @@ int run_under_mpi(options& o, int argc, char** argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   o.nodes = static_cast<std::uint32_t>(size);
-  const std::uint32_t senders = o.nodes * o.senders_per_node;
   // One job name for all ranks: rank 0's.
   char job[32] = {};
   if (rank == 0) std::snprintf(job, sizeof job, "fb%d", static_cast<int>(::getpid()));
   MPI_Bcast(job, sizeof job, MPI_CHAR, 0, MPI_COMM_WORLD);
-  MPI_Comm host;
-  int ranks_here = 1;
-  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &host);
-  MPI_Comm_size(host, &ranks_here);
-  MPI_Comm_free(&host);
-  choose_spins(o, static_cast<std::uint32_t>(ranks_here), static_cast<std::uint32_t>(ranks_here) * o.senders_per_node);
+  const auto ranks_here = static_cast<std::uint32_t>(ranks_on_this_host());
+  choose_spins(o, ranks_here, ranks_here * o.senders_per_node);
   const auto start_t0 = clock_type::now();
   auto agent = tr::start_agent_mpi(MPI_COMM_WORLD, job, agent_config_for(o));
   int ok = agent ? 1 : 0, all_ok = 0;
@@ -708,15 +876,7 @@ int run_under_mpi(options& o, int argc, char** argv) {
     if (!sink) std::fprintf(stderr, "fanin_bench: cannot create the sink: %s\n", sink.error().message().c_str());
   }
   MPI_Barrier(MPI_COMM_WORLD);  // the sink exists before anyone resolves it
-  for (std::uint32_t s = 0; s < local.size(); ++s) {
-    const std::string line = std::to_string(static_cast<std::uint32_t>(rank) * o.senders_per_node + s) + " " + node_job + "\n";
-    if (::write(local[s].setup_fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) ok = 0;
-    ::close(local[s].setup_fd);
-  }
-  for (std::uint32_t s = 0; s < local.size(); ++s) {
-    char c;
-    if (::read(ready[0], &c, 1) != 1) ok = 0;
-  }
+  if (!start_senders(o, rank, node_job, local, ready[0])) ok = 0;
   MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
   if (!all_ok) {
     std::fprintf(stderr, "fanin_bench: rank %d: a sender failed to start (see above)\n", rank);
@@ -725,70 +885,10 @@ int run_under_mpi(options& o, int argc, char** argv) {
   }
   std::vector<pid_t> pids;
   for (auto& l : local) pids.push_back(l.pid);
-  int status = 0;
   MPI_Barrier(MPI_COMM_WORLD);  // every sender everywhere is ready: go
-  if (rank == 0) {
-    auto watch = tr::client::attach(node_job);
-    const auto lost_node = [&]() -> std::string {
-      for (std::uint32_t k = 1; watch && k < o.nodes; ++k)
-        if (const auto s = watch->peer(k); s == tr::peer_state::dead || s == tr::peer_state::left)
-          return "node " + std::to_string(k) + " is unreachable (its agent " +
-                 (s == tr::peer_state::left ? "left" : "stopped answering") + ")";
-      return {};
-    };
-    receive_result r = receive_all(o, *sink, senders, pids, [&] { ::close(go[1]); }, lost_node);
-    if (!r.lost_node.empty()) {
-      // The lost node's rank never reaches the gather below, and the launcher would wait for it:
-      // end the job (Open MPI and Slurm end every rank on MPI_Abort and exit with its code).
-      std::fprintf(stderr, "fanin_bench: ending the job (MPI_Abort, exit %d)\n", exit_node_lost);
-      std::fflush(stderr);
-      std::vector<int> alive;  // their ranks confirm once their nodes are stopped
-      for (std::uint32_t k = 1; k < o.nodes; ++k)
-        if (watch && watch->peer(k) == tr::peer_state::alive) alive.push_back(static_cast<int>(k));
-      sink->close();
-      ch::channel::unlink("sink", {node_job});
-      *watch = tr::client{};
-      (*agent)->stop();  // its segments go; every sender sees node 0 leave and exits
-      agent->reset();
-      for (pid_t p : pids)
-        if (p > 0) ::waitpid(p, nullptr, 0);
-      // The reachable nodes see node 0 leave within milliseconds and stop their agents (below):
-      // wait for that (at most 2 s) before the launcher kills their ranks.
-      wait_for_stopped_nodes(alive, std::chrono::seconds(2));
-      MPI_Abort(MPI_COMM_WORLD, exit_node_lost);
-    }
-    sink->close();
-    ch::channel::unlink("sink", {node_job});
-    // Every node's counters, gathered at rank 0 (MPI only for the report, after the run).
-    const tr::agent_stats mine = (*agent)->stats();
-    std::vector<tr::agent_stats> all(static_cast<std::size_t>(size));
-    MPI_Gather(&mine, sizeof mine, MPI_BYTE, all.data(), sizeof mine, MPI_BYTE, 0, MPI_COMM_WORLD);
-    MPI_Barrier(MPI_COMM_WORLD);
-    status = report(o, r, all, (*agent)->fabric_info().summary(), startup_s,
-                    "mpi (" + std::to_string(size) + " ranks, one node each)");
-  } else {
-    ::close(go[1]);
-    int errors = 0;
-    for (pid_t p : pids) {
-      int ws = 0;
-      ::waitpid(p, &ws, 0);
-      if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) errors++;
-    }
-    const tr::agent_stats mine = (*agent)->stats();
-    if (orchestrator_gone(node_job)) {
-      // Rank 0 cannot gather: it ends the job (or is gone). Leave nothing behind meanwhile.
-      std::fprintf(stderr, "fanin_bench (rank %d): node 0 is unreachable; stopping this node\n", rank);
-      (*agent)->stop();
-      agent->reset();
-      int stopped = 1;
-      MPI_Send(&stopped, 1, MPI_INT, 0, node_stopped_tag, MPI_COMM_WORLD);
-      MPI_Finalize();  // returns when the launcher ends the job, if it can reach this host
-      return 1;
-    }
-    MPI_Gather(&mine, sizeof mine, MPI_BYTE, nullptr, 0, MPI_BYTE, 0, MPI_COMM_WORLD);
-    MPI_Barrier(MPI_COMM_WORLD);  // rank 0 has everything: the agents may stop
-    status = errors ? 1 : 0;
-  }
+  const int status = rank == 0 ? run_rank0(o, *sink, pids, go[1], node_job, *agent, size, startup_s)
+                               : run_other_rank(rank, pids, go[1], node_job, *agent);
+  if (status < 0) return 1;  // this node stopped itself: node 0 is gone
   (*agent)->stop();
   agent->reset();
   MPI_Finalize();

@@ -174,13 +174,7 @@ chanpool::tools::man::page manual() {
           "latency_bench --transport fabric --fabric-mode agent --agent-spin-us 50 --sizes 64"};
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  chanpool::transport::write_diagnostics_to_stderr();  // the library itself prints nothing
-  options o;
-  CLI::App app;
-  chanpool::tools::man::apply(app, manual());
+void add_options(CLI::App& app, options& o) {
   const std::string shm_only = "With --transport shm only";
   const std::string fabric_only = "With --transport fabric only";
   app.add_option("--transport", o.transport,
@@ -225,6 +219,91 @@ int main(int argc, char** argv) {
   app.add_option("--receiver-spin-us", o.receiver_spin_us,
                  "Agent mode: the two processes poll their channel this many microseconds before sleeping")
       ->group(fabric_only);
+}
+
+int run_fabric(const options& o, bool iterations_given, const std::vector<std::size_t>& sizes) {
+  chanpool::tools::fabric_latency_options fo;
+  fo.sizes = sizes;
+  // A fabric round trip costs microseconds, not nanoseconds: fewer by default.
+  fo.iterations = iterations_given ? o.iterations : 10000;
+  fo.batch = o.batch;
+  fo.mode = o.fabric_mode;
+  fo.provider = o.provider;
+  fo.agent_spin_us = o.agent_spin_us;
+  fo.receiver_spin_us = o.receiver_spin_us;
+  fo.pin = o.pin;
+  fo.json = o.json;
+  return chanpool::tools::run_fabric_latency(fo);
+}
+
+ch::channel_config shm_channel_config(const options& o, std::size_t largest) {
+  ch::channel_config config;
+  config.capacity = 64;
+  config.slot_bytes = 128;
+  config.single_producer = config.single_consumer = o.channel_kind == "spsc";
+  // Room for a message in flight each way plus one being built.
+  const std::uint64_t block = config.heap_block_bytes;
+  config.heap_bytes = std::max<std::uint64_t>(1u << 20, (4 * largest + block - 1) / block * block);
+  return config;
+}
+
+void set_receiver_wait(const options& o, ch::channel& ping, ch::channel& pong) {
+  ch::wait_config wait;
+  wait.mode = o.wait == "spin" ? ch::wait_mode::spin : o.wait == "idle" ? ch::wait_mode::idle : ch::wait_mode::adaptive;
+  wait.spin_for = std::chrono::nanoseconds(static_cast<std::int64_t>(o.spin_us * 1000));
+  ping.set_wait(wait);
+  pong.set_wait(wait);
+}
+
+// The forked ponger: answers every round trip the pinger will make, then exits.
+[[noreturn]] void run_ponger(const options& o, ch::channel& ping, ch::channel& pong,
+                             const std::vector<std::size_t>& sizes, std::size_t largest) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the measuring parent
+  if (o.pin) chanpool::tools::pin_to_core(1);
+  std::vector<std::byte> buffer(largest);
+  for (auto size : sizes) {
+    const bool zc = zero_copy_for(o, ping, size);
+    const std::uint64_t n = warmup_for(o, size) + chanpool::tools::round_trips_per_size(iterations_for(o, size));
+    for (std::uint64_t i = 0; i < n; ++i) recv_one(ping, buffer, zc, &pong);
+  }
+  std::_Exit(0);
+}
+
+// Pins the pinger to core 0 (unless --no-pin) and says how the two processes are placed.
+std::string pin_pinger(const options& o) {
+  if (!o.pin) return "not pinned";
+  if (auto why = chanpool::tools::pin_to_core(0); !why.empty()) return "not pinned: " + why;
+  return "pinned to cores 0 and 1 (hwloc)";
+}
+
+void report_shm(const options& o, const ch::channel& ping, const std::vector<chanpool::tools::latency_row>& rows,
+                const std::vector<double>& memcpy_anchor, const std::string& pin_note) {
+  if (o.json) {
+    auto j = chanpool::tools::to_json("latency_bench", o.transport, rows);
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      j["results"][i]["memcpy_ns"] = memcpy_anchor[i];
+      j["results"][i]["path"] = zero_copy_for(o, ping, rows[i].size) ? "zerocopy" : "copy";
+    }
+    j["wait"] = o.wait;
+    j["channel"] = o.channel_kind;
+    j["pinning"] = pin_note;
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    chanpool::tools::print_table("latency_bench", o.transport, rows,
+                                 "channel " + o.channel_kind + ", wait " + o.wait + ", path " + o.path + ", " + pin_note);
+    std::printf("# anchor: memcpy of the same size in this process (ns): ");
+    for (std::size_t i = 0; i < rows.size(); ++i) std::printf("%zu B %.1f%s", rows[i].size, memcpy_anchor[i], i + 1 < rows.size() ? ", " : "\n");
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  chanpool::transport::write_diagnostics_to_stderr();  // the library itself prints nothing
+  options o;
+  CLI::App app;
+  chanpool::tools::man::apply(app, manual());
+  add_options(app, o);
   if (const auto exit_code = chanpool::tools::man::parse(app, argc, argv)) return *exit_code;
 
   std::vector<std::size_t> sizes;
@@ -235,72 +314,39 @@ int main(int argc, char** argv) {
   }
   std::size_t largest = 0;
   for (auto s : sizes) largest = std::max(largest, s);
-  if (o.transport == "fabric") {
-    chanpool::tools::fabric_latency_options fo;
-    fo.sizes = sizes;
-    // A fabric round trip costs microseconds, not nanoseconds: fewer by default.
-    fo.iterations = app.count("--iterations") ? o.iterations : 10000;
-    fo.batch = o.batch;
-    fo.mode = o.fabric_mode;
-    fo.provider = o.provider;
-    fo.agent_spin_us = o.agent_spin_us;
-    fo.receiver_spin_us = o.receiver_spin_us;
-    fo.pin = o.pin;
-    fo.json = o.json;
-    return chanpool::tools::run_fabric_latency(fo);
-  }
+  if (o.transport == "fabric") return run_fabric(o, app.count("--iterations") > 0, sizes);
 
-  ch::channel_config config;
-  config.capacity = 64;
-  config.slot_bytes = 128;
-  config.single_producer = config.single_consumer = o.channel_kind == "spsc";
-  // Room for a message in flight each way plus one being built.
-  const std::uint64_t block = config.heap_block_bytes;
-  config.heap_bytes = std::max<std::uint64_t>(1u << 20, (4 * largest + block - 1) / block * block);
+  const ch::channel_config config = shm_channel_config(o, largest);
   const ch::open_options where{.job = "latbench" + std::to_string(::getpid())};
+  auto unlink_channels = [&] {
+    ch::channel::unlink("ping", where);
+    ch::channel::unlink("pong", where);
+  };
   auto ping = ch::channel::create("ping", config, where);
   auto pong = ch::channel::create("pong", config, where);
   if (!ping || !pong) {
     std::fprintf(stderr, "latency_bench: cannot create channels: %s\n",
                  (!ping ? ping.error() : pong.error()).message().c_str());
-    ch::channel::unlink("ping", where);
-    ch::channel::unlink("pong", where);
+    unlink_channels();
     return 1;
   }
-  ch::wait_config wait;
-  wait.mode = o.wait == "spin" ? ch::wait_mode::spin : o.wait == "idle" ? ch::wait_mode::idle : ch::wait_mode::adaptive;
-  wait.spin_for = std::chrono::nanoseconds(static_cast<std::int64_t>(o.spin_us * 1000));
-  ping->set_wait(wait);
-  pong->set_wait(wait);
+  set_receiver_wait(o, *ping, *pong);
   for (auto s : sizes)
     if (s > ping->max_message_bytes()) {
       std::fprintf(stderr, "latency_bench: size %zu exceeds the channel's max message size %zu\n", s, ping->max_message_bytes());
+      unlink_channels();
       return 2;
     }
 
   const pid_t child = ::fork();
   if (child < 0) {
     std::perror("latency_bench: fork");
+    unlink_channels();
     return 1;
   }
-  if (child == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the measuring parent
-    if (o.pin) chanpool::tools::pin_to_core(1);
-    std::vector<std::byte> buffer(largest);
-    for (auto size : sizes) {
-      const bool zc = zero_copy_for(o, *ping, size);
-      const std::uint64_t n = warmup_for(o, size) + chanpool::tools::round_trips_per_size(iterations_for(o, size));
-      for (std::uint64_t i = 0; i < n; ++i) recv_one(*ping, buffer, zc, &*pong);
-    }
-    std::_Exit(0);
-  }
+  if (child == 0) run_ponger(o, *ping, *pong, sizes, largest);
 
-  std::string pin_note = "pinned to cores 0 and 1 (hwloc)";
-  if (o.pin) {
-    if (auto why = chanpool::tools::pin_to_core(0); !why.empty()) pin_note = "not pinned: " + why;
-  } else {
-    pin_note = "not pinned";
-  }
+  const std::string pin_note = pin_pinger(o);
   std::vector<std::byte> source(largest, std::byte{0x5a}), buffer(largest);
   std::vector<chanpool::tools::latency_row> rows;
   std::vector<double> memcpy_anchor;
@@ -316,24 +362,7 @@ int main(int argc, char** argv) {
   }
   int child_status = 0;
   ::waitpid(child, &child_status, 0);
-  ch::channel::unlink("ping", where);
-  ch::channel::unlink("pong", where);
-
-  if (o.json) {
-    auto j = chanpool::tools::to_json("latency_bench", o.transport, rows);
-    for (std::size_t i = 0; i < rows.size(); ++i) {
-      j["results"][i]["memcpy_ns"] = memcpy_anchor[i];
-      j["results"][i]["path"] = zero_copy_for(o, *ping, rows[i].size) ? "zerocopy" : "copy";
-    }
-    j["wait"] = o.wait;
-    j["channel"] = o.channel_kind;
-    j["pinning"] = pin_note;
-    std::printf("%s\n", j.dump().c_str());
-  } else {
-    chanpool::tools::print_table("latency_bench", o.transport, rows,
-                                 "channel " + o.channel_kind + ", wait " + o.wait + ", path " + o.path + ", " + pin_note);
-    std::printf("# anchor: memcpy of the same size in this process (ns): ");
-    for (std::size_t i = 0; i < rows.size(); ++i) std::printf("%zu B %.1f%s", rows[i].size, memcpy_anchor[i], i + 1 < rows.size() ? ", " : "\n");
-  }
+  unlink_channels();
+  report_shm(o, *ping, rows, memcpy_anchor, pin_note);
   return WIFEXITED(child_status) && WEXITSTATUS(child_status) == 0 ? 0 : 1;
 }

@@ -83,6 +83,16 @@ bool has_exited(pid_t pid) {
   return info.si_pid == pid;
 }
 
+// Ends a timed-out command's process group. SIGTERM first: mpirun then tears its ranks down
+// itself (also on other nodes); SIGKILL whatever is left of the group after a grace period.
+void end_process_group(pid_t pid) {
+  ::kill(-pid, SIGTERM);
+  const auto grace_end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!has_exited(pid) && std::chrono::steady_clock::now() < grace_end)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ::kill(-pid, SIGKILL);
+}
+
 // popen() cannot time out or read stderr separately: fork + exec /bin/sh -c in its own process
 // group, read stdout and stderr with poll(), and on the deadline kill the whole group (mpirun
 // and the ranks it started locally). stdin is /dev/null: mpirun forwards stdin to rank 0, and
@@ -155,14 +165,7 @@ shell_result run_shell(const std::string& command, double timeout_s) {
     else
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  if (r.timed_out) {
-    // SIGTERM first: mpirun then tears its ranks down itself (also on other nodes); SIGKILL
-    // whatever is left of the group after a grace period.
-    ::kill(-pid, SIGTERM);
-    const auto grace_end = clock::now() + std::chrono::seconds(5);
-    while (!has_exited(pid) && clock::now() < grace_end) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    ::kill(-pid, SIGKILL);
-  }
+  if (r.timed_out) end_process_group(pid);
   for (auto& f : fds)
     if (f.fd >= 0) ::close(f.fd);
   while (::waitpid(pid, &r.wait_status, 0) < 0 && errno == EINTR) {

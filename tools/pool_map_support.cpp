@@ -104,7 +104,7 @@ nlohmann::ordered_json optional_number(std::optional<double> v) {
   return v && std::isfinite(*v) ? nlohmann::ordered_json(*v) : nlohmann::ordered_json(nullptr);
 }
 
-// Integral values (the usual imbalance factors 1 and 8) as integers, as the issue writes them.
+// Integral values (the usual imbalance factors 1 and 8) as integers, as the command line writes them.
 nlohmann::ordered_json factor_json(double k) {
   if (std::isfinite(k) && k == std::floor(k) && std::fabs(k) < 9.0e15) return static_cast<std::int64_t>(k);
   return k;

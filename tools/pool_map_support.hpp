@@ -107,13 +107,13 @@ std::string number(double value);
 std::optional<double> efficiency(const row& r);
 std::optional<double> speedup(std::optional<double> mpi_runtime_s, double pool_runtime_s);
 
-// The tool's JSON line for one row, in the issue's key order:
+// The tool's JSON line for one row, keys in this order (docs/tools.md lists them):
 // {"tool":"pool_map","nodes":N,"workers_per_node":W,"workers":N*W,"imbalance_factor":K,
 //  "ideal_s":..,"bound_s":..,"pool":{"runtime_s":..,"startup_s":..,"efficiency":ideal/runtime},
 //  "mpi_round":{"runtime_s":..,"speedup":mpi/pool},"mpi_dynamic":{"runtime_s":..,"speedup":..},
 //  "python_pool":{"runtime_s":..,"speedup":python/pool}}
 // mpi_round / mpi_dynamic / python_pool are left out when not run. An integral imbalance factor is written as
-// an integer (1, not 1.0), as in the issue and on the command line; a ratio that cannot be
+// an integer (1, not 1.0), as on the command line; a ratio that cannot be
 // computed (zero runtime) is null.
 nlohmann::ordered_json to_json(const row& r);
 

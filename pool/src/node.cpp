@@ -191,6 +191,44 @@ class worker {
     die(st == status::peer_dead ? exit_transport_gone : exit_setup_failed);
   }
 
+  // Appends one item's record to `out`: the task's result for `args`, or why there is none (no
+  // args: the task message was malformed; no entry: the task id is not registered here).
+  void append_item_record(const wire::task_header& task, const task_entry* entry,
+                          std::optional<std::string_view> args, std::string& out) {
+    const std::size_t record_at = out.size();
+    wire::item_record rec;
+    wire::append_pod(out, rec);
+    bool ok = args.has_value();
+    std::string error = ok ? "" : "malformed task message: its item records do not fill it exactly";
+    if (ok && entry == nullptr) {
+      ok = false;
+      error = "no task with id " + std::to_string(task.task_id) + " is registered in the worker's binary";
+    }
+    if (ok) {
+      try {
+        entry->invoke(*args, out);
+      } catch (const std::exception& e) {
+        ok = false;
+        error = e.what();
+      } catch (...) {
+        ok = false;
+        error = "unknown exception (not derived from std::exception)";
+      }
+      if (ok && out.size() - record_at - sizeof rec > plan_.max_item_bytes) {
+        ok = false;
+        error = "its result is " + std::to_string(out.size() - record_at - sizeof rec) +
+                " bytes, over the pool's max_item_bytes (" + std::to_string(plan_.max_item_bytes) + ")";
+      }
+    }
+    if (!ok) {
+      out.resize(record_at + sizeof rec);
+      out += error;
+    }
+    rec.length = static_cast<std::uint32_t>(out.size() - record_at - sizeof rec);
+    rec.ok = ok ? 1 : 0;
+    std::memcpy(out.data() + record_at, &rec, sizeof rec);
+  }
+
   void run_chunk(const wire::task_header& task, std::string_view payload) {
     const task_entry* entry = find_task(task.task_id);
     std::string out;
@@ -221,39 +259,7 @@ class worker {
     std::vector<std::string_view> items;
     const bool well_formed = wire::decode_task_items(task.item_count, payload, items);
     for (std::uint32_t i = 0; i < task.item_count; ++i) {
-      const std::size_t record_at = out.size();
-      wire::item_record rec;
-      wire::append_pod(out, rec);
-      bool ok = well_formed;
-      std::string error = ok ? "" : "malformed task message: its item records do not fill it exactly";
-      const std::string_view args = ok ? items[i] : std::string_view{};
-      if (ok && entry == nullptr) {
-        ok = false;
-        error = "no task with id " + std::to_string(task.task_id) + " is registered in the worker's binary";
-      }
-      if (ok) {
-        try {
-          entry->invoke(args, out);
-        } catch (const std::exception& e) {
-          ok = false;
-          error = e.what();
-        } catch (...) {
-          ok = false;
-          error = "unknown exception (not derived from std::exception)";
-        }
-        if (ok && out.size() - record_at - sizeof rec > plan_.max_item_bytes) {
-          ok = false;
-          error = "its result is " + std::to_string(out.size() - record_at - sizeof rec) +
-                  " bytes, over the pool's max_item_bytes (" + std::to_string(plan_.max_item_bytes) + ")";
-        }
-      }
-      if (!ok) {
-        out.resize(record_at + sizeof rec);
-        out += error;
-      }
-      rec.length = static_cast<std::uint32_t>(out.size() - record_at - sizeof rec);
-      rec.ok = ok ? 1 : 0;
-      std::memcpy(out.data() + record_at, &rec, sizeof rec);
+      append_item_record(task, entry, well_formed ? items[i] : std::optional<std::string_view>{}, out);
       ++count;
       if (out.size() >= result_message_target && i + 1 < task.item_count) {
         finish_message(false);

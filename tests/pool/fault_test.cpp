@@ -138,7 +138,7 @@ TEST(PoolFaults, EveryNodeLostFailsInsteadOfHanging) {
   EXPECT_THROW(r.get(60s), pl::worker_lost);
 }
 
-// The CI check: a 4-node x 4-worker imbalanced map completes, in order.
+// A CI-sized imbalanced map: on 4 nodes x 4 workers it completes, in order.
 TEST(PoolFaults, ImbalancedMapOnFourNodesOfFourWorkers) {
   pl::pool p(test_pool_options(4, 4));
   const auto items = chanpool::workload::work_items(7, 16 * 4, 0.01, 8.0);

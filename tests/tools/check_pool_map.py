@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Runs pool_map --json and checks each line: the issue's keys, the ideal recomputed from the
+"""Runs pool_map --json and checks each line: the keys docs/tools.md lists, the ideal recomputed from the
 seeded list (tests/mpi/check_pool.py's formula), a runtime no shorter than the bound, and the MPI pools and
 Python's Pool when asked for; then --apply_latency's JSON line. Also checks that bad flags exit 2 with a message.
 

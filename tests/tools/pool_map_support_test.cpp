@@ -114,9 +114,9 @@ TEST(PoolMapReference, EmptyListAndZeroWorkers) {
 }
 
 TEST(PoolMapReference, SeedCaseImbalance8With128Workers) {
-  // The issue's case: seed 1, 4 items per worker, uniform(0.1, 0.8) s, 128 workers. The issue
-  // (and the design notes' theory) give about 2.27 s for a perfect dynamic pool and 3.18 s for
-  // rounds; this list gives 2.30 s and 3.18 s.
+  // The Pool comparison's largest case (32 nodes x 4 workers in docs/benchmarks.md): seed 1, 4
+  // items per worker, uniform(0.1, 0.8) s, 128 workers. In theory a perfect dynamic pool takes
+  // about 2.27 s and rounds 3.18 s; this list gives 2.30 s and 3.18 s.
   const auto items = chanpool::workload::work_items(1, 512, 0.1, 8.0);
   const double ideal = pm::ideal_makespan(items, 128);
   const double round = pm::round_makespan(items, 128);
@@ -142,7 +142,7 @@ TEST(PoolMapReference, Imbalance1IsFourItemTimes) {
 
 // --- JSON ----------------------------------------------------------------------------------------
 
-TEST(PoolMapJson, IssueLayoutWithBothMpiPools) {
+TEST(PoolMapJson, DocumentedLayoutWithBothMpiPools) {
   const auto j = pm::to_json(sample_row(32, 8, 2.5, 5.0, 2.5));
   EXPECT_EQ(j.dump(),
             R"({"tool":"pool_map","nodes":32,"workers_per_node":4,"workers":128,"imbalance_factor":8,)"

@@ -120,9 +120,12 @@ result<fi_info*> make_hints(const endpoint_config& config) {
 // for FI_WAIT_UNSPEC: an int for FI_WAIT_FD, but a struct fi_wait_pollfd (24 bytes, and the
 // pollfd array is copied to the pointer it holds) for FI_WAIT_POLLFD, which `net` chooses, or a
 // struct fi_mutex_cond. So the kind is asked first and an int is read only from an FI_WAIT_FD CQ.
+// A pollfd set also sleeps in the kernel (poll) in fi_cq_sread, with the timeout honoured.
 bool cq_waits_on_fd(fid_cq* cq) {
   fi_wait_obj kind = FI_WAIT_NONE;
-  if (fi_control(&cq->fid, FI_GETWAITOBJ, &kind) != 0 || kind != FI_WAIT_FD) return false;
+  if (fi_control(&cq->fid, FI_GETWAITOBJ, &kind) != 0) return false;
+  if (kind == FI_WAIT_POLLFD) return true;
+  if (kind != FI_WAIT_FD) return false;
   int fd = -1;
   return fi_control(&cq->fid, FI_GETWAIT, &fd) == 0 && fd >= 0;
 }

@@ -84,7 +84,7 @@ struct endpoint_info {
   bool multi_recv = false;
   bool tagged = false;
   bool local_mr = false;              // FI_MR_LOCAL: buffers must be registered (verbs, cxi)
-  bool cq_fd_wait = false;            // the CQ can sleep on a file descriptor (fi_cq_sread)
+  bool cq_fd_wait = false;            // fi_cq_sread sleeps on file descriptors (FI_WAIT_FD or _POLLFD)
   std::string summary() const;        // one line
 };
 
