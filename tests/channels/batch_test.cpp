@@ -1,5 +1,6 @@
 // Batch calls: send_many / recv_many and the zero-copy runs (claim_send_run, claim_recv_run), on
 // MPMC and single-side channels, including partial success and a process killed mid-batch.
+#include <algorithm>
 #include <array>
 
 #include "channels/test_util.hpp"
@@ -51,7 +52,9 @@ TEST_P(ChannelBatch, SendManyRecvManyKeepOrderAndBytes) {
     std::size_t at = 0;
     for (std::size_t i = 0; i < got; ++i, ++next) {
       ASSERT_EQ(lengths[i], ms[next].size()) << "message " << next;
-      EXPECT_EQ(std::memcmp(buffer.data() + at, ms[next].data(), lengths[i]), 0) << "message " << next;
+      // std::equal, not memcmp: the empty message's vector has no storage (data() may be null).
+      EXPECT_TRUE(std::equal(ms[next].begin(), ms[next].end(), buffer.begin() + static_cast<std::ptrdiff_t>(at)))
+          << "message " << next;
       at += lengths[i];
     }
   }
