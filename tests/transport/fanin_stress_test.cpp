@@ -1,11 +1,13 @@
 // Exactly-once delivery under a many-to-one load: 10^6 messages (CHANPOOL_FANIN_MESSAGES) from
 // 8 nodes into one channel, each message carrying its sender, sequence and a checksum.
 #include "transport_test_util.hpp"
+#include "chanpool/transport/diagnostics.hpp"
 
 namespace chanpool::test {
 namespace {
 
 TEST(FanInStress, MillionMessagesFromEightNodesExactlyOnce) {
+  tr::write_diagnostics_to_stderr();  // the agents' reasons, in the log of a failed run
   const std::uint64_t total = env_u64("CHANPOOL_FANIN_MESSAGES", 1'000'000);
   constexpr std::uint32_t nodes = 8;
   const std::uint64_t per_sender = total / nodes;
@@ -36,7 +38,7 @@ TEST(FanInStress, MillionMessagesFromEightNodesExactlyOnce) {
   std::uint64_t corrupt = 0, duplicate = 0, reordered = 0;
   for (std::uint64_t got = 0; got < nodes * per_sender; ++got) {
     std::size_t len = 0;
-    ASSERT_EQ(sink.recv(buf, len, 60s), status::ok) << "after " << got << " of " << nodes * per_sender;
+    ASSERT_EQ(sink.recv(buf, len, 60s), status::ok) << "after " << got << " of " << nodes * per_sender << "\n" << vj.describe();
     msg_info info;
     if (!verify_message({buf.data(), len}, info) || info.producer >= nodes || info.seq >= per_sender) {
       ++corrupt;

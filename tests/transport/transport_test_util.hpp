@@ -44,6 +44,29 @@ struct virtual_job {
     cluster.stop();
     for (std::uint32_t k = 0; k < n; ++k) remove_job_segments(tr::virtual_node_job(job, k));
   }
+  // One line per node: its peers' states and the agent's counters, for a failure message that
+  // says whether a peer was declared dead, frames were dropped, or a window stalled.
+  std::string describe() const {
+    std::string out;
+    for (std::uint32_t k = 0; k < cluster.nodes(); ++k) {
+      const std::string nj = cluster.node_job(k);
+      out += "node " + std::to_string(k) + ":";
+      if (auto st = tr::read_agent_stats(nj)) {
+        const tr::agent_stats& a = *st;
+        out += " sent " + std::to_string(a.messages_sent) + " msgs/" + std::to_string(a.frames_sent) + " frames, delivered " +
+               std::to_string(a.messages_delivered) + " msgs/" + std::to_string(a.frames_received) + " frames, stalls " +
+               std::to_string(a.credit_stalls) + ", holds " + std::to_string(a.delivery_holds) + ", peers dead " +
+               std::to_string(a.peers_dead) + ", declared dead by a peer " + std::to_string(a.declared_dead_by_peer) +
+               ", dropped: peer dead " + std::to_string(a.dropped_peer_dead) + ", malformed " +
+               std::to_string(a.dropped_malformed) + ", undeliverable " + std::to_string(a.dropped_undeliverable) +
+               ", from dead " + std::to_string(a.dropped_from_dead);
+      } else {
+        out += " no stats: " + st.error().message();
+      }
+      out += "\n";
+    }
+    return out;
+  }
   static int& counter() {
     static int c = 0;
     return c;

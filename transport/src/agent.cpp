@@ -30,7 +30,8 @@ agent::~agent() {
       std::lock_guard lock(d->mu);
       d->clear_buffers_locked();
     }
-    impl_->recv_buffers.clear();
+    impl_->recv_slots.clear();
+    impl_->recv_memory.reset();
     {
       std::lock_guard lock(impl_->backlog_mu);
       impl_->backlog.clear();
@@ -117,19 +118,22 @@ std::error_code agent::connect(const std::vector<std::vector<std::byte>>& peers,
   p.job_key = job_key;
   if (auto ec = p.endpoint.insert_peers(peers); ec) return ec;
 
-  // Receive buffers: the provider fills each with many frames and releases it when less than
-  // the largest frame is left.
-  std::size_t min_left = p.max_frame_bytes;
-  fi_setopt(&p.endpoint.ep()->fid, FI_OPT_ENDPOINT, FI_OPT_MIN_MULTI_RECV, &min_left, sizeof min_left);
-  for (std::uint32_t i = 0; i < p.config.recv_buffers; ++i) {
-    auto rb = std::make_unique<detail::recv_buffer>(p.config.recv_buffer_bytes);
-    if (auto mr = p.endpoint.register_memory(rb->bytes.get(), rb->size); mr) {
-      rb->mr = std::move(*mr);
-    } else {
-      return mr.error();
-    }
-    if (auto ec = p.post_recv_buffer(*rb); ec) return ec;
-    p.recv_buffers.push_back(std::move(rb));
+  // Receive slots: recv_buffers x recv_buffer_bytes cut into frames, at most half the provider's
+  // receive queue (the other half is for the tagged receives of large messages).
+  const std::size_t slot_bytes = (p.max_frame_bytes + 63) & ~std::size_t{63};
+  std::size_t slots = std::uint64_t{p.config.recv_buffers} * p.config.recv_buffer_bytes / slot_bytes;
+  if (const std::size_t queue = p.endpoint.info().rx_size; queue >= 4) slots = std::min(slots, queue / 2);
+  if (slots < 2) return errc::invalid_config;
+  p.recv_memory = std::make_unique<detail::recv_arena>(slots * slot_bytes);
+  if (auto mr = p.endpoint.register_memory(p.recv_memory->bytes.get(), p.recv_memory->size); mr) {
+    p.recv_memory->mr = std::move(*mr);
+  } else {
+    return mr.error();
+  }
+  for (std::size_t i = 0; i < slots; ++i) {
+    auto slot = std::make_unique<detail::recv_slot>(p.recv_memory->bytes.get() + i * slot_bytes, slot_bytes);
+    if (auto ec = p.post_recv(*slot); ec) return ec;
+    p.recv_slots.push_back(std::move(slot));
   }
   std::atomic_ref<std::uint32_t>(p.shared.state->phase)
       .store(static_cast<std::uint32_t>(detail::node_phase::connecting), std::memory_order_release);

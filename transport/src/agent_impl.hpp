@@ -81,7 +81,8 @@ struct agent::impl {
   std::size_t max_frame_bytes = 0;   // hard limit of a frame (see create())
   std::size_t large_threshold = 0;   // payloads above it go point to point
   std::vector<std::unique_ptr<detail::destination>> destinations;  // the vector is fixed; see outbound.hpp
-  std::vector<std::unique_ptr<detail::recv_buffer>> recv_buffers;  // posted to the provider
+  std::unique_ptr<detail::recv_arena> recv_memory;                 // the receive slots' memory
+  std::vector<std::unique_ptr<detail::recv_slot>> recv_slots;      // each posted to the provider
 
   // --- TX thread ---
   // Destinations that may hold a partial batch: the idle-time and deadline checks walk this,
@@ -92,7 +93,6 @@ struct agent::impl {
   // --- RX thread ---
   std::unique_ptr<detail::inbound> in;  // made in create(), once the counters are mapped
   detail::reply_cache rx_replies;
-  std::vector<detail::recv_buffer*> released;  // buffers to repost after the current CQ read
 
   // --- thread control ---
   std::thread tx_thread;
@@ -177,7 +177,7 @@ struct agent::impl {
 
   // agent_rx.cpp (RX thread)
   void rx_loop();
-  std::error_code post_recv_buffer(detail::recv_buffer& rb);
+  std::error_code post_recv(detail::recv_slot& slot);
   void handle_completion(const fi_cq_data_entry& e, std::vector<std::uint32_t>& touched);
   void handle_error_completion();
   void tick(std::uint64_t now, std::uint64_t& next_heartbeat);

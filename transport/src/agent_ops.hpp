@@ -29,15 +29,26 @@ struct large_send : operation {
   memory_registration mr;
 };
 
-// A FI_MULTI_RECV buffer: the provider fills it with many frames and releases it when less than
-// the largest frame is left.
-struct recv_buffer : operation {
-  explicit recv_buffer(std::size_t n) : operation(op_kind::multi_recv), bytes(new std::byte[n]), size(n) {}
+// The receive memory: one allocation, registered once, cut into slots of the largest frame.
+// Not FI_MULTI_RECV: with libfabric 1.17's tcp;ofi_rxm, frames from several peers are placed into
+// a multi-receive buffer by their own connections and complete out of order, yet the buffer is
+// reported released with the last slice handed out, not the last one filled; reposting it then
+// lets a new frame overwrite one still arriving (seen as a corrupted frame and a stalled source
+// in the 8-node fan-in stress test). A posted receive per frame has no such hazard.
+struct recv_arena {
+  explicit recv_arena(std::size_t n) : bytes(new std::byte[n]), size(n) {}
   // Not value-initialised: pages are touched only when frames land in them, so the many idle
   // agents of a fan-in do not each fault in megabytes they never use.
   std::unique_ptr<std::byte[]> bytes;
   std::size_t size;
   memory_registration mr;
+};
+
+// One posted receive of a frame, in the arena.
+struct recv_slot : operation {
+  recv_slot(std::byte* d, std::size_t n) : operation(op_kind::frame_recv), data(d), size(n) {}
+  std::byte* data;
+  std::size_t size;
 };
 
 // A tagged receive of a large message straight into the target channel's claimed slot.

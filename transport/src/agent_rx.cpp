@@ -14,17 +14,9 @@ namespace chanpool::transport {
 namespace w = wire;
 using detail::destination;
 
-std::error_code agent::impl::post_recv_buffer(detail::recv_buffer& rb) {
-  iovec iov{rb.bytes.get(), rb.size};
-  void* desc = rb.mr.desc();
-  fi_msg msg{};
-  msg.msg_iov = &iov;
-  msg.desc = &desc;
-  msg.iov_count = 1;
-  msg.addr = FI_ADDR_UNSPEC;
-  msg.context = &rb;
+std::error_code agent::impl::post_recv(detail::recv_slot& slot) {
   while (true) {
-    const ssize_t rc = fi_recvmsg(endpoint.ep(), &msg, FI_MULTI_RECV);
+    const ssize_t rc = fi_recv(endpoint.ep(), slot.data, slot.size, recv_memory->mr.desc(), FI_ADDR_UNSPEC, &slot);
     if (rc == 0) return {};
     if (rc != -FI_EAGAIN) return fabric_error(rc);
     fi_cq_data_entry e;
@@ -36,20 +28,19 @@ void agent::impl::handle_completion(const fi_cq_data_entry& e, std::vector<std::
   auto* op = static_cast<detail::operation*>(e.op_context);
   if (!op) return;
   switch (op->kind) {
-    case detail::op_kind::multi_recv: {
-      auto* rb = static_cast<detail::recv_buffer*>(op);
+    case detail::op_kind::frame_recv: {
+      auto* slot = static_cast<detail::recv_slot*>(op);
       if (e.len) {
         // Frames name their source; note it so credits/acks go out after this CQ read.
-        w::frame_header h;
+        w::frame_header h{};
         if (e.len >= sizeof h) {
-          std::memcpy(&h, e.buf, sizeof h);
+          std::memcpy(&h, slot->data, sizeof h);
           if (h.src_node < node_count) touched.push_back(h.src_node);
         }
-        handle_frame(static_cast<const std::byte*>(e.buf), e.len);
+        handle_frame(slot->data, e.len);
       }
-      // Released: repost once every completion of this read is handled (a release may be
-      // reported ahead of completions that still point into the buffer).
-      if (e.flags & FI_MULTI_RECV) released.push_back(rb);
+      // The frame is handled (what must wait was copied out): the slot takes the next one.
+      if (auto ec = post_recv(*slot); ec) fail("reposting a receive", ec);
       return;
     }
     case detail::op_kind::batch_send: {
@@ -111,13 +102,11 @@ void agent::impl::handle_error_completion() {
       mark_dead(d, detail::death_cause::large_send_failed, err.err);
       return;
     }
-    case detail::op_kind::multi_recv: {
-      auto* rb = static_cast<detail::recv_buffer*>(op);
-      // A frame larger than what is left of a buffer, or a cancel at shutdown.
+    case detail::op_kind::frame_recv: {
+      // A frame larger than a slot (a peer with other settings: FI_ETRUNC), or a cancel at shutdown.
       if (err.err != FI_ECANCELED) {
         detail::relaxed_add(counters().dropped_malformed, 1);
-        if (err.flags & FI_MULTI_RECV)
-          if (auto ec = post_recv_buffer(*rb); ec) fail("reposting a receive buffer", ec);
+        if (auto ec = post_recv(*static_cast<detail::recv_slot*>(op)); ec) fail("reposting a receive", ec);
       }
       return;
     }
@@ -199,9 +188,6 @@ void agent::impl::rx_loop() {
       last_activity = now;
       touched.clear();
       for (ssize_t i = 0; i < n; ++i) handle_completion(entries[i], touched);
-      for (detail::recv_buffer* rb : released)
-        if (auto ec = post_recv_buffer(*rb); ec) fail("reposting a receive buffer", ec);
-      released.clear();
       std::sort(touched.begin(), touched.end());
       touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
       for (std::uint32_t s : touched) send_owed(s, false);

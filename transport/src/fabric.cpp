@@ -54,8 +54,7 @@ std::string choose_provider(const std::string& requested) {
 std::string endpoint_info::summary() const {
   return "provider " + provider + ", fabric " + fabric + ", domain " + domain + ", libfabric " +
          std::to_string(FI_MAJOR(api_version)) + "." + std::to_string(FI_MINOR(api_version)) +
-         ", inject " + std::to_string(inject_size) + " B" + (multi_recv ? ", multi-recv" : "") +
-         (tagged ? ", tagged" : "");
+         ", inject " + std::to_string(inject_size) + " B" + (tagged ? ", tagged" : "");
 }
 
 fabric_endpoint::fabric_endpoint(fabric_endpoint&& o) noexcept { *this = std::move(o); }
@@ -183,6 +182,7 @@ result<fabric_endpoint> fabric_endpoint::open(const endpoint_config& config) {
   out.info_.max_msg_size = info.p->ep_attr->max_msg_size;
   out.info_.multi_recv = (info.p->caps & FI_MULTI_RECV) != 0;
   out.info_.tagged = (info.p->caps & FI_TAGGED) != 0;
+  out.info_.rx_size = info.p->rx_attr->size;
   out.info_.local_mr = (info.p->domain_attr->mr_mode & FI_MR_LOCAL) != 0;
 
   if (int rc = fi_fabric(info.p->fabric_attr, &out.fabric_, nullptr); rc) return fabric_error(rc);

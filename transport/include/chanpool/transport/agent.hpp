@@ -47,7 +47,9 @@ struct agent_config {
   std::size_t large_threshold = 16 * 1024;               // larger payloads go point to point
   std::uint32_t credits = 32;                            // frames in flight per destination
   std::uint32_t ready_batches = 2;                       // sealed frames waiting for credit
-  std::uint32_t recv_buffers = 8;                        // FI_MULTI_RECV buffers posted
+  // Receive memory, recv_buffers x recv_buffer_bytes, cut into slots of the largest frame, one
+  // posted receive each (at most half the provider's receive queue).
+  std::uint32_t recv_buffers = 8;
   std::size_t recv_buffer_bytes = 2 << 20;
   std::uint32_t inbox_capacity = 4096;                   // slots in the inbox channel
   std::chrono::microseconds spin{50};                    // poll this long before sleeping

@@ -48,7 +48,9 @@ struct endpoint_config {
   std::string node = "127.0.0.1";     // interface address to listen on (loopback for virtual nodes)
   std::size_t cq_size = 4096;
   bool tagged = true;                 // FI_TAGGED (large messages go point to point as tagged sends)
-  bool multi_recv = true;             // FI_MULTI_RECV (batches land in a few large buffers)
+  // FI_MULTI_RECV. The agent does not ask for it (agent_ops.hpp says why: on libfabric 1.17's
+  // tcp;ofi_rxm a buffer can be reported released while a frame into it is still arriving).
+  bool multi_recv = false;
   bool wait_object = true;            // CQ with a wait object so fi_cq_sread can sleep
 };
 
@@ -83,6 +85,7 @@ struct endpoint_info {
   std::size_t max_msg_size = 0;
   bool multi_recv = false;
   bool tagged = false;
+  std::size_t rx_size = 0;            // receives the endpoint can have posted (rx_attr->size)
   bool local_mr = false;              // FI_MR_LOCAL: buffers must be registered (verbs, cxi)
   bool cq_fd_wait = false;            // fi_cq_sread sleeps on file descriptors (FI_WAIT_FD or _POLLFD)
   std::string summary() const;        // one line
