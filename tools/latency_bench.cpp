@@ -41,6 +41,7 @@ struct options {
   std::string provider;
   double agent_spin_us = 0;
   double receiver_spin_us = 0;
+  bool hops = false;
 };
 
 std::uint64_t iterations_for(const options& o, std::size_t size) {
@@ -108,7 +109,7 @@ chanpool::tools::man::page manual() {
                   "              [--path copy|zerocopy|auto] [--channel mpmc|spsc] [--no-pin] [--json]\n"
                   "latency_bench --transport fabric [--fabric-mode agent|direct|both] [--provider P]\n"
                   "              [--agent-spin-us US] [--receiver-spin-us US] [--sizes B,B,...]\n"
-                  "              [--iterations N] [--batch N] [--no-pin] [--json]",
+                  "              [--iterations N] [--batch N] [--hops] [--no-pin] [--json]",
       .description =
           "--transport shm (default): the process creates two channels, \"ping\" and \"pong\" (job\n"
           "latbench<pid>, 64 slots of 128 bytes, so messages up to 112 B are inline; a heap of\n"
@@ -133,6 +134,14 @@ chanpool::tools::man::page manual() {
           "run min(iterations, 2000) round trips; --wait, --spin-us, --path, --channel and\n"
           "--large-iterations do not apply.\n"
           "\n"
+          "--hops (agent mode, one size): the agents note when they take each message from the inbox,\n"
+          "post its frame, see the frame arrive and have delivered it (agent_config::hop_trace_file,\n"
+          "written when they stop); the processes note when they call send() and when recv()\n"
+          "returns. All are one host's steady clock, so each message is followed through the path: a\n"
+          "second table gives the median and p99 of each hop over every message after the warm-up,\n"
+          "both directions. Tracing costs a clock read per event. A size that goes point to point\n"
+          "(above the agents' large-message threshold) is refused after the run.\n"
+          "\n"
           "Unless --no-pin, the pinger is pinned to core 0 and the ponger to core 1 with hwloc (the\n"
           "first processing unit of each physical core); the header says whether pinning worked.",
       .output =
@@ -152,13 +161,15 @@ chanpool::tools::man::page manual() {
           "--json, fabric: {\"tool\":\"latency_bench\",\"transport\":\"fabric\",\"modes\":[{\"mode\":\"direct\"|\n"
           "\"agent\",\"fabric\":summary,\"results\":[...]}, ...],\"results\":[...]}; the top-level results\n"
           "are the agent path's when it ran, else the direct path's. Keys of a result as for shm,\n"
-          "without memcpy_ns and path.",
+          "without memcpy_ns and path. With --hops the agent mode's object has \"hops\":{\"size\":B,\n"
+          "\"messages\":N,\"hops\":[{\"hop\":name,\"median_ns\":..,\"p99_ns\":..}, ...]} (the last hop is\n"
+          "\"one way\").",
       .exit_status =
           "0 every size was measured.\n"
           "1 a channel or fabric operation failed, or the ponger exited with an error (message on\n"
           "  stderr).\n"
-          "2 bad command line: an unknown option or value, a malformed --sizes list, or a size above\n"
-          "  the channel's largest message.",
+          "2 bad command line: an unknown option or value, a malformed --sizes list, a size above\n"
+          "  the channel's largest message, or --hops without the agent path and one size.",
       .environment =
           "FI_PROVIDER             fabric: the libfabric provider when --provider is not given\n"
           "                        (default tcp;ofi_rxm).\n"
@@ -171,7 +182,8 @@ chanpool::tools::man::page manual() {
           "latency_bench --channel spsc --sizes 8,64 --json   # declared single producer/consumer\n"
           "latency_bench --wait idle --sizes 64               # a receiver that sleeps at once\n"
           "latency_bench --transport fabric --sizes 64,4096 --iterations 2000\n"
-          "latency_bench --transport fabric --fabric-mode agent --agent-spin-us 50 --sizes 64"};
+          "latency_bench --transport fabric --fabric-mode agent --agent-spin-us 50 --sizes 64\n"
+          "latency_bench --transport fabric --fabric-mode agent --sizes 64 --hops   # where the time goes"};
 }
 
 void add_options(CLI::App& app, options& o) {
@@ -219,6 +231,10 @@ void add_options(CLI::App& app, options& o) {
   app.add_option("--receiver-spin-us", o.receiver_spin_us,
                  "Agent mode: the two processes poll their channel this many microseconds before sleeping")
       ->group(fabric_only);
+  app.add_flag("--hops", o.hops,
+               "Agent mode: also say where the one-way time goes, hop by hop (the agents trace each message; "
+               "one size, small enough to go batched)")
+      ->group(fabric_only);
 }
 
 int run_fabric(const options& o, bool iterations_given, const std::vector<std::size_t>& sizes) {
@@ -233,6 +249,7 @@ int run_fabric(const options& o, bool iterations_given, const std::vector<std::s
   fo.receiver_spin_us = o.receiver_spin_us;
   fo.pin = o.pin;
   fo.json = o.json;
+  fo.hops = o.hops;
   return chanpool::tools::run_fabric_latency(fo);
 }
 
@@ -314,6 +331,11 @@ int main(int argc, char** argv) {
   }
   std::size_t largest = 0;
   for (auto s : sizes) largest = std::max(largest, s);
+  if (o.hops && (o.transport != "fabric" || o.fabric_mode == "direct" || sizes.size() != 1)) {
+    std::fprintf(stderr, "latency_bench: --hops traces the agent path of one size: give it with --transport fabric, "
+                         "--fabric-mode agent or both, and one --sizes value\n");
+    return 2;
+  }
   if (o.transport == "fabric") return run_fabric(o, app.count("--iterations") > 0, sizes);
 
   const ch::channel_config config = shm_channel_config(o, largest);

@@ -14,12 +14,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "chanpool/transport/bootstrap.hpp"
 #include "chanpool/transport/client.hpp"
 #include "chanpool/transport/fabric.hpp"
+#include "latency_hops.hpp"
 #include "latency_report.hpp"
 #include "pinning.hpp"
 
@@ -157,11 +160,35 @@ std::vector<latency_row> run_direct(const fabric_latency_options& o, std::string
   return rows;
 }
 
-std::vector<latency_row> run_agents(const fabric_latency_options& o, std::string& fabric_summary) {
+std::uint64_t steady_ns() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+}
+
+// --hops: the agents' traces and the ponger's marks, laid beside the pinger's.
+void report_hops(const fabric_latency_options& o, const std::string& base, const process_marks& pinger, hop_breakdown& out) {
+  auto trace0 = tr::read_hop_trace(tr::hop_trace_path(base, 0));
+  auto trace1 = tr::read_hop_trace(tr::hop_trace_path(base, 1));
+  process_marks ponger;
+  const bool marks = read_marks(base + ".ponger", ponger);
+  for (const std::string& f : {tr::hop_trace_path(base, 0), tr::hop_trace_path(base, 1), base + ".ponger"}) ::unlink(f.c_str());
+  if (!trace0 || !trace1) die("reading the agents' hop traces", (!trace0 ? trace0.error() : trace1.error()).message());
+  if (!marks) die("reading the ponger's marks", base + ".ponger");
+  out.size = o.sizes.front();
+  std::string error;
+  if (!analyze_hops(pinger, ponger, *trace0, *trace1, warm_up_for(iterations_for(out.size, o.iterations)), out, error))
+    die("--hops", error);
+}
+
+std::vector<latency_row> run_agents(const fabric_latency_options& o, std::string& fabric_summary, hop_breakdown* hops) {
   tr::cluster_config cc;
   cc.nodes = 2;
   cc.agent.provider = o.provider;
   cc.agent.spin = std::chrono::microseconds(static_cast<long>(o.agent_spin_us));
+  const char* tmp = std::getenv("TMPDIR");
+  const std::string trace_base = std::string(tmp && *tmp ? tmp : "/tmp") + "/latency_bench-hops-" + std::to_string(::getpid());
+  if (hops) cc.agent.hop_trace_file = trace_base;
+  process_marks marks;
   auto vc = tr::virtual_cluster::start(cc);
   if (!vc) die("starting two virtual nodes", vc.error().message());
   fabric_summary = vc->fabric_summary();
@@ -192,9 +219,14 @@ std::vector<latency_row> run_agents(const fabric_latency_options& o, std::string
       for (std::uint64_t i = 0; i < n; ++i) {
         std::size_t len = 0;
         if (auto st = ping->recv(buf, len, std::chrono::seconds(30)); st != status::ok) die("ponger recv", std::string(to_string(st)));
+        if (hops) {
+          marks.received_ns.push_back(steady_ns());
+          marks.sent_ns.push_back(steady_ns());
+        }
         if (auto st = to_pong->send({buf.data(), len}, std::chrono::seconds(30)); st != status::ok) die("ponger send", std::string(to_string(st)));
       }
     }
+    if (hops && !write_marks(trace_base + ".ponger", marks)) die("writing the ponger's marks", trace_base + ".ponger");
     std::_Exit(0);
   }
   if (o.pin) pin_to_core(0);
@@ -208,9 +240,11 @@ std::vector<latency_row> run_agents(const fabric_latency_options& o, std::string
   for (auto size : o.sizes) {
     const std::uint64_t iters = iterations_for(size, o.iterations);
     auto round_trip = [&] {
+      if (hops) marks.sent_ns.push_back(steady_ns());
       if (auto st = to_ping->send({source.data(), size}, std::chrono::seconds(30)); st != status::ok) die("pinger send", std::string(to_string(st)));
       std::size_t len = 0;
       if (auto st = pong->recv(buf, len, std::chrono::seconds(30)); st != status::ok) die("pinger recv", std::string(to_string(st)));
+      if (hops) marks.received_ns.push_back(steady_ns());
     };
     for (std::uint64_t i = 0; i < warm_up_for(iters); ++i) round_trip();
     rows.push_back(measure_round_trips(size, iters, o.batch, round_trip));
@@ -221,8 +255,9 @@ std::vector<latency_row> run_agents(const fabric_latency_options& o, std::string
   pong->close();
   ch::channel::unlink("ping", {vc->node_job(1)});
   ch::channel::unlink("pong", {vc->node_job(0)});
-  vc->stop();
+  vc->stop();  // the agents write their hop traces as they stop
   if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) die("agent-path ponger", "exited with an error");
+  if (hops) report_hops(o, trace_base, marks, *hops);
   return rows;
 }
 
@@ -236,17 +271,21 @@ int run_fabric_latency(const fabric_latency_options& o) {
   for (const std::string mode : {"direct", "agent"}) {
     if (o.mode != "both" && o.mode != mode) continue;
     std::string fabric;
-    const auto rows = mode == "direct" ? run_direct(o, fabric) : run_agents(o, fabric);
+    hop_breakdown hops;
+    const bool traced = o.hops && mode == "agent";
+    const auto rows = mode == "direct" ? run_direct(o, fabric) : run_agents(o, fabric, traced ? &hops : nullptr);
     if (o.json) {
       auto j = to_json("latency_bench", "fabric", rows);
       j["mode"] = mode;
       j["fabric"] = fabric;
+      if (traced) j["hops"] = hops_json(hops);
       out["modes"].push_back(j);
       if (mode == "agent" || o.mode == mode) out["results"] = j["results"];  // the headline path
     } else {
       print_table("latency_bench", "fabric (" + mode + ")", rows,
                   fabric + (mode == "agent" ? "; path: process -> inbox -> agent -> fabric -> agent -> channel -> process"
                                             : "; path: endpoint -> fabric -> endpoint (no agent)"));
+      if (traced) print_hops(hops);
     }
   }
   if (o.json) std::printf("%s\n", out.dump().c_str());

@@ -16,6 +16,7 @@ struct fabric_latency_options {
   double agent_spin_us = 0;     // agent threads poll this long before sleeping
   double receiver_spin_us = 0;  // the two processes poll their channel this long before sleeping
   bool pin = true;
+  bool hops = false;  // agent mode: trace each message through the agents (one size)
   bool json = false;
 };
 

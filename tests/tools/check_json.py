@@ -2,8 +2,8 @@
 """Runs a tool and checks that its stdout is the JSON its users rely on.
 
 usage: check_json.py KIND -- COMMAND...
-KIND: latency (latency_bench, mpi_latency, boost_mq_latency), cleanup (chanpool_cleanup --list --json)
-or fanin (fanin_bench --json).
+KIND: latency (latency_bench, mpi_latency, boost_mq_latency), latency_hops (latency_bench --hops),
+cleanup (chanpool_cleanup --list --json) or fanin (fanin_bench --json).
 """
 import json
 import subprocess
@@ -27,6 +27,30 @@ def check_latency(doc, command):
                 fail(f"result row lacks '{key}': {row}")
         if not (row["one_way_ns"] > 0 and row["p99_ns"] > 0 and row["iterations"] > 0):
             fail(f"implausible row: {row}")
+
+
+HOPS = ["process -> agent TX", "agent TX", "fabric -> agent RX", "agent RX", "channel -> process", "one way"]
+
+
+def check_latency_hops(doc, command):
+    check_latency(doc, command)
+    agent = [m for m in doc.get("modes", []) if m.get("mode") == "agent"]
+    if len(agent) != 1 or "hops" not in agent[0]:
+        fail(f"no hops in the agent mode: {doc}")
+    hops = agent[0]["hops"]
+    iterations = int(command[command.index("--iterations") + 1])
+    # Both directions, two passes of `iterations` round trips each; the warm-up is left out.
+    if hops["messages"] != 4 * iterations or hops["size"] != int(command[command.index("--sizes") + 1]):
+        fail(f"expected {4 * iterations} traced messages of the given size: {hops}")
+    if [h["hop"] for h in hops["hops"]] != HOPS:
+        fail(f"hops not in path order: {hops}")
+    one_way = hops["hops"][-1]
+    if not (one_way["median_ns"] > 0 and one_way["p99_ns"] >= one_way["median_ns"]):
+        fail(f"implausible one-way figures: {one_way}")
+    # Each of the first four is a later event minus an earlier one on the same message's path.
+    for h in hops["hops"][:4]:
+        if h["median_ns"] < 0:
+            fail(f"a hop that cannot be negative is: {h}")
 
 
 def check_cleanup(doc, command):
@@ -68,7 +92,8 @@ def main():
         doc = json.loads(done.stdout)
     except json.JSONDecodeError as error:
         fail(f"stdout is not one JSON document ({error}): {done.stdout[:400]!r}")
-    {"latency": check_latency, "cleanup": check_cleanup, "fanin": check_fanin}[kind](doc, command)
+    {"latency": check_latency, "latency_hops": check_latency_hops, "cleanup": check_cleanup,
+     "fanin": check_fanin}[kind](doc, command)
     print(f"ok: {' '.join(command)}")
 
 

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "agent_impl.hpp"
+#include "chanpool/transport/diagnostics.hpp"
 
 namespace chanpool::transport {
 
@@ -50,6 +51,12 @@ result<std::unique_ptr<agent>> agent::create(std::uint32_t node, std::uint32_t n
       config.recv_buffer_bytes < 2 * (config.flush_bytes + 4096))
     return errc::invalid_config;
   auto p = std::make_unique<impl>(node, node_count, node_job, config);
+  if (!config.hop_trace_file.empty()) {
+    // Enough for latency_bench's longest run; events past it are not kept.
+    constexpr std::size_t hop_trace_events = 1u << 20;
+    p->tx_hops = std::make_unique<detail::hop_log>(node, hop_trace_events);
+    p->rx_hops = std::make_unique<detail::hop_log>(node, hop_trace_events);
+  }
 
   auto shared = detail::create_node_state(node_job);
   if (!shared) return shared.error();
@@ -177,6 +184,13 @@ void agent::stop() noexcept {
   p.inbox.seal();
   if (p.tx_thread.joinable()) p.tx_thread.join();
   if (p.rx_thread.joinable()) p.rx_thread.join();
+  if (p.tx_hops && p.rx_hops)
+    if (const std::string path = hop_trace_path(p.config.hop_trace_file, p.node);
+        auto ec = detail::write_hop_trace(path, {p.tx_hops.get(), p.rx_hops.get()})) {
+      const std::string line =
+          "chanpool agent (node " + std::to_string(p.node) + "): cannot write the hop trace " + path + ": " + ec.message();
+      diagnose(line);
+    }
   // A failed agent stays failed: its clients and chanpool_cleanup see why it stopped.
   if (detail::load_phase(p.shared.state) != detail::node_phase::failed)
     std::atomic_ref<std::uint32_t>(p.shared.state->phase)

@@ -133,12 +133,14 @@ void agent::impl::retry_backlog() {
   for (auto [d, rc] : refused) mark_dead(d, detail::death_cause::control_send_refused, rc);
 }
 
-void agent::impl::pump_locked(destination& d) {
+void agent::impl::pump_locked(destination& d, detail::hop_log* hops) {
   const detail::pump_outcome out = d.pump_locked([&](detail::frame_buffer& fb, std::uint32_t sequence) -> ssize_t {
     auto* h = reinterpret_cast<w::frame_header*>(fb.bytes.data());
     fill_header(*h, w::frame_kind::batch, fb.used, fb.count);
     h->sequence = sequence;
-    return fi_send(endpoint.ep(), fb.bytes.data(), fb.used, fb.mr.desc(), d.node, &fb);
+    const ssize_t rc = fi_send(endpoint.ep(), fb.bytes.data(), fb.used, fb.mr.desc(), d.node, &fb);
+    if (rc == 0 && hops) hops->note(hop::frame_posted);
+    return rc;
   });
   ready_total.fetch_sub(out.frames, std::memory_order_relaxed);
   detail::relaxed_add(counters().frames_sent, out.frames);

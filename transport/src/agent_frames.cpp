@@ -73,7 +73,7 @@ bool agent::impl::on_credit(std::uint32_t s, std::uint32_t count) {
   {
     std::lock_guard lock(d.mu);
     d.add_credits_locked(count);
-    pump_locked(d);
+    pump_locked(d, rx_hops.get());
   }
   wake_stalled();
   // A partial batch held back for lack of credit can go now: wake TX if it sleeps.

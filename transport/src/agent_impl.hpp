@@ -33,6 +33,7 @@
 #include "chanpool/transport/agent.hpp"
 #include "chanpool/transport/wire.hpp"
 #include "frame_check.hpp"
+#include "hop_log.hpp"
 #include "inbound.hpp"
 #include "node_state.hpp"
 #include "outbound.hpp"
@@ -94,6 +95,10 @@ struct agent::impl {
   std::unique_ptr<detail::inbound> in;  // made in create(), once the counters are mapped
   detail::reply_cache rx_replies;
 
+  // --- hop trace (config.hop_trace_file set, else null): one log per thread, written by stop() ---
+  std::unique_ptr<detail::hop_log> tx_hops;
+  std::unique_ptr<detail::hop_log> rx_hops;
+
   // --- thread control ---
   std::thread tx_thread;
   std::thread rx_thread;
@@ -143,7 +148,8 @@ struct agent::impl {
                     const void* tail = nullptr, std::size_t tail_bytes = 0);
   void post_control(std::unique_ptr<detail::control_frame> f);
   void retry_backlog();  // RX
-  void pump_locked(detail::destination& d);  // caller holds d.mu
+  // Caller holds d.mu; `hops`: the calling thread's hop log (tx_hops or rx_hops).
+  void pump_locked(detail::destination& d, detail::hop_log* hops);
   void mark_dead(std::uint32_t peer, detail::death_cause why, long code = 0);
   void mark_dead_locked(detail::destination& d, detail::death_cause why, long code = 0);  // caller holds d.mu
   void send_owed(std::uint32_t s, bool all);  // RX

@@ -37,7 +37,10 @@ void agent::impl::handle_completion(const fi_cq_data_entry& e, std::vector<std::
           std::memcpy(&h, slot->data, sizeof h);
           if (h.src_node < node_count) touched.push_back(h.src_node);
         }
+        const bool batch_frame = h.kind == static_cast<std::uint16_t>(w::frame_kind::batch);
+        if (batch_frame && rx_hops) rx_hops->note(hop::frame_received);
         handle_frame(slot->data, e.len);
+        if (batch_frame && rx_hops) rx_hops->note(hop::frame_delivered);
       }
       // The frame is handled (what must wait was copied out): the slot takes the next one.
       if (auto ec = post_recv(*slot); ec) fail("reposting a receive", ec);
@@ -126,7 +129,7 @@ void agent::impl::tick(std::uint64_t now, std::uint64_t& next_heartbeat) {
   if (provider_busy.exchange(false, std::memory_order_relaxed) && any_ready())
     for (auto& d : destinations) {
       std::lock_guard lock(d->mu);
-      if (d->ready_locked()) pump_locked(*d);
+      if (d->ready_locked()) pump_locked(*d, rx_hops.get());
     }
   for (std::uint32_t s = 0; s < node_count; ++s)
     if (in->has_pending(s)) {

@@ -41,7 +41,7 @@ bool agent::impl::ensure_current(destination& d) {
     wait_stalled(seen);
     seen = stall_epoch.load(std::memory_order_acquire);
     lock.lock();
-    pump_locked(d);
+    pump_locked(d, tx_hops.get());
   }
 }
 
@@ -53,7 +53,7 @@ void agent::impl::seal(destination& d) {
   ready_total.fetch_add(1, std::memory_order_relaxed);
   d.current = nullptr;
   d.has_partial.store(false, std::memory_order_relaxed);
-  pump_locked(d);
+  pump_locked(d, tx_hops.get());
 }
 
 void agent::impl::drop_for_dead(const w::inbox_header& h) {
@@ -105,6 +105,7 @@ void agent::impl::handle_inbox_record(std::span<const std::byte> rec) {
     drop_for_dead(h);
     return;
   }
+  if (tx_hops) tx_hops->note(hop::inbox_taken);
   frame_buffer* fb = d.current;
   const w::message_header m{static_cast<std::uint32_t>(payload.size()), h.channel_id, h.flags, 0, h.src_pid, h.token};
   if (fb->append(m, payload)) {

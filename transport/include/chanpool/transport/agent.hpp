@@ -55,6 +55,10 @@ struct agent_config {
   std::chrono::microseconds spin{50};                    // poll this long before sleeping
   std::chrono::milliseconds heartbeat_interval{500};
   std::chrono::milliseconds peer_timeout{5000};          // silence that makes a peer dead
+  // When set, the agent notes when each small message and batch frame passes it and writes the
+  // times to this path plus ".<node>" when it stops (one file per agent, so that every node of a
+  // virtual cluster can share one config): chanpool/transport/hop_trace.hpp, latency_bench --hops.
+  std::string hop_trace_file;
 };
 
 // Counters kept in the node's shared state; any process on the node can read them.
