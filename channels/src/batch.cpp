@@ -165,7 +165,7 @@ status channel::commit(send_run& run, std::span<const std::size_t> lengths) noex
   }
   run.position_ += lengths.size();
   run.count_ -= lengths.size();
-  notify_receivers(v);
+  notify_receivers(v, lengths.size());
   return status::ok;
 }
 
@@ -297,8 +297,9 @@ status channel::release(recv_run& run) noexcept {
   } else {
     full_fence();
   }
+  const std::size_t freed = run.count_;
   run.count_ = 0;
-  notify_senders(v);
+  notify_senders(v, freed);
   return status::ok;
 }
 

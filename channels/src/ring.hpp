@@ -1,9 +1,11 @@
 // Ring helpers shared by the single-message and batch paths (channel.cpp, batch.cpp).
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <climits>
+#include <cstddef>
 #include <cstdint>
 
 #include "chanpool/channels/status.hpp"
@@ -47,10 +49,14 @@ inline std::uint32_t blocks_for(const channel_view& v, std::size_t bytes) noexce
 // loads (pairs with the waiter's seq_cst arming), or with a release store followed by
 // fast_side_fence() (pairs with slow_side_fence() after arming).
 //
+// A run (commit of a send run, release of a receive run) publishes `published` slots at once and
+// wakes as many sleepers as that, not one: a run of tasks into a channel that several workers
+// sleep on must wake several workers, as the same messages sent one at a time would.
+//
 // The counts include processes killed in their sleep until someone takes them off (waiters.hpp).
 // A wake that finds nobody asleep while the counts say several sleep is the sign of that: it
 // triggers a (rate-limited) scan, so the dead stop costing a futex_wake per publish.
-inline void notify(const channel_view& v, std::uint32_t& word, std::uint32_t& waiters) noexcept {
+inline void notify(const channel_view& v, std::uint32_t& word, std::uint32_t& waiters, std::size_t published = 1) noexcept {
   if (aref(v.control->poll_waiters).load(std::memory_order_seq_cst) != 0) {
     aref(word).fetch_add(futex_epoch_step, std::memory_order_seq_cst);
     if (futex_wake(&word, INT_MAX) == 0) reap_dead_waiters_every(v, evidence_scan_interval);
@@ -60,7 +66,8 @@ inline void notify(const channel_view& v, std::uint32_t& word, std::uint32_t& wa
   while (w & futex_armed) {
     if (aref(waiters).load(std::memory_order_seq_cst) > 1) {
       aref(word).fetch_add(futex_epoch_step, std::memory_order_seq_cst);
-      if (futex_wake(&word, 1) == 0) reap_dead_waiters_every(v, evidence_scan_interval);
+      const int wake = static_cast<int>(std::min<std::size_t>(published, INT_MAX));
+      if (futex_wake(&word, wake) == 0) reap_dead_waiters_every(v, evidence_scan_interval);
       return;
     }
     if (aref(word).compare_exchange_weak(w, (w + futex_epoch_step) & ~futex_armed, std::memory_order_seq_cst,
@@ -71,8 +78,12 @@ inline void notify(const channel_view& v, std::uint32_t& word, std::uint32_t& wa
   }
 }
 
-inline void notify_receivers(const channel_view& v) noexcept { notify(v, v.control->data_seq, v.control->recv_waiters); }
-inline void notify_senders(const channel_view& v) noexcept { notify(v, v.control->space_seq, v.control->send_waiters); }
+inline void notify_receivers(const channel_view& v, std::size_t published = 1) noexcept {
+  notify(v, v.control->data_seq, v.control->recv_waiters, published);
+}
+inline void notify_senders(const channel_view& v, std::size_t freed = 1) noexcept {
+  notify(v, v.control->space_seq, v.control->send_waiters, freed);
+}
 
 // Moves `index` past the slot serving sequence `seq40`, if it still points at it.
 inline void help_past(std::uint64_t& index, std::uint64_t seq40) noexcept {

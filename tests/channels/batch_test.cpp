@@ -2,6 +2,8 @@
 // MPMC and single-side channels, including partial success and a process killed mid-batch.
 #include <algorithm>
 #include <array>
+#include <atomic>
+#include <thread>
 
 #include "channels/test_util.hpp"
 
@@ -142,6 +144,73 @@ TEST_P(ChannelBatch, SendRunCommitsInPartsAndAbandonsTheRest) {
   }
   EXPECT_EQ(c.try_recv(buf, n), status::empty) << "abandoned slots are skipped";
   EXPECT_EQ(c.stats().lost_messages, 0u);
+}
+
+// A run of k messages into a channel that several receivers sleep on wakes k of them, as k
+// single sends would: one wake for the run left the others asleep with messages waiting (a
+// node's workers sleeping on its task channel stayed asleep while the agent delivered a run of
+// tasks; the Pool's maps of short tasks took 12% longer). Likewise for freed slots and senders.
+TEST_P(ChannelBatch, RunWakesAsManySleepersAsItPublishesOrFrees) {
+  if (GetParam()) GTEST_SKIP() << "one receiver and one sender at most: nothing to wake but one";
+  const std::string name = unique_name();
+  channel c = make(name, config(8, 0));
+  ASSERT_TRUE(c.is_open());
+  constexpr std::size_t sleepers = 3;
+  // Sleepers that wake only when woken: a waiter's periodic liveness check (50 ms by default)
+  // would otherwise hide a missing wake-up as a delay.
+  ch::wait_config deep;
+  deep.mode = ch::wait_mode::idle;
+  deep.liveness_check = std::chrono::seconds(20);
+  std::atomic<int> woken{0};
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < sleepers; ++i)
+    threads.emplace_back([&] {
+      auto mine = channel::open(name, options());
+      if (!mine) return;
+      mine->set_wait(deep);
+      std::vector<std::byte> buf(128);
+      std::size_t n = 0;
+      if (mine->recv(buf, n, std::chrono::seconds(30)) == status::ok) woken.fetch_add(1);
+    });
+  // All woken within 5 s, far inside the 20 s they would sleep unwoken.
+  auto all_woken = [&] {
+    for (int i = 0; i < 5000 && woken.load() < static_cast<int>(sleepers); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return woken.load();
+  };
+  auto all_asleep = [&](auto count_of) {
+    for (int i = 0; i < 20000 && count_of() < sleepers; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return count_of() == sleepers;
+  };
+  ASSERT_TRUE(all_asleep([&] { return std::size_t{c.poll().blocked_receivers}; }));
+  ch::send_run run;
+  ASSERT_EQ(c.claim_send_run(sleepers, run, ch::try_once), status::ok);
+  ASSERT_EQ(run.size(), sleepers);
+  std::vector<std::size_t> lengths(sleepers, 8);
+  ASSERT_EQ(c.commit(run, lengths), status::ok);
+  EXPECT_EQ(all_woken(), static_cast<int>(sleepers)) << "one wake for the run left the others asleep";
+  for (auto& t : threads) t.join();
+
+  // The other way: a full ring, senders asleep, one receive run frees room for all of them.
+  std::vector<std::byte> msg(8, std::byte{1});
+  while (c.try_send(msg) == status::ok) {
+  }
+  threads.clear();
+  woken = 0;
+  for (std::size_t i = 0; i < sleepers; ++i)
+    threads.emplace_back([&] {
+      auto mine = channel::open(name, options());
+      if (!mine) return;
+      mine->set_wait(deep);
+      if (mine->send(msg, std::chrono::seconds(30)) == status::ok) woken.fetch_add(1);
+    });
+  ASSERT_TRUE(all_asleep([&] { return std::size_t{c.poll().blocked_senders}; }));
+  ch::recv_run got;
+  ASSERT_EQ(c.claim_recv_run(sleepers, got, ch::try_once), status::ok);
+  ASSERT_EQ(got.size(), sleepers);
+  ASSERT_EQ(c.release(got), status::ok);
+  EXPECT_EQ(all_woken(), static_cast<int>(sleepers)) << "one wake for the freed run left the others asleep";
+  for (auto& t : threads) t.join();
 }
 
 TEST_P(ChannelBatch, RecvRunReadsInPlaceAndFreesAtOnce) {
