@@ -5,6 +5,7 @@
 #include <rdma/fi_endpoint.h>
 #include <rdma/fi_errno.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
@@ -27,6 +28,8 @@ agent::~agent() {
     // The endpoint first (the provider lets go of posted and in-flight buffers), then the
     // buffers and their registrations, then the domain.
     impl_->endpoint.close_endpoint();
+    impl_->rma_serving.clear();
+    impl_->regions.reset();  // deregistered before the domain closes
     for (auto& d : impl_->destinations) {
       std::lock_guard lock(d->mu);
       d->clear_buffers_locked();
@@ -65,9 +68,14 @@ result<std::unique_ptr<agent>> agent::create(std::uint32_t node, std::uint32_t n
   endpoint_config ec;
   ec.provider = config.provider;
   ec.node = config.listen_address;
+  ec.rma = config.rma;
   auto ep = fabric_endpoint::open(ec);
   if (!ep) return ep.error();
   p->endpoint = std::move(*ep);
+  fabric_endpoint* registrar = &p->endpoint;  // stable: p outlives the table (see ~agent)
+  p->regions = std::make_unique<detail::region_table>(
+      node_job, static_cast<std::uint32_t>(::getpid()), config.max_regions,
+      [registrar](std::byte* data, std::size_t bytes, std::uint64_t key) { return registrar->register_rma(data, bytes, key); });
   if (p->endpoint.address().size() > sizeof(p->shared.state->address)) return errc::invalid_config;
 
   channels::channel_config inbox_cfg;
@@ -123,6 +131,7 @@ std::error_code agent::connect(const std::vector<std::vector<std::byte>>& peers,
   impl& p = *impl_;
   if (peers.size() != p.node_count) return errc::invalid_config;
   p.job_key = job_key;
+  p.rma_job_tag = wire::job_tag(job_key);
   if (auto ec = p.endpoint.insert_peers(peers); ec) return ec;
 
   // Receive slots: recv_buffers x recv_buffer_bytes cut into frames, at most half the provider's
@@ -184,6 +193,8 @@ void agent::stop() noexcept {
   p.inbox.seal();
   if (p.tx_thread.joinable()) p.tx_thread.join();
   if (p.rx_thread.joinable()) p.rx_thread.join();
+  p.fail_all_rma();
+  p.regions->close_all();  // those still leased by the provider go in ~agent
   if (p.tx_hops && p.rx_hops)
     if (const std::string path = hop_trace_path(p.config.hop_trace_file, p.node);
         auto ec = detail::write_hop_trace(path, {p.tx_hops.get(), p.rx_hops.get()})) {

@@ -37,7 +37,7 @@ const char* describe(death_cause c) noexcept {
 
 agent::impl::impl(std::uint32_t node_index, std::uint32_t nodes, std::string job, agent_config cfg)
     : node(node_index), node_count(nodes), node_job(std::move(job)), config(std::move(cfg)), tx_replies(node_job),
-      rx_replies(node_job) {}
+      rx_replies(node_job), rma_replies(node_job) {}
 
 void agent::impl::wake_stalled() {
   // seq_cst pair with wait_stalled(): the epoch moves before the waiter count is read, the
@@ -172,6 +172,7 @@ void agent::impl::mark_dead_locked(destination& d, detail::death_cause why, long
   }
   if (detail::load_peer(shared.state, d.node) != peer_state::left) detail::store_peer(shared.state, d.node, peer_state::dead);
   detail::relaxed_add(counters().peers_dead, 1);
+  fail_rma_to(d.node);  // transfers waiting for the peer's rma_done end with peer_dead
   ready_total.fetch_sub(static_cast<std::uint32_t>(d.ready_locked()), std::memory_order_relaxed);
   detail::relaxed_add(counters().dropped_peer_dead, d.drop_ready_locked());
 }

@@ -48,6 +48,8 @@ void agent::impl::handle_frame(const std::byte* data, std::size_t len) {
     case w::frame_kind::resolve: ok = on_resolve(s, f); break;
     case w::frame_kind::resolve_reply: ok = on_resolve_reply(f); break;
     case w::frame_kind::ack: ok = on_ack(s, f); break;
+    case w::frame_kind::rma_request: ok = on_rma_request(s, f); break;
+    case w::frame_kind::rma_done: ok = on_rma_done(s, f); break;
   }
   if (!ok) detail::relaxed_add(counters().dropped_malformed, 1);
 }

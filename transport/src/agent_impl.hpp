@@ -7,6 +7,7 @@
 //   agent_tx.cpp     the TX thread: the inbox, batches, large sends
 //   agent_frames.cpp one handler per frame kind
 //   agent_rx.cpp     the RX thread: completions, receive buffers, heartbeats
+//   agent_rma.cpp    regions and one-sided transfers (region_table.* keeps the regions)
 //   agent.cpp        the public surface: create, connect, stop
 //
 // Threads: TX drains the inbox and owns each destination's partial batch; RX owns the completion
@@ -24,6 +25,7 @@
 #include <string>
 #include <system_error>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include <rdma/fi_eq.h>
@@ -98,6 +100,18 @@ struct agent::impl {
   // --- hop trace (config.hop_trace_file set, else null): one log per thread, written by stop() ---
   std::unique_ptr<detail::hop_log> tx_hops;
   std::unique_ptr<detail::hop_log> rx_hops;
+
+  // --- one-sided transfers (agent_rma.cpp) ---
+  std::unique_ptr<detail::region_table> regions;  // made in create(); threadsafe itself
+  std::uint32_t rma_job_tag = 0;                  // wire::job_tag(job_key), set by connect()
+  // Transfers started here, by this agent's token (rma_mu): TX adds, RX finishes, a peer's
+  // death fails them from whichever thread noticed it. rma_replies is used under rma_mu too.
+  std::mutex rma_mu;
+  std::uint64_t next_rma_token = 1;
+  std::unordered_map<std::uint64_t, detail::pending_rma> rma_pending;
+  detail::reply_cache rma_replies;
+  // Transfers this node serves as target, posted to the provider (RX thread only).
+  std::unordered_map<detail::rma_target_op*, std::unique_ptr<detail::rma_target_op>> rma_serving;
 
   // --- thread control ---
   std::thread tx_thread;
@@ -180,6 +194,17 @@ struct agent::impl {
   void drop_late_frame(std::uint32_t s, detail::source_state& src);
   void frozen_for(std::uint64_t ns);
   bool start_large_recv(std::uint32_t s, const wire::message_header& m, channels::channel& ch);
+
+  // agent_rma.cpp
+  void handle_region_create(const wire::inbox_header& h, std::span<const std::byte> payload);  // TX
+  void handle_region_close(const wire::inbox_header& h, std::span<const std::byte> payload);   // TX
+  void handle_rma(const wire::inbox_header& h, std::span<const std::byte> payload);            // TX
+  bool on_rma_request(std::uint32_t s, const detail::frame_view& f);                           // RX
+  bool on_rma_done(std::uint32_t s, const detail::frame_view& f);                              // RX
+  void finish_rma_target(detail::rma_target_op* op, bool ok);                                  // RX
+  void fail_rma_to(std::uint32_t peer);  // any thread: the peer is dead
+  void fail_all_rma();                   // at stop
+  void reply_rma(std::uint32_t pid, std::uint64_t token, std::error_code ec);  // caller holds rma_mu
 
   // agent_rx.cpp (RX thread)
   void rx_loop();

@@ -8,8 +8,10 @@
 #include <vector>
 
 #include "chanpool/transport/fabric.hpp"
+#include "chanpool/transport/rma.hpp"
 #include "inbound.hpp"
 #include "outbound.hpp"
+#include "region_table.hpp"
 
 namespace chanpool::transport::detail {
 
@@ -57,6 +59,26 @@ struct large_recv : operation {
   large_delivery delivery;
   std::vector<std::byte> discard;  // where an undeliverable large message lands
   memory_registration mr;
+};
+
+// A transfer this node's agent carries out as the target region's owner: fi_read of the
+// initiator's bytes into the region (put), or fi_write of the region's bytes to it (get).
+struct rma_target_op : operation {
+  rma_target_op() : operation(op_kind::rma_target) {}
+  std::uint32_t source = 0;  // the initiating node
+  std::uint64_t token = 0;   // its agent's id of the transfer
+  bool is_put = false;
+  region_lease lease;
+  std::uint32_t notify_channel = wire::no_notify;
+  put_notification notice{};
+};
+
+// A transfer a process of this node started, waiting for the target's rma_done.
+struct pending_rma {
+  std::uint32_t src_pid = 0;
+  std::uint64_t client_token = 0;
+  std::uint32_t dest = 0;
+  region_lease local;
 };
 
 }  // namespace chanpool::transport::detail

@@ -70,6 +70,9 @@ void agent::impl::handle_completion(const fi_cq_data_entry& e, std::vector<std::
       in->finish_large(lr->delivery, true);
       return;
     }
+    case detail::op_kind::rma_target:
+      finish_rma_target(static_cast<detail::rma_target_op*>(op), true);
+      return;
   }
 }
 
@@ -113,6 +116,10 @@ void agent::impl::handle_error_completion() {
       }
       return;
     }
+    case detail::op_kind::rma_target:
+      // The initiator's node is gone or refused the access; it learns from rma_done if it can.
+      finish_rma_target(static_cast<detail::rma_target_op*>(op), false);
+      return;
     case detail::op_kind::large_recv: {
       if (err.err == FI_ECANCELED) return;  // shutdown: the agent's destructor owns the rest
       std::unique_ptr<detail::large_recv> lr(static_cast<detail::large_recv*>(op));
@@ -137,6 +144,7 @@ void agent::impl::tick(std::uint64_t now, std::uint64_t& next_heartbeat) {
       send_owed(s, true);
     }
   if (now < next_heartbeat) return;
+  regions->reap_dead_owners();  // a region whose owner died (zombies included) is closed
   const std::uint64_t timeout = detail::as_ns(config.peer_timeout);
   next_heartbeat = now + detail::as_ns(config.heartbeat_interval);
   for (std::uint32_t p = 0; p < node_count; ++p) {

@@ -77,6 +77,9 @@ void agent::impl::handle_inbox_record(std::span<const std::byte> rec) {
     for (destination* d : partials) seal(*d);
     return;
   }
+  if (kind == w::inbox_kind::region_create) return handle_region_create(h, payload);
+  if (kind == w::inbox_kind::region_close) return handle_region_close(h, payload);
+  if (kind == w::inbox_kind::rma) return handle_rma(h, payload);
   if (h.dest_node >= node_count || (kind != w::inbox_kind::data && kind != w::inbox_kind::resolve)) {
     detail::relaxed_add(counters().inbox_malformed, 1);
     return;

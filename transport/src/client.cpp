@@ -8,8 +8,7 @@
 #include <thread>
 
 #include "chanpool/transport/wire.hpp"
-#include "node_state.hpp"
-#include "futex.hpp"    // channels/src: shared (not private) futex
+#include "client_state.hpp"
 #include "process.hpp"
 
 namespace chanpool::transport {
@@ -18,108 +17,6 @@ using channels::channel;
 using clock_type = std::chrono::steady_clock;
 namespace w = wire;
 
-namespace {
-// Blocking calls look up from the channel this often to check that the agents are alive.
-constexpr auto liveness_slice = std::chrono::milliseconds(50);
-
-}  // namespace
-
-struct remote_channel::shared {
-  std::string node_job;
-  detail::node_state_mapping state;
-  channel inbox;
-  channel replies;
-  std::uint32_t pid = 0;
-  std::atomic<std::uint64_t> next_token{1};
-  std::mutex reply_mu;  // one waiter on the reply channel at a time
-
-  ~shared() {
-    if (replies.is_open()) {
-      replies.close();
-      channel::unlink(detail::reply_channel_name(pid), {node_job});
-    }
-  }
-
-  bool agent_alive() const noexcept { return detail::agent_serving(state.state); }
-
-  // One atomic load: cheap enough for every send.
-  bool marked_gone(std::uint32_t node) const noexcept {
-    const peer_state p = detail::load_peer(state.state, node);
-    return p == peer_state::dead || p == peer_state::left;
-  }
-  // Also probes the local agent's process (system calls): only when a call is blocked.
-  bool node_gone(std::uint32_t node) const noexcept { return marked_gone(node) || !agent_alive(); }
-
-  // Writes one inbox record (header + payload), waiting up to t while the inbox is full.
-  //
-  // A full inbox means the agent is held back by a slow destination. A waiting sender sleeps on
-  // the node's inbox_room futex, which the agent wakes once the inbox is half empty: sleeping
-  // on the inbox channel itself would make the agent pay a wake-up system call for every slot
-  // it frees, which under sustained back-pressure costs more than the messages.
-  status put(const w::inbox_header& h, std::span<const std::byte> payload, timeout t) noexcept {
-    const std::size_t bytes = sizeof h + payload.size();
-    channels::send_claim claim;
-    status st = inbox.claim_send(bytes, claim, channels::try_once);
-    if (st != status::ok) {
-      if (st == status::closed) return status::peer_dead;  // the agent stopped and sealed it
-      if (st != status::full) return st;
-      if (t == channels::try_once) return marked_gone(h.dest_node) ? status::peer_dead : status::full;
-      const auto start = clock_type::now();
-      std::atomic_ref<std::uint32_t> room(state.state->inbox_room);
-      std::atomic_ref<std::uint32_t> waiters(state.state->inbox_waiters);
-      while (true) {
-        const std::uint32_t seen = room.load(std::memory_order_acquire);
-        waiters.fetch_add(1, std::memory_order_seq_cst);
-        st = inbox.claim_send(bytes, claim, channels::try_once);  // re-check after announcing
-        if (st == status::full) {
-          auto left = t == channels::forever ? timeout(liveness_slice) : t - (clock_type::now() - start);
-          channels::detail::futex_wait(&state.state->inbox_room, seen,
-                                       std::clamp(left, timeout::zero(), timeout(liveness_slice)));
-        }
-        waiters.fetch_sub(1, std::memory_order_relaxed);
-        if (st == status::full) st = inbox.claim_send(bytes, claim, channels::try_once);
-        if (st != status::full) break;
-        if (t != channels::forever && clock_type::now() - start >= t) return status::timeout;
-        if (node_gone(h.dest_node)) return status::peer_dead;
-      }
-      if (st == status::closed) return status::peer_dead;
-      if (st != status::ok) return st;
-    }
-    std::byte* out = claim.data().data();
-    std::memcpy(out, &h, sizeof h);
-    if (!payload.empty()) std::memcpy(out + sizeof h, payload.data(), payload.size());
-    return inbox.commit(claim);
-  }
-
-  // Waits for the reply record of `token`; discards stale ones (of calls that timed out).
-  status await_reply(w::reply_kind kind, std::uint64_t token, std::uint32_t node, timeout t, void* out,
-                     std::size_t out_bytes) noexcept {
-    const auto deadline = t == channels::forever ? clock_type::time_point::max() : clock_type::now() + t;
-    std::byte buf[64];
-    while (true) {
-      std::size_t len = 0;
-      const auto left = deadline - clock_type::now();
-      const timeout slice = left < liveness_slice ? std::chrono::duration_cast<timeout>(left) : timeout(liveness_slice);
-      const status st = replies.recv({buf, sizeof buf}, len, std::max(slice, timeout::zero()));
-      if (st == status::ok) {
-        w::reply_envelope env;
-        if (len != sizeof env + out_bytes) continue;
-        std::memcpy(&env, buf, sizeof env);
-        if (env.kind != static_cast<std::uint32_t>(kind)) continue;
-        std::uint64_t got = 0;
-        // Both reply records carry the token at offset 8 of the body.
-        std::memcpy(&got, buf + sizeof env + 8, sizeof got);
-        if (got != token) continue;
-        std::memcpy(out, buf + sizeof env, out_bytes);
-        return status::ok;
-      }
-      if (st != status::timeout && st != status::empty) return st;
-      if (node_gone(node)) return status::peer_dead;
-      if (clock_type::now() >= deadline) return status::timeout;
-    }
-  }
-};
-
 std::string virtual_node_job(const std::string& job, std::uint32_t node) {
   return job + "-n" + std::to_string(node);
 }
@@ -127,7 +24,7 @@ std::string virtual_node_job(const std::string& job, std::uint32_t node) {
 client::~client() = default;
 
 result<client> client::attach(const std::string& node_job, timeout wait_for_agent) {
-  auto sh = std::make_shared<remote_channel::shared>();
+  auto sh = std::make_shared<detail::client_state>();
   sh->node_job = node_job;
   sh->pid = channels::detail::current_pid();
   const auto deadline = clock_type::now() + wait_for_agent;
@@ -161,6 +58,10 @@ result<client> client::attach(const std::string& node_job, timeout wait_for_agen
 std::uint32_t client::node() const noexcept { return shared_->state.state->node; }
 std::uint32_t client::node_count() const noexcept { return shared_->state.state->node_count; }
 const std::string& client::node_job() const noexcept { return shared_->node_job; }
+std::string client::provider() const {
+  const char* p = shared_->state.state->provider;
+  return std::string(p, strnlen(p, sizeof shared_->state.state->provider));
+}
 peer_state client::peer(std::uint32_t n) const noexcept {
   return n < node_count() ? detail::load_peer(shared_->state.state, n) : peer_state::unknown;
 }

@@ -54,7 +54,7 @@ std::string choose_provider(const std::string& requested) {
 std::string endpoint_info::summary() const {
   return "provider " + provider + ", fabric " + fabric + ", domain " + domain + ", libfabric " +
          std::to_string(FI_MAJOR(api_version)) + "." + std::to_string(FI_MINOR(api_version)) +
-         ", inject " + std::to_string(inject_size) + " B" + (tagged ? ", tagged" : "");
+         ", inject " + std::to_string(inject_size) + " B" + (tagged ? ", tagged" : "") + (rma ? ", rma" : "");
 }
 
 fabric_endpoint::fabric_endpoint(fabric_endpoint&& o) noexcept { *this = std::move(o); }
@@ -101,13 +101,16 @@ result<fi_info*> make_hints(const endpoint_config& config) {
   if (!hints) return fabric_error(-FI_ENOMEM);
   const std::string provider = choose_provider(config.provider);
   hints->ep_attr->type = FI_EP_RDM;
-  hints->caps = FI_MSG | (config.tagged ? FI_TAGGED : 0) | (config.multi_recv ? FI_MULTI_RECV : 0);
+  hints->caps = FI_MSG | (config.tagged ? FI_TAGGED : 0) | (config.multi_recv ? FI_MULTI_RECV : 0) |
+                (config.rma ? FI_RMA | FI_READ | FI_WRITE | FI_REMOTE_READ | FI_REMOTE_WRITE : 0);
   // No mode bits: chanpool supplies no per-operation context or prefix space.
   hints->mode = 0;
   hints->domain_attr->threading = FI_THREAD_SAFE;
   // The MR modes chanpool can honour: providers that need local registration (verbs, cxi) get
   // registered buffers (see register_memory); tcp;ofi_rxm needs none and returns 0.
-  hints->domain_attr->mr_mode = FI_MR_LOCAL | FI_MR_VIRT_ADDR | FI_MR_ALLOCATED | FI_MR_PROV_KEY;
+  // FI_MR_ENDPOINT (cxi, efa) is honoured by binding each registration to the endpoint.
+  // FI_MR_RMA_EVENT is not asked for: chanpool wants no events from the target's side.
+  hints->domain_attr->mr_mode = FI_MR_LOCAL | FI_MR_VIRT_ADDR | FI_MR_ALLOCATED | FI_MR_PROV_KEY | FI_MR_ENDPOINT;
   // Asked for, but completions may still be reported out of order (comp_order NONE on
   // tcp;ofi_rxm): the agent sequences its batch frames itself.
   hints->tx_attr->msg_order = FI_ORDER_SAS;
@@ -155,7 +158,12 @@ std::error_code preload_providers(const endpoint_config& config) {
   info_ptr info;
   const bool shm = choose_provider(config.provider).rfind("shm", 0) == 0;  // see open()
   const char* node = config.node.empty() || shm ? nullptr : config.node.c_str();
-  if (int rc = fi_getinfo(FI_VERSION(1, 9), node, nullptr, node ? FI_SOURCE : 0, h.p, &info.p); rc) return fabric_error(rc);
+  if (int rc = fi_getinfo(FI_VERSION(1, 9), node, nullptr, node ? FI_SOURCE : 0, h.p, &info.p); rc) {
+    if (rc != -FI_ENODATA || !config.rma) return fabric_error(rc);
+    endpoint_config plain = config;
+    plain.rma = false;
+    return preload_providers(plain);
+  }
   return {};
 }
 
@@ -170,8 +178,13 @@ result<fabric_endpoint> fabric_endpoint::open(const endpoint_config& config) {
   // it picks a unique name per endpoint (shm is single-host: there is no interface to choose).
   const bool shm = provider.rfind("shm", 0) == 0;
   const char* node = config.node.empty() || shm ? nullptr : config.node.c_str();
-  if (int rc = fi_getinfo(FI_VERSION(1, 9), node, nullptr, node ? FI_SOURCE : 0, hints.p, &info.p); rc)
-    return fabric_error(rc);
+  if (int rc = fi_getinfo(FI_VERSION(1, 9), node, nullptr, node ? FI_SOURCE : 0, hints.p, &info.p); rc) {
+    // A provider without FI_RMA still carries channels: open it without, regions then say why.
+    if (rc != -FI_ENODATA || !config.rma) return fabric_error(rc);
+    endpoint_config plain = config;
+    plain.rma = false;
+    return open(plain);
+  }
 
   fabric_endpoint out;
   out.info_.provider = info.p->fabric_attr->prov_name ? info.p->fabric_attr->prov_name : "";
@@ -184,6 +197,9 @@ result<fabric_endpoint> fabric_endpoint::open(const endpoint_config& config) {
   out.info_.tagged = (info.p->caps & FI_TAGGED) != 0;
   out.info_.rx_size = info.p->rx_attr->size;
   out.info_.local_mr = (info.p->domain_attr->mr_mode & FI_MR_LOCAL) != 0;
+  out.info_.rma = (info.p->caps & FI_RMA) != 0 && (info.p->caps & FI_READ) != 0 && (info.p->caps & FI_WRITE) != 0;
+  out.info_.mr_mode = static_cast<std::uint64_t>(info.p->domain_attr->mr_mode);
+  out.info_.mr_key_size = info.p->domain_attr->mr_key_size;
 
   if (int rc = fi_fabric(info.p->fabric_attr, &out.fabric_, nullptr); rc) return fabric_error(rc);
   if (int rc = fi_domain(out.fabric_, info.p, &out.domain_, nullptr); rc) return fabric_error(rc);
@@ -237,7 +253,54 @@ result<memory_registration> fabric_endpoint::register_memory(void* buffer, std::
   if (int rc = fi_mr_reg(domain_, buffer, bytes, FI_SEND | FI_RECV, 0, 0, 0, &mr, nullptr); rc) return fabric_error(rc);
   reg.mr_ = mr;
   reg.desc_ = fi_mr_desc(mr);
+  if (auto ec = bind_to_endpoint(mr); ec) return ec;  // reg closes mr
   return reg;
+}
+
+std::error_code fabric_endpoint::bind_to_endpoint(fid_mr* mr) noexcept {
+  if (!(info_.mr_mode & FI_MR_ENDPOINT)) return {};
+  if (int rc = fi_mr_bind(mr, &ep_->fid, 0); rc) return fabric_error(rc);
+  if (int rc = fi_mr_enable(mr); rc) return fabric_error(rc);
+  return {};
+}
+
+result<rma_registration> fabric_endpoint::register_rma(void* buffer, std::size_t bytes, std::uint64_t requested_key) {
+  if (!info_.rma) return fabric_error(-FI_EOPNOTSUPP);
+  rma_registration reg;
+  fid_mr* mr = nullptr;
+  const std::uint64_t access = FI_READ | FI_WRITE | FI_REMOTE_READ | FI_REMOTE_WRITE;
+  // Without FI_MR_PROV_KEY the key is ours to pick; it must fit the provider's key size.
+  std::uint64_t key = requested_key;
+  if (info_.mr_key_size > 0 && info_.mr_key_size < 8) key &= (std::uint64_t{1} << (8 * info_.mr_key_size)) - 1;
+  if (int rc = fi_mr_reg(domain_, buffer, bytes, access, 0, key, 0, &mr, nullptr); rc) return fabric_error(rc);
+  reg.mr_ = mr;
+  reg.desc_ = fi_mr_desc(mr);
+  if (auto ec = bind_to_endpoint(mr); ec) return ec;
+  // fi_mr_key is valid only once the registration is enabled (FI_MR_ENDPOINT).
+  reg.key_ = (info_.mr_mode & FI_MR_PROV_KEY) ? fi_mr_key(mr) : key;
+  if (reg.key_ == FI_KEY_NOTAVAIL) return fabric_error(-FI_EKEYREJECTED);  // a raw key (FI_MR_RAW) is not supported
+  reg.base_ = (info_.mr_mode & FI_MR_VIRT_ADDR) ? reinterpret_cast<std::uintptr_t>(buffer) : 0;
+  return reg;
+}
+
+rma_registration::rma_registration(rma_registration&& o) noexcept
+    : mr_(std::exchange(o.mr_, nullptr)), desc_(std::exchange(o.desc_, nullptr)), key_(o.key_), base_(o.base_) {}
+
+rma_registration& rma_registration::operator=(rma_registration&& o) noexcept {
+  if (this != &o) {
+    reset();
+    mr_ = std::exchange(o.mr_, nullptr);
+    desc_ = std::exchange(o.desc_, nullptr);
+    key_ = o.key_;
+    base_ = o.base_;
+  }
+  return *this;
+}
+
+void rma_registration::reset() noexcept {
+  if (mr_) fi_close(&mr_->fid);
+  mr_ = nullptr;
+  desc_ = nullptr;
 }
 
 memory_registration::memory_registration(memory_registration&& o) noexcept

@@ -5,7 +5,7 @@
 
 namespace chanpool::transport::detail {
 
-enum class op_kind : std::uint8_t { batch_send, control_send, large_send, frame_recv, large_recv };
+enum class op_kind : std::uint8_t { batch_send, control_send, large_send, frame_recv, large_recv, rma_target };
 
 struct operation {
   explicit operation(op_kind k) : kind(k) {}

@@ -59,6 +59,12 @@ struct agent_config {
   // times to this path plus ".<node>" when it stops (one file per agent, so that every node of a
   // virtual cluster can share one config): chanpool/transport/hop_trace.hpp, latency_bench --hops.
   std::string hop_trace_file;
+  // Regions (rma.hpp) this node's processes may have open at once; each is a segment and a
+  // registration with the provider.
+  std::uint32_t max_regions = 1024;
+  // Ask the provider for one-sided RMA (FI_RMA). Without it (or on a provider that lacks it)
+  // channels work as before and region::create() reports rma_errc::rma_unsupported.
+  bool rma = true;
 };
 
 // Counters kept in the node's shared state; any process on the node can read them.

@@ -47,6 +47,12 @@ struct remote_open_options {
 };
 
 class client;
+class region;
+class rma_op;
+struct region_descriptor;
+namespace detail {
+struct client_state;
+}
 
 class remote_channel {
  public:
@@ -69,8 +75,7 @@ class remote_channel {
 
  private:
   friend class client;
-  struct shared;
-  std::shared_ptr<shared> client_;
+  std::shared_ptr<detail::client_state> client_;
   channel_address address_;
   std::uint32_t channel_id_ = 0;
   std::size_t max_message_bytes_ = 0;
@@ -100,9 +105,34 @@ class client {
   peer_state peer(std::uint32_t node) const noexcept;
   agent_stats stats() const noexcept;
   const std::string& node_job() const noexcept;
+  // The libfabric provider the node's agent runs on (as fi_info names it), for messages such as
+  // "provider udp;ofi_rxd has no RMA".
+  std::string provider() const;
+
+  // --- one-sided transfers (rma.hpp) ---
+  // put: `length` bytes from src (this node's region, at src_offset) into dst at dst_offset
+  // (offsets relative to the descriptor's range). With `notify` (a channel on dst's node), a
+  // put_notification carrying `tag` lands in it after the bytes are visible.
+  // get: `length` bytes from src at src_offset into dst (this node's region) at dst_offset.
+  // Blocking calls return the outcome (empty: done) or rma_errc::timed_out; asynchronous ones
+  // return a handle, or the error found before anything was sent. Threadsafe.
+  std::error_code put(const region& src, std::uint64_t src_offset, std::uint64_t length, const region_descriptor& dst,
+                      std::uint64_t dst_offset, timeout t = channels::forever, const remote_channel* notify = nullptr,
+                      std::uint64_t tag = 0) noexcept;
+  result<rma_op> put_async(const region& src, std::uint64_t src_offset, std::uint64_t length,
+                           const region_descriptor& dst, std::uint64_t dst_offset,
+                           const remote_channel* notify = nullptr, std::uint64_t tag = 0) noexcept;
+  std::error_code get(const region_descriptor& src, std::uint64_t src_offset, std::uint64_t length, const region& dst,
+                      std::uint64_t dst_offset, timeout t = channels::forever) noexcept;
+  result<rma_op> get_async(const region_descriptor& src, std::uint64_t src_offset, std::uint64_t length,
+                           const region& dst, std::uint64_t dst_offset) noexcept;
 
  private:
-  std::shared_ptr<remote_channel::shared> shared_;
+  friend class region;
+  result<rma_op> start_transfer(std::uint16_t op, const region& local, std::uint64_t local_offset, std::uint64_t length,
+                                const region_descriptor& remote, std::uint64_t remote_offset,
+                                const remote_channel* notify, std::uint64_t tag) noexcept;
+  std::shared_ptr<detail::client_state> shared_;
 };
 
 // The shared-memory namespace of node `node` in an embedded (virtual-node) job.

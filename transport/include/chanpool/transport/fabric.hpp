@@ -52,6 +52,10 @@ struct endpoint_config {
   // tcp;ofi_rxm a buffer can be reported released while a frame into it is still arriving).
   bool multi_recv = false;
   bool wait_object = true;            // CQ with a wait object so fi_cq_sread can sleep
+  // One-sided RMA (FI_RMA, fi_read/fi_write on registered regions). Asked for by default; a
+  // provider without it still opens, with endpoint_info::rma false (regions then report
+  // rma_errc::rma_unsupported, naming the provider).
+  bool rma = true;
 };
 
 // Sizes RxM (tcp;ofi_rxm, verbs;ofi_rxm) for the endpoints opened after this call, where the
@@ -88,6 +92,9 @@ struct endpoint_info {
   std::size_t rx_size = 0;            // receives the endpoint can have posted (rx_attr->size)
   bool local_mr = false;              // FI_MR_LOCAL: buffers must be registered (verbs, cxi)
   bool cq_fd_wait = false;            // fi_cq_sread sleeps on file descriptors (FI_WAIT_FD or _POLLFD)
+  bool rma = false;                   // FI_RMA with read, write and their remote sides
+  std::uint64_t mr_mode = 0;          // the FI_MR_* bits the provider asked of us (see register_rma)
+  std::size_t mr_key_size = 0;        // bytes of a remote key (fi_mr_key fits in 8 where it is <= 8)
   std::string summary() const;        // one line
 };
 
@@ -110,6 +117,32 @@ class memory_registration {
   void* desc_ = nullptr;
 };
 
+// A buffer registered for one-sided access by peers (fi_read/fi_write into it) and as the local
+// side of this endpoint's own RMA operations. What a peer needs to reach it is `key` and `base`:
+// the remote address of byte i is base + i (base is the buffer's virtual address where the
+// provider asks for FI_MR_VIRT_ADDR, else 0).
+class rma_registration {
+ public:
+  rma_registration() = default;
+  rma_registration(rma_registration&&) noexcept;
+  rma_registration& operator=(rma_registration&&) noexcept;
+  rma_registration(const rma_registration&) = delete;
+  rma_registration& operator=(const rma_registration&) = delete;
+  ~rma_registration() { reset(); }
+  void* desc() const noexcept { return desc_; }
+  std::uint64_t key() const noexcept { return key_; }
+  std::uint64_t base() const noexcept { return base_; }
+  bool registered() const noexcept { return mr_ != nullptr; }
+  void reset() noexcept;
+
+ private:
+  friend class fabric_endpoint;
+  fid_mr* mr_ = nullptr;
+  void* desc_ = nullptr;
+  std::uint64_t key_ = 0;
+  std::uint64_t base_ = 0;
+};
+
 class fabric_endpoint {
  public:
   fabric_endpoint() = default;
@@ -130,6 +163,13 @@ class fabric_endpoint {
 
   // Registers a buffer for sends and receives where the provider requires it.
   result<memory_registration> register_memory(void* buffer, std::size_t bytes);
+  // Registers a buffer for remote read and write and for local RMA, honouring the provider's
+  // mr_mode: FI_MR_PROV_KEY (the provider picks the key, else `requested_key`, unique in this
+  // domain, is used), FI_MR_VIRT_ADDR (peers address it by virtual address, else by offset),
+  // FI_MR_ENDPOINT (bound to this endpoint and enabled), FI_MR_LOCAL and FI_MR_ALLOCATED (the
+  // buffer is mapped memory the caller owns). Expensive (the provider may pin pages): register
+  // once and reuse. errc-like fabric errors; -FI_EOPNOTSUPP when the endpoint has no FI_RMA.
+  result<rma_registration> register_rma(void* buffer, std::size_t bytes, std::uint64_t requested_key);
 
   fid_ep* ep() const noexcept { return ep_; }
   fid_cq* cq() const noexcept { return cq_; }
@@ -141,6 +181,7 @@ class fabric_endpoint {
   void close() noexcept;
 
  private:
+  std::error_code bind_to_endpoint(fid_mr* mr) noexcept;  // FI_MR_ENDPOINT providers
   fid_fabric* fabric_ = nullptr;
   fid_domain* domain_ = nullptr;
   fid_av* av_ = nullptr;

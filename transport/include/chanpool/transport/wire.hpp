@@ -21,7 +21,7 @@
 namespace chanpool::transport::wire {
 
 inline constexpr std::uint32_t frame_magic = 0x31465043;  // "CPF1"
-inline constexpr std::uint16_t protocol_version = 1;
+inline constexpr std::uint16_t protocol_version = 2;  // 2: rma_request, rma_done
 
 enum class frame_kind : std::uint16_t {
   hello = 1,         // start-up: "my endpoint is up"; a node is ready when it heard every peer
@@ -33,6 +33,8 @@ enum class frame_kind : std::uint16_t {
   ack = 7,           // body: count x ack_record (deposited-mode confirmations)
   goodbye = 8,       // orderly shutdown: not a failure
   declared_dead = 9, // "I declared you dead and drop your frames": the receiver leaves the job
+  rma_request = 10,  // body: rma_request; the region's owner checks it and moves the bytes
+  rma_done = 11,     // body: rma_done; the owner's answer, after the bytes moved (or why not)
 };
 
 struct frame_header {
@@ -99,13 +101,105 @@ struct ack_record {
 enum ack_flags : std::uint8_t { ack_of_large = 1 };
 static_assert(sizeof(ack_record) == 16);
 
+// --- one-sided transfers (rma.hpp) --------------------------------------------------------------
+//
+// The agent of the node that owns the target region moves the bytes: it checks the request
+// against its region table (generation, range, rights), then reads the initiator's bytes into
+// its region (put) or writes its bytes into the initiator's region (get), and answers rma_done.
+// So no descriptor is ever used on the provider unchecked, and a closed region's key is never
+// presented to the provider (on tcp a bad key would tear down the connection between the nodes).
+
+enum class rma_op_kind : std::uint16_t { put = 1, get = 2 };
+
+struct rma_request {
+  std::uint64_t token;          // the initiating agent's operation id, echoed in rma_done
+  std::uint16_t op;             // rma_op_kind
+  std::uint16_t reserved0;
+  std::uint32_t region_id;      // the target's region
+  std::uint64_t generation;     // of the target region, from the descriptor
+  std::uint64_t offset;         // absolute offset in the target region
+  std::uint64_t length;         // bytes to move
+  std::uint64_t peer_key;       // the initiator's region: its remote key
+  std::uint64_t peer_address;   // the remote address of the initiator's first byte to move
+  std::uint32_t notify_channel; // put: channel id (resolved at the target) to notify, or no_notify
+  std::uint32_t reserved1;
+  std::uint64_t notify_tag;     // carried to the notification
+};
+static_assert(sizeof(rma_request) == 72, "rma_request is part of the wire format");
+static_assert(std::is_trivially_copyable_v<rma_request>);
+inline constexpr std::uint32_t no_notify = 0xffffffffu;
+
+struct rma_done {
+  std::uint64_t token;
+  std::int32_t error;           // 0, or an rma_errc value
+  std::uint32_t reserved;
+};
+static_assert(sizeof(rma_done) == 16, "rma_done is part of the wire format");
+
 // --- node-local: what a process writes into its agent's inbox channel --------------------------
 
 enum class inbox_kind : std::uint16_t {
   data = 1,     // payload for (dest_node, channel_id)
   resolve = 2,  // payload is a channel name to resolve on dest_node
   flush = 3,    // send every partial batch now
+  region_create = 4,  // payload: region_create; the agent answers region_reply
+  region_close = 5,   // channel_id: region id; the agent answers region_reply
+  rma = 6,            // payload: rma_local; the agent answers rma_reply when the transfer ended
 };
+
+// Payload of a region_create record.
+struct region_create {
+  std::uint64_t bytes;
+  std::uint32_t rights;    // rma_rights peers may use
+  std::uint32_t reserved;
+};
+static_assert(sizeof(region_create) == 16);
+
+// Reply record of region_create and region_close.
+struct region_reply {
+  std::uint32_t src_pid;
+  std::int32_t error;      // 0, or an rma_errc / errc value (category in `category`)
+  std::uint64_t token;
+  std::uint64_t generation;
+  std::uint32_t region_id;
+  std::uint32_t category;  // 0: rma_errc, 1: chanpool errc, 2: fabric error
+  std::uint32_t job_tag;   // this job's tag, for the region's descriptors
+  std::uint32_t reserved;
+};
+static_assert(sizeof(region_reply) == 40);
+
+// What descriptors carry to name their job: derived from the job key, which never leaves the
+// agents. A descriptor from another job is refused before anything is sent.
+constexpr std::uint32_t job_tag(std::uint64_t job_key) noexcept {
+  const std::uint64_t m = job_key * 0x9E3779B97F4A7C15ull;
+  return static_cast<std::uint32_t>(m >> 32) | 1u;  // never 0: 0 marks an empty descriptor
+}
+
+// Payload of an rma record: a transfer between a region of this node and a remote one.
+struct rma_local {
+  std::uint16_t op;               // rma_op_kind
+  std::uint16_t reserved0;
+  std::uint32_t local_region;     // this node's region (its id; generation checked too)
+  std::uint64_t local_generation;
+  std::uint64_t local_offset;
+  std::uint64_t length;
+  std::uint32_t remote_node;
+  std::uint32_t remote_region;
+  std::uint64_t remote_generation;
+  std::uint64_t remote_offset;    // absolute in the remote region
+  std::uint32_t notify_channel;   // no_notify, or a channel id resolved on remote_node
+  std::uint32_t job_tag;          // the remote descriptor's; must be this job's (job_tag())
+  std::uint64_t notify_tag;
+};
+static_assert(sizeof(rma_local) == 72);
+
+// Reply record of an rma transfer.
+struct rma_reply {
+  std::uint32_t src_pid;
+  std::int32_t error;      // 0 or an rma_errc value
+  std::uint64_t token;     // the process's token of the transfer
+};
+static_assert(sizeof(rma_reply) == 16);
 
 struct inbox_header {
   std::uint32_t dest_node;
@@ -119,7 +213,7 @@ static_assert(sizeof(inbox_header) == 24);
 static_assert(std::is_trivially_copyable_v<inbox_header>);
 
 // What a process finds in its reply channel: a tag, then a resolve_reply or an ack_record.
-enum class reply_kind : std::uint32_t { resolve = 1, ack = 2 };
+enum class reply_kind : std::uint32_t { resolve = 1, ack = 2, region = 3, rma = 4 };
 struct reply_envelope {
   std::uint32_t kind;  // reply_kind
   std::uint32_t reserved;
