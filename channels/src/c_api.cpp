@@ -3,6 +3,7 @@
 #include "chanpool/channels.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -116,6 +117,14 @@ const char* setup_message(int e) {
 
 }  // namespace
 
+namespace {
+std::atomic<chanpool::capi::strerror_extension_fn> strerror_extension{nullptr};
+}  // namespace
+
+void chanpool::capi::set_strerror_extension(strerror_extension_fn f) noexcept {
+  strerror_extension.store(f, std::memory_order_release);
+}
+
 extern "C" {
 
 const char* chanpool_version(void) { return chanpool::version().data(); }
@@ -145,6 +154,8 @@ const char* chanpool_strerror(int code) {
       return "chanpool setup error (its description could not be allocated)";
     }
   }
+  if (const chanpool::capi::strerror_extension_fn f = strerror_extension.load(std::memory_order_acquire))
+    if (const char* text = f(code)) return text;
   return "unknown chanpool code";
 }
 

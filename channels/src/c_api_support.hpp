@@ -31,6 +31,11 @@ int guarded(F&& f) noexcept {
 
 inline int code(status s) noexcept { return static_cast<int>(s); }
 
+// Codes of a layer above the channels (the transport's CHANPOOL_E_RMA_*): that layer's C API sets
+// this at load time so chanpool_strerror() can describe them. Returns nullptr for codes not its own.
+using strerror_extension_fn = const char* (*)(int code) noexcept;
+void set_strerror_extension(strerror_extension_fn f) noexcept;
+
 inline int code(const std::error_code& ec) noexcept {
   if (!ec) return CHANPOOL_OK;
   if (ec.category() == chanpool::chanpool_category()) {

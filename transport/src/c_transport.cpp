@@ -2,14 +2,17 @@
 // remote_channel. Built into libchanpool_c.so with the channels' C API (c_api_support.hpp).
 #include "chanpool/transport.h"
 
+#include <cstddef>
 #include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "c_api_support.hpp"
 #include "chanpool/transport/bootstrap.hpp"
 #include "chanpool/transport/client.hpp"
+#include "chanpool/transport/rma.hpp"
 
 namespace tr = chanpool::transport;
 using chanpool::status;
@@ -187,5 +190,173 @@ size_t chanpool_remote_max_message_bytes(const chanpool_remote_t* remote) {
 }
 
 int chanpool_remote_is_local(const chanpool_remote_t* remote) { return remote && remote->remote.is_local() ? 1 : 0; }
+
+}  // extern "C"
+
+// ---- one-sided transfers ---------------------------------------------------------------------
+
+struct chanpool_region {
+  tr::region region;
+};
+
+struct chanpool_rma_op {
+  tr::rma_op op;
+};
+
+namespace {
+
+static_assert(sizeof(chanpool_region_descriptor_t) == sizeof(tr::region_descriptor));
+static_assert(offsetof(chanpool_region_descriptor_t, generation) == offsetof(tr::region_descriptor, generation));
+static_assert(offsetof(chanpool_region_descriptor_t, rights) == offsetof(tr::region_descriptor, rights));
+static_assert(offsetof(chanpool_region_descriptor_t, job_tag) == offsetof(tr::region_descriptor, job_tag));
+static_assert(CHANPOOL_RMA_READ == tr::rma_read && CHANPOOL_RMA_WRITE == tr::rma_write);
+static_assert(CHANPOOL_E_RMA_TOO_MANY_REGIONS == -200 - static_cast<int>(tr::rma_errc::too_many_regions));
+
+constexpr int rma_base = -200;
+
+int rma_code(const std::error_code& ec) noexcept {
+  if (ec && ec.category() == tr::rma_category()) return rma_base - ec.value();
+  return code(ec);
+}
+
+const char* rma_strerror(int c) noexcept {
+  const int e = rma_base - c;
+  if (e < 1 || e > static_cast<int>(tr::rma_errc::too_many_regions)) return nullptr;
+  try {
+    static const std::vector<std::string> texts = [] {
+      std::vector<std::string> t;
+      for (int i = 1; i <= static_cast<int>(tr::rma_errc::too_many_regions); ++i)
+        t.push_back(make_error_code(static_cast<tr::rma_errc>(i)).message());
+      return t;
+    }();
+    return texts[static_cast<std::size_t>(e - 1)].c_str();
+  } catch (...) {
+    return "chanpool one-sided transfer error";
+  }
+}
+
+// Registers the transport's codes with chanpool_strerror() when the library is loaded.
+const bool rma_codes_registered = [] {
+  chanpool::capi::set_strerror_extension(&rma_strerror);
+  return true;
+}();
+
+tr::region_descriptor from_c(const chanpool_region_descriptor_t& d) noexcept {
+  return {d.node, d.region_id, d.generation, d.offset, d.length, d.rights, d.job_tag, d.reserved};
+}
+void to_c(const tr::region_descriptor& d, chanpool_region_descriptor_t& out) noexcept {
+  out = {d.node, d.region_id, d.generation, d.offset, d.length, d.rights, d.job_tag, d.reserved};
+}
+
+}  // namespace
+
+extern "C" {
+
+int chanpool_region_create(chanpool_client_t* client, size_t bytes, uint32_t rights, int64_t timeout_ns,
+                           chanpool_region_t** out) {
+  if (out) *out = nullptr;
+  chanpool::channels::timeout t;
+  if (!client || !out || !to_timeout(timeout_ns, t) || timeout_ns == CHANPOOL_TRY_ONCE) return CHANPOOL_INVALID;
+  return guarded([&]() -> int {
+    auto r = tr::region::create(client->client, bytes, rights, t);
+    if (!r) return rma_code(r.error());
+    auto handle = std::make_unique<chanpool_region>();
+    handle->region = std::move(*r);
+    *out = handle.release();
+    return CHANPOOL_OK;
+  });
+}
+
+int chanpool_region_close(chanpool_region_t* region, int64_t timeout_ns) {
+  std::unique_ptr<chanpool_region> owned(region);
+  chanpool::channels::timeout t;
+  if (!region || !to_timeout(timeout_ns, t)) return CHANPOOL_INVALID;
+  return guarded([&]() -> int { return rma_code(owned->region.close(t)); });
+}
+
+void* chanpool_region_data(const chanpool_region_t* region) { return region ? region->region.bytes().data() : nullptr; }
+size_t chanpool_region_size(const chanpool_region_t* region) { return region ? region->region.size() : 0; }
+
+int chanpool_region_descriptor(const chanpool_region_t* region, chanpool_region_descriptor_t* out) {
+  if (!region || !out) return CHANPOOL_INVALID;
+  to_c(region->region.descriptor(), *out);
+  return CHANPOOL_OK;
+}
+
+int chanpool_region_narrow(const chanpool_region_descriptor_t* d, uint64_t offset, uint64_t length, uint32_t rights,
+                           chanpool_region_descriptor_t* out) {
+  if (!d || !out) return CHANPOOL_INVALID;
+  return guarded([&]() -> int {
+    auto n = tr::narrow(from_c(*d), offset, length, rights);
+    if (!n) return rma_code(n.error());
+    to_c(*n, *out);
+    return CHANPOOL_OK;
+  });
+}
+
+int chanpool_put(chanpool_client_t* client, const chanpool_region_t* src, uint64_t src_offset, uint64_t length,
+                 const chanpool_region_descriptor_t* dst, uint64_t dst_offset, int64_t timeout_ns,
+                 const chanpool_remote_t* notify, uint64_t tag) {
+  chanpool::channels::timeout t;
+  if (!client || !src || !dst || !to_timeout(timeout_ns, t)) return CHANPOOL_INVALID;
+  return guarded([&]() -> int {
+    return rma_code(client->client.put(src->region, src_offset, length, from_c(*dst), dst_offset, t,
+                                       notify ? &notify->remote : nullptr, tag));
+  });
+}
+
+int chanpool_get(chanpool_client_t* client, const chanpool_region_descriptor_t* src, uint64_t src_offset, uint64_t length,
+                 const chanpool_region_t* dst, uint64_t dst_offset, int64_t timeout_ns) {
+  chanpool::channels::timeout t;
+  if (!client || !src || !dst || !to_timeout(timeout_ns, t)) return CHANPOOL_INVALID;
+  return guarded([&]() -> int {
+    return rma_code(client->client.get(from_c(*src), src_offset, length, dst->region, dst_offset, t));
+  });
+}
+
+int chanpool_put_async(chanpool_client_t* client, const chanpool_region_t* src, uint64_t src_offset, uint64_t length,
+                       const chanpool_region_descriptor_t* dst, uint64_t dst_offset, const chanpool_remote_t* notify,
+                       uint64_t tag, chanpool_rma_op_t** out) {
+  if (out) *out = nullptr;
+  if (!client || !src || !dst || !out) return CHANPOOL_INVALID;
+  return guarded([&]() -> int {
+    auto op = client->client.put_async(src->region, src_offset, length, from_c(*dst), dst_offset,
+                                       notify ? &notify->remote : nullptr, tag);
+    if (!op) return rma_code(op.error());
+    auto handle = std::make_unique<chanpool_rma_op>();
+    handle->op = std::move(*op);
+    *out = handle.release();
+    return CHANPOOL_OK;
+  });
+}
+
+int chanpool_get_async(chanpool_client_t* client, const chanpool_region_descriptor_t* src, uint64_t src_offset,
+                       uint64_t length, const chanpool_region_t* dst, uint64_t dst_offset, chanpool_rma_op_t** out) {
+  if (out) *out = nullptr;
+  if (!client || !src || !dst || !out) return CHANPOOL_INVALID;
+  return guarded([&]() -> int {
+    auto op = client->client.get_async(from_c(*src), src_offset, length, dst->region, dst_offset);
+    if (!op) return rma_code(op.error());
+    auto handle = std::make_unique<chanpool_rma_op>();
+    handle->op = std::move(*op);
+    *out = handle.release();
+    return CHANPOOL_OK;
+  });
+}
+
+int chanpool_rma_test(chanpool_rma_op_t* op, int* done) {
+  if (!op || !done) return CHANPOOL_INVALID;
+  std::error_code ec;
+  *done = op->op.test(ec) ? 1 : 0;
+  return *done ? rma_code(ec) : CHANPOOL_OK;
+}
+
+int chanpool_rma_wait(chanpool_rma_op_t* op, int64_t timeout_ns) {
+  chanpool::channels::timeout t;
+  if (!op || !to_timeout(timeout_ns, t)) return CHANPOOL_INVALID;
+  return rma_code(op->op.wait(t));
+}
+
+void chanpool_rma_free(chanpool_rma_op_t* op) { delete op; }
 
 }  // extern "C"

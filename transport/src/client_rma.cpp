@@ -37,6 +37,8 @@ struct region::mapping {
   detail::region_mapping memory;
 };
 
+region::region() noexcept = default;
+
 region::region(region&& o) noexcept
     : client_(std::move(o.client_)),
       map_(std::move(o.map_)),

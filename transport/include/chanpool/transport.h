@@ -14,8 +14,10 @@
  *     (chanpool/transport_mpi.h, library libchanpool_c_mpi.so, when chanpool was built with MPI).
  * Any process of the node then calls chanpool_client_attach() with the node's job namespace.
  *
- * Not here yet: RDMA memory regions (put/get, region descriptors as bytes) are not part of the
- * transport's C++ API either; they will join both together.
+ * One-sided transfers (chanpool/transport/rma.hpp, docs/rma.md): a region is memory in this
+ * node's shared memory that its agent registered with the provider; its descriptor (48 bytes,
+ * chanpool_region_descriptor_t) can travel in any message; chanpool_put() and chanpool_get()
+ * move bytes between a region of this node and one named by a descriptor, on any node.
  */
 #ifndef CHANPOOL_TRANSPORT_H
 #define CHANPOOL_TRANSPORT_H
@@ -151,6 +153,99 @@ CHANPOOL_C_API size_t chanpool_remote_max_message_bytes(const chanpool_remote_t*
 
 /* 1 when the target is on this node and is written directly, 0 otherwise (and for NULL). */
 CHANPOOL_C_API int chanpool_remote_is_local(const chanpool_remote_t* remote);
+
+/* ---- one-sided transfers (regions, put, get) ------------------------------------------------- */
+
+/* Codes of one-sided transfers: -200 - chanpool::transport::rma_errc. chanpool_strerror() knows
+ * them. */
+enum chanpool_rma_code {
+  CHANPOOL_E_RMA_OUT_OF_RANGE = -201,        /* outside the region or the descriptor's range */
+  CHANPOOL_E_RMA_NO_RIGHTS = -202,           /* put needs CHANPOOL_RMA_WRITE, get CHANPOOL_RMA_READ */
+  CHANPOOL_E_RMA_STALE_REGION = -203,        /* the region was closed (maybe created again) */
+  CHANPOOL_E_RMA_REGION_CLOSED = -204,       /* the region handle was closed */
+  CHANPOOL_E_RMA_PEER_DEAD = -205,           /* the region's node or this node's agent is gone */
+  CHANPOOL_E_RMA_WRONG_JOB = -206,           /* a descriptor of another job */
+  CHANPOOL_E_RMA_UNSUPPORTED = -207,         /* the provider has no FI_RMA */
+  CHANPOOL_E_RMA_NOT_LOCAL = -208,           /* the local region is not this client's node's */
+  CHANPOOL_E_RMA_INVALID_DESCRIPTOR = -209,  /* empty or malformed descriptor */
+  CHANPOOL_E_RMA_CANCELLED = -210,           /* chanpool_rma_free() of a transfer not waited for */
+  CHANPOOL_E_RMA_TIMED_OUT = -211,           /* the wait ran out; the transfer may still finish */
+  CHANPOOL_E_RMA_REGISTRATION_FAILED = -212, /* fi_mr_reg refused the memory */
+  CHANPOOL_E_RMA_TOO_LARGE = -213,           /* longer than the provider moves in one operation */
+  CHANPOOL_E_RMA_NOTIFY_FAILED = -214,       /* bytes landed; the notification channel was full or gone */
+  CHANPOOL_E_RMA_TOO_MANY_REGIONS = -215     /* the node's region table is full */
+};
+
+#define CHANPOOL_RMA_READ 1u  /* peers may get from it */
+#define CHANPOOL_RMA_WRITE 2u /* peers may put into it */
+
+typedef struct chanpool_region chanpool_region_t; /* a region of this node, owned by this process */
+typedef struct chanpool_rma_op chanpool_rma_op_t; /* a transfer in flight */
+
+/* Names [offset, offset + length) of a region with the rights it grants; plain bytes, copy it
+ * anywhere. Same layout as chanpool::transport::region_descriptor. */
+typedef struct chanpool_region_descriptor {
+  uint32_t node;
+  uint32_t region_id;
+  uint64_t generation; /* 0: empty */
+  uint64_t offset;
+  uint64_t length;
+  uint32_t rights;     /* CHANPOOL_RMA_READ | CHANPOOL_RMA_WRITE */
+  uint32_t job_tag;
+  uint64_t reserved;
+} chanpool_region_descriptor_t;
+
+/* Asks this node's agent for a region of `bytes` that peers may access with `rights`, waiting up
+ * to timeout_ns. Returns CHANPOOL_OK, CHANPOOL_E_RMA_UNSUPPORTED, CHANPOOL_E_RMA_TOO_MANY_REGIONS,
+ * CHANPOOL_E_RMA_REGISTRATION_FAILED, CHANPOOL_E_OUT_OF_MEMORY (larger than the host),
+ * CHANPOOL_E_INVALID_CONFIG (0 bytes), CHANPOOL_E_PEER_UNREACHABLE, CHANPOOL_E_TIMED_OUT or
+ * CHANPOOL_INVALID. On failure *out is NULL. Threadsafe (distinct handles). */
+CHANPOOL_C_API int chanpool_region_create(chanpool_client_t* client, size_t bytes, uint32_t rights, int64_t timeout_ns,
+                                          chanpool_region_t** out);
+/* Closes the region (its descriptors go stale at once; transfers in flight finish first) and
+ * frees the handle. Returns CHANPOOL_OK, CHANPOOL_E_TIMED_OUT, CHANPOOL_E_PEER_UNREACHABLE, or
+ * CHANPOOL_INVALID (NULL). The handle is freed in every case. Setup. */
+CHANPOOL_C_API int chanpool_region_close(chanpool_region_t* region, int64_t timeout_ns);
+/* The region's bytes in this process, and their number; NULL / 0 for NULL. Threadsafe. */
+CHANPOOL_C_API void* chanpool_region_data(const chanpool_region_t* region);
+CHANPOOL_C_API size_t chanpool_region_size(const chanpool_region_t* region);
+/* The descriptor of the whole region. Returns CHANPOOL_OK or CHANPOOL_INVALID. Threadsafe. */
+CHANPOOL_C_API int chanpool_region_descriptor(const chanpool_region_t* region, chanpool_region_descriptor_t* out);
+/* A narrower descriptor: [offset, offset + length) of *d with at most its rights. Returns
+ * CHANPOOL_OK, CHANPOOL_E_RMA_OUT_OF_RANGE, CHANPOOL_E_RMA_NO_RIGHTS,
+ * CHANPOOL_E_RMA_INVALID_DESCRIPTOR or CHANPOOL_INVALID. Threadsafe. */
+CHANPOOL_C_API int chanpool_region_narrow(const chanpool_region_descriptor_t* d, uint64_t offset, uint64_t length,
+                                          uint32_t rights, chanpool_region_descriptor_t* out);
+
+/* Puts `length` bytes of `src` (this node's region) at src_offset into *dst at dst_offset
+ * (relative to the descriptor's range), waiting up to timeout_ns for both completions (the
+ * source reusable, the bytes visible at the target). With `notify` (a remote channel on dst's
+ * node), a chanpool::transport::put_notification carrying `tag` lands in it after the bytes.
+ * Returns CHANPOOL_OK or a CHANPOOL_E_RMA_* code (CHANPOOL_E_RMA_TIMED_OUT: it may still
+ * finish), or CHANPOOL_INVALID. Threadsafe. */
+CHANPOOL_C_API int chanpool_put(chanpool_client_t* client, const chanpool_region_t* src, uint64_t src_offset,
+                                uint64_t length, const chanpool_region_descriptor_t* dst, uint64_t dst_offset,
+                                int64_t timeout_ns, const chanpool_remote_t* notify, uint64_t tag);
+/* Gets `length` bytes of *src at src_offset into `dst` (this node's region) at dst_offset.
+ * Returns as chanpool_put(). Threadsafe. */
+CHANPOOL_C_API int chanpool_get(chanpool_client_t* client, const chanpool_region_descriptor_t* src, uint64_t src_offset,
+                                uint64_t length, const chanpool_region_t* dst, uint64_t dst_offset, int64_t timeout_ns);
+/* As chanpool_put() / chanpool_get(), returning at once with a handle in *out (NULL on failure:
+ * the error found before anything was sent). Threadsafe. */
+CHANPOOL_C_API int chanpool_put_async(chanpool_client_t* client, const chanpool_region_t* src, uint64_t src_offset,
+                                      uint64_t length, const chanpool_region_descriptor_t* dst, uint64_t dst_offset,
+                                      const chanpool_remote_t* notify, uint64_t tag, chanpool_rma_op_t** out);
+CHANPOOL_C_API int chanpool_get_async(chanpool_client_t* client, const chanpool_region_descriptor_t* src,
+                                      uint64_t src_offset, uint64_t length, const chanpool_region_t* dst,
+                                      uint64_t dst_offset, chanpool_rma_op_t** out);
+/* Sets *done to 1 and returns the outcome once the transfer ended; *done = 0 (and CHANPOOL_OK)
+ * while it runs. Never blocks on the transfer. One thread per handle. */
+CHANPOOL_C_API int chanpool_rma_test(chanpool_rma_op_t* op, int* done);
+/* Waits up to timeout_ns: the outcome, or CHANPOOL_E_RMA_TIMED_OUT (wait again). One thread per
+ * handle. */
+CHANPOOL_C_API int chanpool_rma_wait(chanpool_rma_op_t* op, int64_t timeout_ns);
+/* Frees the handle; a transfer not waited for runs to its end unobserved. NULL is ignored. */
+CHANPOOL_C_API void chanpool_rma_free(chanpool_rma_op_t* op);
 
 #ifdef __cplusplus
 } /* extern "C" */

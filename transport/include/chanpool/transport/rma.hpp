@@ -91,7 +91,7 @@ static_assert(std::is_trivially_copyable_v<put_notification>);
 // first: the agent deregisters and unmaps once the last one ended.
 class region {
  public:
-  region() = default;
+  region() noexcept;
   region(region&&) noexcept;
   region& operator=(region&&) noexcept;
   ~region();
