@@ -107,7 +107,7 @@ static_assert(sizeof(ack_record) == 16);
 // against its region table (generation, range, rights), then reads the initiator's bytes into
 // its region (put) or writes its bytes into the initiator's region (get), and answers rma_done.
 // So no descriptor is ever used on the provider unchecked, and a closed region's key is never
-// presented to the provider (on tcp a bad key would tear down the connection between the nodes).
+// presented to the provider (a provider may fail the whole connection between the nodes on one).
 
 enum class rma_op_kind : std::uint16_t { put = 1, get = 2 };
 
