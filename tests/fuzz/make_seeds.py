@@ -21,7 +21,7 @@ def pad8(b):
 
 
 def frame(kind, body, count=0, sequence=0, src=1):
-    return struct.pack("<IHHQIIII", 0x31465043, 1, kind, JOB_KEY, src, 32 + len(body), count, sequence) + body
+    return struct.pack("<IHHQIIII", 0x31465043, 2, kind, JOB_KEY, src, 32 + len(body), count, sequence) + body
 
 
 def transport_seeds():
@@ -40,6 +40,10 @@ def transport_seeds():
     write(t, "resolve_reply", frame(6, struct.pack("<IiQIIQ", 1234, 0, 9, 3, 0, 4096)))
     acks = b"".join(struct.pack("<IB3xQ", 1234, 0, k) for k in range(3))
     write(t, "ack", frame(7, acks, count=3))
+    # rma_request: token, op (put), reserved, region, generation, offset, length, key, address,
+    # notify channel (none), reserved, tag; rma_done: token, error, reserved.
+    write(t, "rma_request", frame(10, struct.pack("<QHHIQQQQQIIQ", 5, 1, 0, 0, 1, 64, 4096, 7, 0, 0xFFFFFFFF, 0, 0)))
+    write(t, "rma_done", frame(11, struct.pack("<QiI", 5, 0, 0)))
 
 
 def pool_seeds():
