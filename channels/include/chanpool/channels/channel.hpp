@@ -121,6 +121,23 @@ class recv_claim {
   std::uint64_t position_ = 0;
 };
 
+// A heap message taken out of its ring slot (channel::keep): its bytes stay where they are, owned
+// by this process, after the slot itself is released, until release(kept_payload&). Made for an
+// agent that hands a payload to an RDMA provider and must free the ring meanwhile. If the process
+// dies first, the blocks go back to the heap like any block a dead process held.
+class kept_payload {
+ public:
+  std::span<const std::byte> data() const noexcept { return {data_, size_}; }
+  bool active() const noexcept { return data_ != nullptr; }
+
+ private:
+  friend class channel;
+  const std::byte* data_ = nullptr;
+  std::size_t size_ = 0;
+  std::uint32_t first_block_ = 0;
+  std::uint32_t block_count_ = 0;
+};
+
 // The most slots one batch claim holds (claim_send_run, claim_recv_run); send_many and
 // recv_many go through the ring in batches of up to this many.
 inline constexpr std::size_t max_run = 64;
@@ -248,6 +265,17 @@ class channel {
   status claim_recv_run(std::size_t count, recv_run& run, timeout t = forever) noexcept;
   // Frees every slot of the run at once (one index of work and one wake-up for the run).
   status release(recv_run& run) noexcept;
+  // Takes message i of the run (held by this handle) out of its slot, so that release(run) frees
+  // the slot but not the message's heap blocks; `kept` then owns them. ok; invalid when message i
+  // is inline (not in the heap: copy it instead), i is outside the run, or `kept` is active.
+  // Same concurrency as release(run): the thread holding the run.
+  status keep(recv_run& run, std::size_t i, kept_payload& kept) noexcept;
+  // Gives a kept payload's blocks back to the heap. Any thread of the process that kept it.
+  status release(kept_payload& kept) noexcept;
+  // The heap's memory (empty for an inline-only channel): every message larger than
+  // inline_capacity(), and every kept payload, lies inside it. For registering it with an RDMA
+  // provider once, rather than each message. Valid while the handle is open.
+  std::span<std::byte> heap_memory() const noexcept;
 
   // --- state (threadsafe, wait-free) ------------------------------------------------------------
   poll_info poll() const noexcept;
@@ -259,6 +287,10 @@ class channel {
   // in this channel off the waiter counts. Waiters do this by themselves; this is for a
   // supervisor that wants it now. Returns the number of slots repaired plus dead waits removed.
   std::size_t repair() noexcept;
+
+  // True when both handles map the same segment: not merely the same name, which may have been
+  // unlinked and created again in between (then the handles see different channels).
+  bool same_segment(const channel& other) const noexcept;
 
   std::size_t inline_capacity() const noexcept;
   std::size_t max_message_bytes() const noexcept;
