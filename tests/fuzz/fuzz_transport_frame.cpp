@@ -41,10 +41,16 @@ void decode_body(const frame_view& f, const std::byte* end) {
       while (next_message(p, end, m, body) == batch_step::message) {
         // The payload the agent would hand to a channel: it must lie inside the frame.
         if (!(m.flags & w::large)) sink = chanpool::fuzz::touch(p + sizeof m, m.length);
+        // A remote_read message's large_source, read by the agent, must lie inside it too.
+        if ((m.flags & w::large) && (m.flags & w::remote_read)) sink = chanpool::fuzz::touch(p + sizeof m, sizeof(w::large_source));
         p += sizeof m + body;
       }
       return;
     }
+    case w::frame_kind::large_done:
+      if (check_large_done(f))
+        for (std::uint32_t i = 0; i < f.header.count; ++i) sink = large_done_tag(f, i);
+      return;
     default: return;
   }
 }

@@ -21,7 +21,7 @@ def pad8(b):
 
 
 def frame(kind, body, count=0, sequence=0, src=1):
-    return struct.pack("<IHHQIIII", 0x31465043, 2, kind, JOB_KEY, src, 32 + len(body), count, sequence) + body
+    return struct.pack("<IHHQIIII", 0x31465043, 3, kind, JOB_KEY, src, 32 + len(body), count, sequence) + body
 
 
 def transport_seeds():
@@ -34,7 +34,9 @@ def transport_seeds():
     for i, payload in enumerate([b"hello", b"x" * 64, b""]):
         msgs += struct.pack("<IIHHIQ", len(payload), i, 1 if i == 1 else 0, 0, 1234, i) + pad8(payload)
     msgs += struct.pack("<IIHHIQ", 1 << 20, 0, 2, 0, 1234, 77)  # a large message: payload comes apart
-    write(t, "batch", frame(3, msgs, count=4, sequence=0))
+    # remote_read (large | remote_read): its large_source {address, key} follows the header
+    msgs += struct.pack("<IIHHIQ", 1 << 20, 0, 2 | 4, 0, 1234, 78) + struct.pack("<QQ", 0x10000, 5)
+    write(t, "batch", frame(3, msgs, count=5, sequence=0))
     name = b"pool-tasks"
     write(t, "resolve", frame(5, struct.pack("<IIQ", 1234, len(name), 9) + name))
     write(t, "resolve_reply", frame(6, struct.pack("<IiQIIQ", 1234, 0, 9, 3, 0, 4096)))
@@ -44,6 +46,7 @@ def transport_seeds():
     # notify channel (none), reserved, tag; rma_done: token, error, reserved.
     write(t, "rma_request", frame(10, struct.pack("<QHHIQQQQQIIQ", 5, 1, 0, 0, 1, 64, 4096, 7, 0, 0xFFFFFFFF, 0, 0)))
     write(t, "rma_done", frame(11, struct.pack("<QiI", 5, 0, 0)))
+    write(t, "large_done", frame(12, struct.pack("<QQ", 78, 79), count=2))
 
 
 def pool_seeds():

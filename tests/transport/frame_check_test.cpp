@@ -134,4 +134,29 @@ TEST(FrameCheck, BatchMessagesCannotReachPastTheFrame) {
   std::memcpy(body.data(), &m, sizeof m);
   EXPECT_EQ(cp::next_message(body.data(), end, got, inline_bytes), cp::batch_step::message);
   EXPECT_EQ(inline_bytes, 0u);
+  // remote_read: its large_source (16 bytes) follows the header, and must be there.
+  m.flags = w::large | w::remote_read;
+  std::memcpy(body.data(), &m, sizeof m);
+  EXPECT_EQ(cp::next_message(body.data(), end, got, inline_bytes), cp::batch_step::malformed);
+  std::vector<std::byte> with_source(sizeof m + sizeof(w::large_source));
+  std::memcpy(with_source.data(), &m, sizeof m);
+  EXPECT_EQ(cp::next_message(with_source.data(), with_source.data() + with_source.size(), got, inline_bytes),
+            cp::batch_step::message);
+  EXPECT_EQ(inline_bytes, sizeof(w::large_source));
+}
+
+TEST(FrameCheck, LargeDoneBodyIsExactlyCountTags) {
+  std::vector<std::byte> frame(sizeof(w::frame_header) + 2 * sizeof(std::uint64_t));
+  cp::frame_view f;
+  f.header.count = 2;
+  f.body = frame.data() + sizeof(w::frame_header);
+  f.body_bytes = 2 * sizeof(std::uint64_t);
+  const std::uint64_t tags[2] = {5, 0x1234567890ull};
+  std::memcpy(frame.data() + sizeof(w::frame_header), tags, sizeof tags);
+  EXPECT_TRUE(cp::check_large_done(f));
+  EXPECT_EQ(cp::large_done_tag(f, 1), tags[1]);
+  f.header.count = 3;
+  EXPECT_FALSE(cp::check_large_done(f));
+  f.header.count = 1;
+  EXPECT_FALSE(cp::check_large_done(f));
 }

@@ -62,7 +62,7 @@ class Inbound : public ::testing::Test {
 
   std::string job;
   cp::node_counters counters{};
-  cp::inbound in{3, /*window=*/8, counters, [](std::uint32_t, const w::message_header&, channel&) { return true; }};
+  cp::inbound in{3, /*window=*/8, counters, [](std::uint32_t, const w::message_header&, const w::large_source&, channel&) { return true; }};
   channel sink;
   std::uint32_t sink_id = 0;
   cp::inbound* li_ptr = nullptr;  // for a hook that needs the inbound it belongs to
@@ -164,7 +164,7 @@ TEST_F(Inbound, SourcesAreIndependent) {
 TEST_F(Inbound, ALargeMessageBlocksItsSourceUntilItFinishes) {
   cp::large_delivery pending_large;
   int started = 0;
-  cp::inbound li{3, 8, counters, [&](std::uint32_t s, const w::message_header& m, channel& ch) {
+  cp::inbound li{3, 8, counters, [&](std::uint32_t s, const w::message_header& m, const w::large_source&, channel& ch) {
                    ++started;
                    EXPECT_EQ(ch.claim_send(m.length, pending_large.claim, chanpool::channels::try_once), status::ok);
                    pending_large.source = s;
@@ -188,4 +188,89 @@ TEST_F(Inbound, ALargeMessageBlocksItsSourceUntilItFinishes) {
   li.finish_large(pending_large, true);
   EXPECT_EQ(drain(), (std::vector<int>{50, 2}));
   EXPECT_EQ(li.take_owed(1, true).credits, 1u);
+}
+
+// Every sender resolves its target: a channel already open stays mapped. One created again under
+// the same name is picked up, but only once no large message is being written into the old
+// mapping's claimed slot (unmapping it then crashed the agent in a fan-in of large messages).
+TEST_F(Inbound, ResolvingAgainNeverUnmapsASlotBeingWritten) {
+  cp::large_delivery pending_large;
+  cp::inbound li{3, 8, counters, [&](std::uint32_t s, const w::message_header& m, const w::large_source&, channel& ch) {
+                   EXPECT_EQ(ch.claim_send(m.length, pending_large.claim, chanpool::channels::try_once), status::ok);
+                   pending_large.source = s;
+                   pending_large.channel_id = m.channel_id;
+                   li_ptr->await_large(s, &pending_large);
+                   return true;
+                 }};
+  li_ptr = &li;
+  const std::uint32_t id = li.resolve("sink", job).value();
+  channel* first = li.target(id);
+  EXPECT_EQ(li.resolve("sink", job).value(), id);
+  EXPECT_TRUE(li.target(id)->same_segment(sink)) << "the same segment, still mapped";
+  const w::message_header large{3, id, w::large, 0, 42, 77};
+  std::vector<std::byte> body(sizeof large);
+  std::memcpy(body.data(), &large, sizeof large);
+  li.on_batch(1, 0, body.data(), body.data() + body.size(), body.size());
+  ASSERT_TRUE(pending_large.claim.active());
+  // The name is re-created while the transfer writes into the old segment.
+  channel::unlink("sink", {job});
+  chanpool::channels::channel_config cfg;
+  cfg.capacity = 4;
+  cfg.slot_bytes = 64;
+  cfg.heap_bytes = 0;
+  channel fresh = channel::create("sink", cfg, {job}).value();
+  EXPECT_EQ(li.resolve("sink", job).value(), id);
+  EXPECT_EQ(li.target(id), first);
+  EXPECT_TRUE(li.target(id)->same_segment(sink)) << "replaced while a transfer writes into it";
+  pending_large.claim.data()[0] = std::byte{50};
+  li.finish_large(pending_large, true);
+  std::byte b[64];
+  std::size_t len = 0;
+  EXPECT_EQ(sink.try_recv({b, sizeof b}, len), status::ok) << "the transfer landed in the channel it claimed";
+  EXPECT_TRUE(li.target(id)->same_segment(fresh)) << "the new channel is picked up once the transfer is done";
+}
+
+// A remote_read message carries where its bytes are; the hook gets it, the source waits for the
+// read, and the source is told (large_done) once the message is in, or dropped for an unknown
+// channel, so its memory never stays held.
+TEST_F(Inbound, ARemoteReadMessageNamesItsSourceAndIsReportedDone) {
+  cp::large_delivery pending_large;
+  w::large_source seen{};
+  cp::inbound li{3, 8, counters, [&](std::uint32_t s, const w::message_header& m, const w::large_source& where, channel& ch) {
+                   seen = where;
+                   EXPECT_EQ(ch.claim_send(m.length, pending_large.claim, chanpool::channels::try_once), status::ok);
+                   pending_large.source = s;
+                   pending_large.channel_id = m.channel_id;
+                   pending_large.token = m.token;
+                   pending_large.remote_read = true;
+                   li_ptr->await_large(s, &pending_large);
+                   return true;
+                 }};
+  li_ptr = &li;
+  ASSERT_TRUE(li.resolve("sink", job));
+  auto append_read = [](std::vector<std::byte>& body, std::uint32_t channel_id, std::uint64_t tag, w::large_source where) {
+    const w::message_header m{3, channel_id, static_cast<std::uint16_t>(w::large | w::remote_read), 0, 42, tag};
+    const std::size_t at = body.size();
+    body.resize(at + sizeof m + sizeof where);
+    std::memcpy(body.data() + at, &m, sizeof m);
+    std::memcpy(body.data() + at + sizeof m, &where, sizeof where);
+  };
+  std::vector<std::byte> body;
+  append_read(body, sink_id + 100, 91, {0x1000, 7});  // no such channel: dropped, reported done
+  append_read(body, sink_id, 92, {0xabc000, 0x55});
+  const std::vector<std::byte> after = batch(sink_id, {2});
+  body.insert(body.end(), after.begin(), after.end());
+  EXPECT_EQ(li.on_batch(1, 0, body.data(), body.data() + body.size(), body.size()), cp::inbound::batch_verdict::accepted);
+  EXPECT_EQ(seen.address, 0xabc000u);
+  EXPECT_EQ(seen.key, 0x55u);
+  EXPECT_EQ(cp::relaxed_load(counters.dropped_unknown_channel), 1u);
+  EXPECT_TRUE(drain().empty());  // 2 waits behind the read
+  cp::owed_to_source owed = li.take_owed(1, true);
+  EXPECT_EQ(owed.reads_done, (std::vector<std::uint64_t>{91}));
+  pending_large.claim.data()[0] = std::byte{60};
+  li.finish_large(pending_large, true);
+  EXPECT_EQ(drain(), (std::vector<int>{60, 2}));
+  owed = li.take_owed(1, true);
+  EXPECT_EQ(owed.reads_done, (std::vector<std::uint64_t>{92}));
+  EXPECT_EQ(owed.credits, 1u);
 }

@@ -90,6 +90,7 @@ result<std::unique_ptr<agent>> agent::create(std::uint32_t node, std::uint32_t n
   channels::wait_config wc;
   wc.spin_for = config.spin;
   p->inbox.set_wait(wc);
+  p->register_inbox_heap();
 
   // Frames: a batch of flush_bytes plus one message that overflowed it, rounded, and never
   // above what the provider sends eagerly (see eager_message_limit()).
@@ -104,8 +105,9 @@ result<std::unique_ptr<agent>> agent::create(std::uint32_t node, std::uint32_t n
     p->destinations.push_back(std::make_unique<detail::destination>(i, config.credits, config.ready_batches, frame_limit));
   impl* raw = p.get();
   p->in = std::make_unique<detail::inbound>(node_count, config.credits, p->counters(),
-                                            [raw](std::uint32_t s, const wire::message_header& m, channel& ch) {
-                                              return raw->start_large_recv(s, m, ch);
+                                            [raw](std::uint32_t s, const wire::message_header& m,
+                                                  const wire::large_source& where, channel& ch) {
+                                              return raw->start_large_recv(s, m, where, ch);
                                             });
   p->backlog.resize(node_count);
 
@@ -194,6 +196,7 @@ void agent::stop() noexcept {
   if (p.tx_thread.joinable()) p.tx_thread.join();
   if (p.rx_thread.joinable()) p.rx_thread.join();
   p.fail_all_rma();
+  p.release_all_reads();
   p.regions->close_all();  // those still leased by the provider go in ~agent
   if (p.tx_hops && p.rx_hops)
     if (const std::string path = hop_trace_path(p.config.hop_trace_file, p.node);

@@ -173,6 +173,7 @@ void agent::impl::mark_dead_locked(destination& d, detail::death_cause why, long
   if (detail::load_peer(shared.state, d.node) != peer_state::left) detail::store_peer(shared.state, d.node, peer_state::dead);
   detail::relaxed_add(counters().peers_dead, 1);
   fail_rma_to(d.node);  // transfers waiting for the peer's rma_done end with peer_dead
+  release_reads_to(d.node);  // large payloads it was to read go back to the inbox heap
   ready_total.fetch_sub(static_cast<std::uint32_t>(d.ready_locked()), std::memory_order_relaxed);
   detail::relaxed_add(counters().dropped_peer_dead, d.drop_ready_locked());
 }
@@ -182,6 +183,9 @@ void agent::impl::send_owed(std::uint32_t s, bool all) {
   if (!owed.acks.empty())
     send_control(s, w::frame_kind::ack, static_cast<std::uint32_t>(owed.acks.size()), owed.acks.data(),
                  owed.acks.size() * sizeof(w::ack_record));
+  if (!owed.reads_done.empty())
+    send_control(s, w::frame_kind::large_done, static_cast<std::uint32_t>(owed.reads_done.size()), owed.reads_done.data(),
+                 owed.reads_done.size() * sizeof(std::uint64_t));
   if (owed.credits) send_control(s, w::frame_kind::credit, owed.credits, nullptr, 0);
 }
 

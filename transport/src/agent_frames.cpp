@@ -50,6 +50,7 @@ void agent::impl::handle_frame(const std::byte* data, std::size_t len) {
     case w::frame_kind::ack: ok = on_ack(s, f); break;
     case w::frame_kind::rma_request: ok = on_rma_request(s, f); break;
     case w::frame_kind::rma_done: ok = on_rma_done(s, f); break;
+    case w::frame_kind::large_done: ok = on_large_done(s, f); break;
   }
   if (!ok) detail::relaxed_add(counters().dropped_malformed, 1);
 }
@@ -156,46 +157,6 @@ void agent::impl::frozen_for(std::uint64_t ns) {
   diagnose(line);
   for (std::uint32_t p = 0; p < node_count; ++p)
     if (p != node) mark_dead(p, detail::death_cause::this_node_evicted);
-}
-
-// The inbound side's hook for a large message: claims its slot in `ch` and posts the tagged
-// receive straight into it.
-bool agent::impl::start_large_recv(std::uint32_t s, const w::message_header& m, channel& ch) {
-  auto lr = std::make_unique<detail::large_recv>();
-  const status st = ch.claim_send(m.length, lr->delivery.claim, channels::try_once);
-  if (st == status::full) return false;
-  lr->delivery.source = s;
-  lr->delivery.channel_id = m.channel_id;
-  lr->delivery.flags = m.flags;
-  lr->delivery.src_pid = m.src_pid;
-  lr->delivery.token = m.token;
-  if (st != status::ok) {
-    // Cannot take it (too large, closed): receive it anyway so the sender's tagged send
-    // completes, then drop it.
-    detail::relaxed_add(counters().dropped_undeliverable, 1);
-    in->ack(s, m, st);
-  }
-  std::byte* dst = nullptr;
-  if (lr->delivery.claim.active()) {
-    dst = lr->delivery.claim.data().data();
-  } else {
-    lr->discard.resize(m.length);
-    dst = lr->discard.data();
-  }
-  if (auto mr = endpoint.register_memory(dst, m.length)) lr->mr = std::move(*mr);
-  while (true) {
-    const ssize_t rc = fi_trecv(endpoint.ep(), dst, m.length, lr->mr.desc(), s, m.token, 0, lr.get());
-    if (rc == 0) break;
-    if (rc != -FI_EAGAIN) {
-      if (lr->delivery.claim.active()) ch.abandon(lr->delivery.claim);
-      detail::relaxed_add(counters().dropped_malformed, 1);
-      return true;  // skip it
-    }
-    fi_cq_data_entry e;
-    fi_cq_read(endpoint.cq(), &e, 0);
-  }
-  in->await_large(s, &lr.release()->delivery);
-  return true;
 }
 
 }  // namespace chanpool::transport

@@ -4,7 +4,8 @@
 //   inbound.*        per source: sequence order, delivery into channels, credits owed (no libfabric)
 //   reply_cache.*    the reply channels of this node's processes
 //   agent_control.cpp  control frames and their backlog, peer death, failure
-//   agent_tx.cpp     the TX thread: the inbox, batches, large sends
+//   agent_tx.cpp     the TX thread: the inbox, batches
+//   agent_large.cpp  large messages: read by the receiver from the inbox's heap, or sent tagged
 //   agent_frames.cpp one handler per frame kind
 //   agent_rx.cpp     the RX thread: completions, receive buffers, heartbeats
 //   agent_rma.cpp    regions and one-sided transfers (region_table.* keeps the regions)
@@ -81,6 +82,11 @@ struct agent::impl {
   fabric_endpoint endpoint;
   detail::node_state_mapping shared;
   channels::channel inbox;
+  // The inbox's heap, registered once for remote read where the provider has FI_RMA (and
+  // config.large_by_read): large payloads stay there until their receiver has read them.
+  // Declared after `endpoint` and `inbox`, so it is closed before either goes.
+  rma_registration inbox_heap;
+  const std::byte* inbox_heap_base = nullptr;
   std::size_t max_frame_bytes = 0;   // hard limit of a frame (see create())
   std::size_t large_threshold = 0;   // payloads above it go point to point
   std::vector<std::unique_ptr<detail::destination>> destinations;  // the vector is fixed; see outbound.hpp
@@ -147,6 +153,11 @@ struct agent::impl {
   // RX takes on the ack (or TX again when the send is dropped); guarded by large_tokens_mu.
   std::mutex large_tokens_mu;
   std::map<std::pair<std::uint32_t, std::uint64_t>, std::uint64_t> large_tokens;
+  // remote_read payloads kept in the inbox's heap until their receiver says large_done:
+  // (destination, tag) -> the payload. TX adds; RX frees on large_done, whoever marks the
+  // destination dead frees its part, stop() the rest; guarded by kept_mu.
+  std::mutex kept_mu;
+  std::map<std::pair<std::uint32_t, std::uint64_t>, channels::kept_payload> kept_reads;
   // Why the agent failed or could not connect (failure_mu): agent::failure(), failure_reason().
   std::mutex failure_mu;
   std::error_code failure_code;
@@ -173,10 +184,9 @@ struct agent::impl {
 
   // agent_tx.cpp (TX thread)
   void tx_loop();
-  void handle_inbox_record(std::span<const std::byte> rec);
+  void handle_inbox_record(channels::recv_run& run, std::size_t i);
   bool ensure_current(detail::destination& d);
   void seal(detail::destination& d);
-  void send_large(detail::destination& d, const wire::inbox_header& h, std::span<const std::byte> payload);
   void drop_for_dead(const wire::inbox_header& h);
   void flush_partials(bool idle);
   bool partial_due();
@@ -193,7 +203,22 @@ struct agent::impl {
   bool on_ack(std::uint32_t s, const detail::frame_view& f);
   void drop_late_frame(std::uint32_t s, detail::source_state& src);
   void frozen_for(std::uint64_t ns);
-  bool start_large_recv(std::uint32_t s, const wire::message_header& m, channels::channel& ch);
+
+  // agent_large.cpp: large messages, both ways
+  void register_inbox_heap();                                                 // create()
+  void send_large(detail::destination& d, const wire::inbox_header& h, channels::recv_run& run, std::size_t i,
+                  std::span<const std::byte> payload);                        // TX
+  bool send_large_read(detail::destination& d, const wire::inbox_header& h, channels::recv_run& run, std::size_t i,
+                       std::span<const std::byte> payload);                   // TX
+  void send_large_copy(detail::destination& d, const wire::inbox_header& h, std::span<const std::byte> payload);  // TX
+  void wait_large_room();                                                     // TX
+  bool start_large_recv(std::uint32_t s, const wire::message_header& m, const wire::large_source& where,
+                        channels::channel& ch);                               // RX
+  bool start_large_read(std::uint32_t s, const wire::message_header& m, const wire::large_source& where,
+                        std::unique_ptr<detail::large_recv> lr, channels::channel& ch);  // RX
+  bool on_large_done(std::uint32_t s, const detail::frame_view& f);            // RX
+  void release_reads_to(std::uint32_t peer);  // any thread: the peer is dead
+  void release_all_reads();                   // at stop
 
   // agent_rma.cpp
   void handle_region_create(const wire::inbox_header& h, std::span<const std::byte> payload);  // TX

@@ -123,7 +123,9 @@ void agent::impl::handle_error_completion() {
     case detail::op_kind::large_recv: {
       if (err.err == FI_ECANCELED) return;  // shutdown: the agent's destructor owns the rest
       std::unique_ptr<detail::large_recv> lr(static_cast<detail::large_recv*>(op));
+      const std::uint32_t source = lr->delivery.source;
       in->finish_large(lr->delivery, false);
+      send_owed(source, false);  // the ack and, after a read, large_done
       return;
     }
   }

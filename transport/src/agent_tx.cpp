@@ -1,5 +1,5 @@
 // The TX thread: drains the inbox, appends each message to its destination's batch, seals
-// batches by the flush rules (outbound.hpp), and sends large payloads point to point.
+// batches by the flush rules (outbound.hpp), and hands large payloads to agent_large.cpp.
 #include <rdma/fi_errno.h>
 #include <rdma/fi_tagged.h>
 
@@ -64,7 +64,8 @@ void agent::impl::drop_for_dead(const w::inbox_header& h) {
   }
 }
 
-void agent::impl::handle_inbox_record(std::span<const std::byte> rec) {
+void agent::impl::handle_inbox_record(channels::recv_run& run, std::size_t i) {
+  const std::span<const std::byte> rec = run.data(i);
   if (rec.size() < sizeof(w::inbox_header)) {
     detail::relaxed_add(counters().inbox_malformed, 1);
     return;
@@ -100,7 +101,7 @@ void agent::impl::handle_inbox_record(std::span<const std::byte> rec) {
     return;
   }
   if (payload.size() > large_threshold) {
-    send_large(d, h, payload);
+    send_large(d, h, run, i, payload);
     return;
   }
   if (d.current && !d.current->fits(payload.size())) seal(d);
@@ -120,51 +121,6 @@ void agent::impl::handle_inbox_record(std::span<const std::byte> rec) {
     }
   }
   if (!config.aggregation || fb->used + sizeof(w::message_header) > config.flush_bytes) seal(d);
-}
-
-// A large payload: a descriptor in the batch (keeps the source's order at the receiver), the
-// bytes as a tagged message the receiver takes straight into the target channel.
-void agent::impl::send_large(destination& d, const w::inbox_header& h, std::span<const std::byte> payload) {
-  while (true) {
-    const std::uint64_t seen = stall_epoch.load(std::memory_order_acquire);
-    if (large_in_flight.load(std::memory_order_acquire) < 2 * config.credits || stopping.load()) break;
-    wait_stalled(seen);
-  }
-  const std::uint64_t tag = (static_cast<std::uint64_t>(node) << 40) | d.next_tag++;
-  if (d.current && !d.current->fits(0)) seal(d);
-  if (!ensure_current(d)) {
-    drop_for_dead(h);
-    return;
-  }
-  if (h.flags & w::deposited) {
-    std::lock_guard lock(large_tokens_mu);
-    large_tokens[{d.node, tag}] = h.token;
-  }
-  const w::message_header m{static_cast<std::uint32_t>(payload.size()), h.channel_id,
-                            static_cast<std::uint16_t>(h.flags | w::large), 0, h.src_pid, tag};
-  if (d.current->append(m, {})) d.current_since_ns = detail::now_ns();
-  seal(d);
-  auto ls = std::make_unique<detail::large_send>();
-  ls->dest = d.node;
-  ls->payload.assign(payload.begin(), payload.end());
-  if (auto mr = endpoint.register_memory(ls->payload.data(), ls->payload.size())) ls->mr = std::move(*mr);
-  while (true) {
-    const ssize_t rc = fi_tsend(endpoint.ep(), ls->payload.data(), ls->payload.size(), ls->mr.desc(), d.node, tag, ls.get());
-    if (rc == 0) break;
-    if (rc != -FI_EAGAIN || d.dead.load() || stopping.load()) {
-      {
-        std::lock_guard lock(large_tokens_mu);
-        large_tokens.erase({d.node, tag});
-      }
-      drop_for_dead(h);
-      return;
-    }
-    std::this_thread::yield();
-  }
-  large_in_flight.fetch_add(1, std::memory_order_relaxed);
-  detail::relaxed_add(counters().large_sent, 1);
-  detail::relaxed_add(counters().bytes_sent, payload.size());
-  ls.release();
 }
 
 // idle: the inbox ran dry (producers idle). A partial batch that stays keeps filling; a returning
@@ -235,7 +191,7 @@ void agent::impl::tx_loop() {
       if (st == status::closed) return;
       continue;
     }
-    for (std::size_t i = 0; i < run.size(); ++i) handle_inbox_record(run.data(i));
+    for (std::size_t i = 0; i < run.size(); ++i) handle_inbox_record(run, i);
     since_check += static_cast<std::uint32_t>(run.size());
     inbox.release(run);
     if (since_check >= 64) {

@@ -246,11 +246,11 @@ result<std::uint64_t> fabric_endpoint::insert_peer(std::span<const std::byte> na
   return static_cast<std::uint64_t>(addr);
 }
 
-result<memory_registration> fabric_endpoint::register_memory(void* buffer, std::size_t bytes) {
+result<memory_registration> fabric_endpoint::register_memory(void* buffer, std::size_t bytes, std::uint64_t access) {
   memory_registration reg;
   if (!info_.local_mr) return reg;
   fid_mr* mr = nullptr;
-  if (int rc = fi_mr_reg(domain_, buffer, bytes, FI_SEND | FI_RECV, 0, 0, 0, &mr, nullptr); rc) return fabric_error(rc);
+  if (int rc = fi_mr_reg(domain_, buffer, bytes, access, 0, 0, 0, &mr, nullptr); rc) return fabric_error(rc);
   reg.mr_ = mr;
   reg.desc_ = fi_mr_desc(mr);
   if (auto ec = bind_to_endpoint(mr); ec) return ec;  // reg closes mr

@@ -42,12 +42,26 @@ wire::ack_record ack_at(const frame_view& f, std::uint32_t i) noexcept {
   return a;
 }
 
+bool check_large_done(const frame_view& f) noexcept {
+  return f.body_bytes == std::uint64_t{f.header.count} * sizeof(std::uint64_t);
+}
+
+std::uint64_t large_done_tag(const frame_view& f, std::uint32_t i) noexcept {
+  std::uint64_t tag;
+  std::memcpy(&tag, f.body + std::size_t{i} * sizeof tag, sizeof tag);
+  return tag;
+}
+
 batch_step next_message(const std::byte* p, const std::byte* end, wire::message_header& m, std::size_t& body) noexcept {
   if (p >= end) return batch_step::end;
   const auto left = static_cast<std::size_t>(end - p);
   if (left < sizeof m) return batch_step::malformed;
   std::memcpy(&m, p, sizeof m);
-  body = (m.flags & wire::large) ? 0 : wire::padded(m.length);
+  if (m.flags & wire::large) {
+    body = (m.flags & wire::remote_read) ? sizeof(wire::large_source) : 0;
+  } else {
+    body = wire::padded(m.length);
+  }
   if (body > left - sizeof m) return batch_step::malformed;
   return batch_step::message;
 }

@@ -36,8 +36,13 @@ bool decode_resolve_reply(const frame_view& f, wire::resolve_reply& reply) noexc
 bool check_acks(const frame_view& f) noexcept;
 wire::ack_record ack_at(const frame_view& f, std::uint32_t i) noexcept;
 
-// One step through a batch body [p, end): reads the message header at p. `body` is the payload
-// bytes inline after it, padding included (0 for a large message, whose payload comes apart).
+// A large_done frame's body is exactly header.count tags; large_done_tag() reads tag i < count.
+bool check_large_done(const frame_view& f) noexcept;
+std::uint64_t large_done_tag(const frame_view& f, std::uint32_t i) noexcept;
+
+// One step through a batch body [p, end): reads the message header at p. `body` is the bytes
+// inline after it, padding included: the payload, or for a large message its large_source
+// (remote_read) or nothing (its payload comes apart as a tagged message).
 enum class batch_step : std::uint8_t { message, end, malformed };
 batch_step next_message(const std::byte* p, const std::byte* end, wire::message_header& m, std::size_t& body) noexcept;
 

@@ -70,16 +70,19 @@ const std::byte* inbound::deliver(std::uint32_t s, const std::byte* p, const std
     if (!ch) {
       relaxed_add(counters_.dropped_unknown_channel, 1);
       ack(s, m, status::invalid);
+      if ((m.flags & w::large) && (m.flags & w::remote_read)) read_done(s, m.token);
       p += sizeof m + body;
       continue;
     }
     if (m.flags & w::large) {
-      if (!start_large_(s, m, *ch)) {  // channel full: tried again later
+      w::large_source where{};
+      if (m.flags & w::remote_read) std::memcpy(&where, p + sizeof m, sizeof where);
+      if (!start_large_(s, m, where, *ch)) {  // channel full: tried again later
         relaxed_add(counters_.delivery_holds, 1);
         break;
       }
-      p += sizeof m;
-      break;  // the source waits for the tagged message before anything after it
+      p += sizeof m + body;
+      break;  // the source waits for the large message's bytes before anything after it
     }
     const std::byte* run_end = nullptr;
     const std::size_t run = run_length(p, end, m.channel_id, ch->inline_capacity(), run_end);
@@ -200,9 +203,12 @@ void inbound::finish_large(large_delivery& d, bool ok) {
     } else if (ch) {
       ch->abandon(d.claim);
     }
+    if (d.channel_id < targets_.size() && targets_[d.channel_id].next.is_open() && !awaits_large_into(d.channel_id))
+      targets_[d.channel_id].ch = std::move(targets_[d.channel_id].next);
     w::message_header m{0, d.channel_id, d.flags, 0, d.src_pid, d.token};
     ack(d.source, m, ok ? status::ok : status::peer_dead);
   }
+  if (d.remote_read) read_done(d.source, d.token);
   drain_pending(d.source);
 }
 
@@ -216,6 +222,7 @@ owed_to_source inbound::take_owed(std::uint32_t s, bool all) {
   source_state& src = sources_[s];
   owed_to_source out;
   out.acks.swap(src.acks);
+  out.reads_done.swap(src.reads_done);
   if (src.credits_owed && (all || src.credits_owed >= std::max(1u, window_ / 4))) {
     out.credits = src.credits_owed;
     src.credits_owed = 0;
@@ -227,9 +234,21 @@ result<std::uint32_t> inbound::resolve(const std::string& name, const std::strin
   auto opened = channel::open(name, {node_job});
   if (!opened) return opened.error();
   auto [it, fresh] = target_ids_.try_emplace(name, static_cast<std::uint32_t>(targets_.size()));
-  if (fresh) targets_.push_back({name, {}});
-  targets_[it->second].ch = std::move(*opened);
+  if (fresh) targets_.push_back({name, {}, {}});
+  target_entry& t = targets_[it->second];
+  if (t.ch.same_segment(*opened)) return it->second;  // each sender resolves: most find it open
+  if (awaits_large_into(it->second)) {
+    t.next = std::move(*opened);
+  } else {
+    t.ch = std::move(*opened);
+  }
   return it->second;
+}
+
+bool inbound::awaits_large_into(std::uint32_t channel_id) const noexcept {
+  return std::any_of(sources_.begin(), sources_.end(), [channel_id](const source_state& s) {
+    return s.awaiting_large && s.awaiting_large->channel_id == channel_id;
+  });
 }
 
 channel* inbound::target(std::uint32_t id) noexcept {

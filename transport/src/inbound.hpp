@@ -1,6 +1,6 @@
 // The inbound side of a node agent: per source node, batch frames put back in sequence, messages
 // delivered into this node's channels, what a full channel held back, and the credits and acks
-// owed to the source. No libfabric calls: a large message's tagged receive is started through a
+// owed to the source. No libfabric calls: a large message's transfer is started through a
 // hook, so the rules are tested directly (tests/transport/inbound_test.cpp).
 //
 // Thread: the RX thread alone calls every method (the agent's TX side never touches it).
@@ -28,6 +28,7 @@ struct large_delivery {
   std::uint16_t flags = 0;
   std::uint32_t src_pid = 0;
   std::uint64_t token = 0;
+  bool remote_read = false;    // read from the source's memory; the source is told when done
   channels::send_claim claim;  // inactive: the message is received only to be dropped
 };
 
@@ -44,6 +45,7 @@ struct source_state {
   const large_delivery* awaiting_large = nullptr;  // a tagged receive in progress blocks the source
   std::uint32_t credits_owed = 0;
   std::vector<wire::ack_record> acks;
+  std::vector<std::uint64_t> reads_done;  // tags of remote_read messages done with (large_done)
   std::uint64_t last_heard_ns = 0;
   std::uint64_t told_dead_ns = 0;  // when it was last told that this node declared it dead
   bool hello_seen = false;
@@ -54,15 +56,18 @@ struct source_state {
 // What the agent owes a source now: acks always, credits in batches (see take_owed()).
 struct owed_to_source {
   std::vector<wire::ack_record> acks;
+  std::vector<std::uint64_t> reads_done;
   std::uint32_t credits = 0;
 };
 
 class inbound {
  public:
-  // Starts the tagged receive of a large message into `ch` (claiming its slot). Returns false
-  // when the channel is full now (the source waits and it is tried again), true when the
-  // receive was started or the message was dealt with otherwise (acked, counted).
-  using start_large_fn = std::function<bool(std::uint32_t source, const wire::message_header&, channels::channel&)>;
+  // Starts the transfer of a large message into `ch` (claiming its slot): a tagged receive, or
+  // for remote_read a read of `where` from the source's memory. Returns false when the channel
+  // is full now (the source waits and it is tried again), true when the transfer was started or
+  // the message was dealt with otherwise (acked, counted, and for remote_read read_done()).
+  using start_large_fn = std::function<bool(std::uint32_t source, const wire::message_header&,
+                                            const wire::large_source& where, channels::channel&)>;
 
   // window: the credit window of a source; early batches beyond about four windows are malformed.
   inbound(std::uint32_t node_count, std::uint32_t window, node_counters& counters, start_large_fn start_large);
@@ -79,12 +84,15 @@ class inbound {
   void await_large(std::uint32_t s, const large_delivery* d) { sources_[s].awaiting_large = d; }
   // Records a deposited message's outcome for its sender's ack.
   void ack(std::uint32_t s, const wire::message_header& m, status st);
+  // A remote_read message of s is done with (read, or dropped): its sender may free the bytes.
+  void read_done(std::uint32_t s, std::uint64_t tag) { sources_[s].reads_done.push_back(tag); }
   // Acks go out at once (a deposited sender waits for them). Credits go in batches of a quarter
   // window while completions keep coming, and all of them when the CQ runs dry (all = true).
   owed_to_source take_owed(std::uint32_t s, bool all);
 
-  // Opens (or re-opens: a channel re-created under the same name is picked up) the channel named
-  // by a resolve request. Returns its id, or the error.
+  // Opens the channel named by a resolve request, or finds it open already. A channel created
+  // again under the same name is picked up, but a mapping that a large transfer is writing into
+  // is never unmapped under it. Returns its id, or the error.
   result<std::uint32_t> resolve(const std::string& name, const std::string& node_job);
   channels::channel* target(std::uint32_t id) noexcept;
 
@@ -106,7 +114,11 @@ class inbound {
   struct target_entry {
     std::string name;
     channels::channel ch;
+    // A channel created again under the name while a large message is being read into ch's
+    // claimed slot: ch stays mapped until that transfer is done, then this replaces it.
+    channels::channel next;
   };
+  bool awaits_large_into(std::uint32_t channel_id) const noexcept;
 
   std::uint32_t window_;
   node_counters& counters_;

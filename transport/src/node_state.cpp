@@ -37,6 +37,8 @@ agent_stats stats_from(const node_counters& c) noexcept {
   s.frames_sent = relaxed_load(c.frames_sent);
   s.bytes_sent = relaxed_load(c.bytes_sent);
   s.large_sent = relaxed_load(c.large_sent);
+  s.large_read_sent = relaxed_load(c.large_read_sent);
+  s.large_read_received = relaxed_load(c.large_read_received);
   s.credit_stalls = relaxed_load(c.credit_stalls);
   s.dropped_peer_dead = relaxed_load(c.dropped_peer_dead);
   s.inbox_malformed = relaxed_load(c.inbox_malformed);

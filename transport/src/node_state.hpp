@@ -39,7 +39,7 @@ struct alignas(64) node_counters {
   std::uint64_t credit_stalls;
   std::uint64_t dropped_peer_dead;
   std::uint64_t inbox_malformed;
-  std::uint64_t reserved_tx;
+  std::uint64_t large_read_sent;
   // RX side on its own lines: the two agent threads do not share a line.
   alignas(64) std::uint64_t messages_delivered;
   std::uint64_t frames_received;
@@ -52,7 +52,8 @@ struct alignas(64) node_counters {
   alignas(64) std::uint64_t delivery_holds;
   std::uint64_t dropped_from_dead;   // frames from a peer this node had declared dead
   std::uint64_t declared_dead_by_peer;  // times a peer said it had declared this node dead
-  std::uint64_t reserved_rx[5];
+  std::uint64_t large_read_received;
+  std::uint64_t reserved_rx[4];
 };
 static_assert(sizeof(node_counters) == 192);
 

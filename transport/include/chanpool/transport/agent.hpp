@@ -65,6 +65,11 @@ struct agent_config {
   // Ask the provider for one-sided RMA (FI_RMA). Without it (or on a provider that lacks it)
   // channels work as before and region::create() reports rma_errc::rma_unsupported.
   bool rma = true;
+  // Large messages (over large_threshold) by one-sided read: the payload stays in this node's
+  // inbox (shared memory, registered once), the receiving agent reads it straight into the
+  // target channel's slot, and neither agent copies it. Needs rma and a provider with FI_RMA;
+  // otherwise, or false, the agent copies the payload and sends it as a tagged message.
+  bool large_by_read = true;
 };
 
 // Counters kept in the node's shared state; any process on the node can read them.
@@ -73,6 +78,8 @@ struct agent_stats {
   std::uint64_t frames_sent = 0;          // batch frames sent
   std::uint64_t bytes_sent = 0;
   std::uint64_t large_sent = 0;           // point-to-point messages sent
+  std::uint64_t large_read_sent = 0;      // of them, read by the receiver from this node's inbox
+  std::uint64_t large_read_received = 0;  // large messages this node read into its channels
   std::uint64_t messages_delivered = 0;   // into target channels on this node
   std::uint64_t frames_received = 0;      // batch frames accepted
   std::uint64_t bytes_received = 0;

@@ -161,8 +161,9 @@ class fabric_endpoint {
   // Inserts one more name and returns its fi_addr_t (for tools that talk to a single agent).
   result<std::uint64_t> insert_peer(std::span<const std::byte> name);
 
-  // Registers a buffer for sends and receives where the provider requires it.
-  result<memory_registration> register_memory(void* buffer, std::size_t bytes);
+  // Registers a buffer for sends and receives (or the given access, e.g. FI_READ for the local
+  // side of an fi_read) where the provider requires it (FI_MR_LOCAL); else returns an empty one.
+  result<memory_registration> register_memory(void* buffer, std::size_t bytes, std::uint64_t access = FI_SEND | FI_RECV);
   // Registers a buffer for remote read and write and for local RMA, honouring the provider's
   // mr_mode: FI_MR_PROV_KEY (the provider picks the key, else `requested_key`, unique in this
   // domain, is used), FI_MR_VIRT_ADDR (peers address it by virtual address, else by offset),

@@ -21,7 +21,7 @@
 namespace chanpool::transport::wire {
 
 inline constexpr std::uint32_t frame_magic = 0x31465043;  // "CPF1"
-inline constexpr std::uint16_t protocol_version = 2;  // 2: rma_request, rma_done
+inline constexpr std::uint16_t protocol_version = 3;  // 2: rma_request, rma_done; 3: remote_read, large_done
 
 enum class frame_kind : std::uint16_t {
   hello = 1,         // start-up: "my endpoint is up"; a node is ready when it heard every peer
@@ -35,6 +35,7 @@ enum class frame_kind : std::uint16_t {
   declared_dead = 9, // "I declared you dead and drop your frames": the receiver leaves the job
   rma_request = 10,  // body: rma_request; the region's owner checks it and moves the bytes
   rma_done = 11,     // body: rma_done; the owner's answer, after the bytes moved (or why not)
+  large_done = 12,   // body: count x u64 tags of remote_read messages the receiver is done with
 };
 
 struct frame_header {
@@ -53,6 +54,10 @@ static_assert(std::is_trivially_copyable_v<frame_header>);
 enum message_flags : std::uint16_t {
   deposited = 1,  // the sender waits for an ack once the message is in the target channel
   large = 2,      // payload follows point to point as a tagged message; token is the tag
+  // With large: the payload stays in the sending node's memory, and a large_source follows the
+  // header in the batch; the receiving agent reads the bytes straight into the target slot and
+  // then names the tag in a large_done frame, after which the sender may reuse that memory.
+  remote_read = 4,
 };
 
 // One message inside a batch frame; `length` payload bytes follow, then padding to 8.
@@ -68,6 +73,15 @@ static_assert(sizeof(message_header) == 24);
 static_assert(std::is_trivially_copyable_v<message_header>);
 
 constexpr std::size_t padded(std::size_t bytes) noexcept { return (bytes + 7) & ~std::size_t{7}; }
+
+// Where a remote_read message's `length` bytes are: the sending agent registered that memory
+// (its inbox's heap) once, for remote read only by this job's agents.
+struct large_source {
+  std::uint64_t address;  // remote address of the first payload byte (fi_read's addr)
+  std::uint64_t key;      // the registration's remote key
+};
+static_assert(sizeof(large_source) == 16, "large_source is part of the wire format");
+static_assert(std::is_trivially_copyable_v<large_source>);
 
 // Body of a resolve frame; the channel name (name_bytes, no NUL) follows.
 struct resolve_request {
