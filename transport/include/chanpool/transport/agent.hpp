@@ -9,11 +9,12 @@
 // wait (at most ready_batches of them), then the TX thread stops draining the inbox and the
 // producers block on the full inbox: memory is bounded and nothing is dropped.
 //
-// Inbound: the other thread (RX) reads the completion queue in batches. Batches land in a few
-// large FI_MULTI_RECV buffers; each message is copied into its target channel. A target channel
-// that is full holds back that source only (its remaining messages are kept, its credit is
-// returned once they are delivered). Large messages travel point to point as tagged messages,
-// received straight into the target channel's claimed slot.
+// Inbound: the other thread (RX) reads the completion queue in batches. Batches land in posted
+// receive slots; each message is copied into its target channel. A target channel that is full
+// holds back that source only (its remaining messages are kept, its credit is returned once they
+// are delivered). Large messages go point to point straight into the target channel's claimed
+// slot: read by the receiving agent from the sender's inbox where the provider has FI_RMA
+// (large_by_read), else sent as tagged messages from a copy.
 //
 // Liveness: every frame from a peer counts as a sign of life; idle peers exchange heartbeats.
 // A peer that is silent for peer_timeout, or whose sends fail, is marked dead in the node's
