@@ -7,7 +7,8 @@
 #   2. fabric one-way latency: chanpool direct endpoints and the full agent path, fi_pingpong and
 #      Open MPI over TCP on the same loopback (scripts/compare_fabric_latency.sh)
 #   3. bandwidth from one process to another: Open MPI over TCP on loopback (MPI_Isend windows,
-#      MPI_Put, MPI_Get; mpi_compare/mpi_bandwidth), and with Open MPI's defaults (shared memory)
+#      MPI_Put, MPI_Get; mpi_compare/mpi_bandwidth), with Open MPI's defaults (shared memory), and
+#      fabtests' fi_rma_bw over tcp;ofi_rxm when scripts/fetch_fabtests.sh has built it
 # Usage: scripts/bench_transport.sh [--messages_per_sender M]   (BUILD overrides build/release)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,6 +52,10 @@ echo "### ${mpi_bw_tcp[*]} mpi_bandwidth"
 "${mpi_bw_tcp[@]}" "$mpi_bw"
 echo "### Open MPI's defaults (vader BTL, osc rdma over it): mpirun -np 2 --oversubscribe --bind-to none mpi_bandwidth"
 mpirun -np 2 --oversubscribe --bind-to none "$mpi_bw"
+# libfabric's own RMA bandwidth, optional: skipped with a line saying so unless fi_rma_bw is there
+# (scripts/fetch_fabtests.sh builds it from the libfabric source package; Debian has no fabtests).
+echo "### scripts/fi_rma_bw_loopback.sh: fi_rma_bw -p 'tcp;ofi_rxm' -e rdm -o write, -o read on 127.0.0.1"
+scripts/fi_rma_bw_loopback.sh
 # ---- chanpool's fabric bandwidth: runs once latency_bench has --bandwidth --------------------
 # (--help captured first: a grep -q that stops reading early could fail the pipe under pipefail)
 if grep -q -- --bandwidth <<<"$("$BUILD/tools/latency_bench" --help 2>/dev/null || true)"; then
