@@ -6,6 +6,9 @@
 #      (a bare ring: this VM's speed before and after)
 #   2. fabric one-way latency: chanpool direct endpoints and the full agent path, fi_pingpong and
 #      Open MPI over TCP on the same loopback (scripts/compare_fabric_latency.sh)
+#   3. bandwidth from one process to another: Open MPI over TCP on loopback (MPI_Isend windows,
+#      MPI_Put, MPI_Get; mpi_compare/mpi_bandwidth), with Open MPI's defaults (shared memory), and
+#      fabtests' fi_rma_bw over tcp;ofi_rxm when scripts/fetch_fabtests.sh has built it
 # Usage: scripts/bench_transport.sh [--messages_per_sender M]   (BUILD overrides build/release)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +17,8 @@ per_sender=20000
 BUILD="${BUILD:-build/release}"
 export BUILD
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-if [ ! -x "$BUILD/tools/fanin_bench" ] || [ ! -x "$BUILD/mpi_compare/mpi_fanin" ]; then
+if [ ! -x "$BUILD/tools/fanin_bench" ] || [ ! -x "$BUILD/mpi_compare/mpi_fanin" ] ||
+  [ ! -x "$BUILD/mpi_compare/mpi_bandwidth" ]; then
   ./scripts/install-deps.sh >/dev/null
   cmake --preset release >/dev/null
   cmake --build --preset release -j "$(nproc)" >/dev/null
@@ -33,3 +37,29 @@ mpirun -np 129 --oversubscribe --bind-to none --mca pml ob1 --mca btl self,tcp -
 echo
 echo "## fabric latency, side by side"
 scripts/compare_fabric_latency.sh --sizes 64,4096,65536 --iterations 10000
+echo
+echo "## bandwidth ($(date -Iseconds), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
+# Open MPI over TCP on loopback, as for the latency: ob1 with only the tcp BTL, on lo.
+# --mca osc pt2pt: without it Open MPI 4.1 does not send MPI_Put/MPI_Get through the BTLs at all.
+# For a MPI_Win_allocate window between two ranks of one host it picks osc sm (shared memory; osc
+# rdma, its first choice, cannot work over the tcp BTL and declines), and osc ucx would use UCX's
+# own transports; osc pt2pt carries one-sided operations as messages over ob1, and so over TCP
+# (checked: lo's byte counter grows by the data moved with pt2pt, by a few KB with sm).
+mpi_bw="$BUILD/mpi_compare/mpi_bandwidth"
+mpi_bw_tcp=(mpirun -np 2 --oversubscribe --bind-to none --mca pml ob1 --mca btl "self,tcp"
+  --mca btl_tcp_if_include lo --mca osc pt2pt)
+echo "### ${mpi_bw_tcp[*]} mpi_bandwidth"
+"${mpi_bw_tcp[@]}" "$mpi_bw"
+echo "### Open MPI's defaults (vader BTL, osc rdma over it): mpirun -np 2 --oversubscribe --bind-to none mpi_bandwidth"
+mpirun -np 2 --oversubscribe --bind-to none "$mpi_bw"
+# libfabric's own RMA bandwidth, optional: skipped with a line saying so unless fi_rma_bw is there
+# (scripts/fetch_fabtests.sh builds it from the libfabric source package; Debian has no fabtests).
+echo "### scripts/fi_rma_bw_loopback.sh: fi_rma_bw -p 'tcp;ofi_rxm' -e rdm -o write, -o read on 127.0.0.1"
+scripts/fi_rma_bw_loopback.sh
+# ---- chanpool's fabric bandwidth: runs once latency_bench has --bandwidth --------------------
+# (--help captured first: a grep -q that stops reading early could fail the pipe under pipefail)
+if grep -q -- --bandwidth <<<"$("$BUILD/tools/latency_bench" --help 2>/dev/null || true)"; then
+  echo "### FI_TCP_IFACE=lo latency_bench --transport fabric --provider 'tcp;ofi_rxm' --bandwidth"
+  FI_TCP_IFACE=lo "$BUILD/tools/latency_bench" --transport fabric --provider "tcp;ofi_rxm" --bandwidth
+fi
+# ---- end of chanpool's fabric bandwidth ---------------------------------------------------------

@@ -3,7 +3,8 @@
 
 usage: check_json.py KIND -- COMMAND...
 KIND: latency (latency_bench, mpi_latency, boost_mq_latency), latency_hops (latency_bench --hops),
-cleanup (chanpool_cleanup --list --json) or fanin (fanin_bench --json).
+cleanup (chanpool_cleanup --list --json), fanin (fanin_bench --json) or bandwidth (mpi_bandwidth
+--json: one row per --sizes size and kind, send, put and get unless --kinds says otherwise).
 """
 import json
 import subprocess
@@ -81,6 +82,25 @@ def check_fanin(doc, command):
         fail(f"implausible figures: {doc}")
 
 
+def check_bandwidth(doc, command):
+    for key in ("tool", "library", "bandwidth"):
+        if key not in doc:
+            fail(f"missing '{key}' in {doc}")
+    sizes = [int(s) for s in command[command.index("--sizes") + 1].split(",")]
+    kinds = command[command.index("--kinds") + 1].split(",") if "--kinds" in command else ["send", "put", "get"]
+    got = [(row.get("size"), row.get("kind")) for row in doc["bandwidth"]]
+    if got != [(size, kind) for size in sizes for kind in kinds]:
+        fail(f"expected one row per size and kind ({sizes} x {kinds}), got {got}")
+    for row in doc["bandwidth"]:
+        for key in ("mb_per_s", "window", "iterations"):
+            if key not in row:
+                fail(f"bandwidth row lacks '{key}': {row}")
+        if not (row["mb_per_s"] > 0 and row["window"] > 0 and row["iterations"] > 0):
+            fail(f"implausible row: {row}")
+        if row["window"] * row["size"] > 64 << 20:
+            fail(f"window * size over 64 MiB: {row}")
+
+
 def main():
     if len(sys.argv) < 4 or sys.argv[2] != "--":
         fail(__doc__)
@@ -93,7 +113,7 @@ def main():
     except json.JSONDecodeError as error:
         fail(f"stdout is not one JSON document ({error}): {done.stdout[:400]!r}")
     {"latency": check_latency, "latency_hops": check_latency_hops, "cleanup": check_cleanup,
-     "fanin": check_fanin}[kind](doc, command)
+     "fanin": check_fanin, "bandwidth": check_bandwidth}[kind](doc, command)
     print(f"ok: {' '.join(command)}")
 
 

@@ -6,8 +6,8 @@
 # A new tool joins by adding its target to chanpool_help_tools (its --help must use
 # tools/common/man_help.hpp or print the same layout).
 find_package(Python3 REQUIRED COMPONENTS Interpreter)
-set(chanpool_help_tools pool_map latency_bench fanin_bench chanpool_cleanup boost_mq_latency mpi_latency mpi_fanin
-                        mpi_pool_round mpi_pool_dynamic)
+set(chanpool_help_tools pool_map latency_bench fanin_bench chanpool_cleanup boost_mq_latency mpi_latency mpi_bandwidth
+                        mpi_fanin mpi_pool_round mpi_pool_dynamic)
 foreach(tool IN LISTS chanpool_help_tools)
   if(TARGET ${tool})
     # --help is parsed before MPI_Init in the MPI tools: no launcher needed.

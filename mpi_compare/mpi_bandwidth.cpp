@@ -1,0 +1,444 @@
+// mpi_bandwidth: the MPI bandwidth baseline between rank 0 and rank 1, osu_bw / osu_put_bw /
+// osu_get_bw style, for chanpool's fabric bandwidth to be compared against:
+//   send  rank 0 posts a window of MPI_Isend, rank 1 has the window's MPI_Irecv posted and
+//         answers each window with a one-byte ack;
+//   put   rank 0 MPI_Put's a window into an MPI-3 window on rank 1 (passive target, one
+//         MPI_Win_lock_all), then MPI_Win_flush(1);
+//   get   the same with MPI_Get.
+//
+//   mpirun -np 2 mpi_bandwidth --sizes 4096,1048576 --kinds send,put,get [--json]
+#include <mpi.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "latency_report.hpp"
+#include "man_help.hpp"
+#include "mpi_common.hpp"
+
+namespace {
+
+constexpr const char* tool_name = "mpi_bandwidth";
+constexpr int exit_failure = 1;  // data did not arrive as sent
+constexpr int exit_usage = 2;
+
+constexpr int origin_rank = 0;
+constexpr int target_rank = 1;
+constexpr int data_tag = 21;
+constexpr int ack_tag = 22;
+
+// The one-sided window on rank 1, and so the largest message of every kind.
+constexpr std::size_t target_window_bytes = std::size_t{4} << 20;
+// Each side keeps one buffer of window * size bytes (every message of a window has its own slice).
+constexpr std::size_t max_window_bytes = std::size_t{64} << 20;
+constexpr std::uint64_t max_windows = 1'000'000;
+
+enum class kind { send, put, get };
+constexpr const char* kind_name(kind k) { return k == kind::send ? "send" : k == kind::put ? "put" : "get"; }
+
+struct options {
+  std::vector<std::size_t> sizes;
+  std::vector<kind> kinds;
+  std::size_t window = 64;
+  std::uint64_t iterations = 0;  // 0: chosen from --seconds
+  std::uint64_t warmup = 0;      // 0: warmup_windows()
+  double seconds = 0.2;
+  bool json = false;
+};
+
+struct bandwidth_row {
+  std::size_t size = 0;
+  kind what = kind::send;
+  std::size_t window = 0;
+  std::uint64_t iterations = 0;  // timed windows
+  double mb_per_s = 0;           // 10^6 B/s
+};
+
+// Parsed before MPI_Init (as in mpi_latency): only the launcher's rank 0 prints.
+bool is_printing_rank() {
+  for (const char* variable : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"})
+    if (const char* value = std::getenv(variable)) return std::string_view(value) == "0";
+  return true;
+}
+
+chanpool::tools::man::page manual() {
+  return {
+      .name = tool_name,
+      .summary = "MPI bandwidth baseline (MPI_Isend windows, MPI_Put, MPI_Get between two ranks)",
+      .synopsis = "mpirun -np 2 mpi_bandwidth [--sizes B,B,...] [--kinds send,put,get] [--window W]\n"
+                  "    [--iterations N] [--seconds S] [--warmup N] [--json]",
+      .description =
+          "Streams messages from rank 0 to rank 1 in windows and reports the bandwidth, the way the OSU\n"
+          "micro-benchmarks do (osu_bw, osu_put_bw, osu_get_bw). Per size and kind:\n"
+          "  send  rank 1 has a window of W MPI_Irecv posted; rank 0 posts W MPI_Isend and waits for\n"
+          "        them; rank 1 waits for its receives, posts the next window's and sends a 1-byte ack.\n"
+          "        The time runs from the first send to the last ack.\n"
+          "  put   an MPI-3 window of 4 MiB on rank 1 (MPI_Win_allocate, passive target): rank 0 calls\n"
+          "        MPI_Win_lock_all once, then per window W MPI_Put of the size, then\n"
+          "        MPI_Win_flush(1); rank 1 only waits in MPI_Barrier. The time covers the windows.\n"
+          "  get   the same with MPI_Get.\n"
+          "Every message of a window has its own slice of a window * size buffer on each side, and of\n"
+          "the 4 MiB target window (slices reused when W * size > 4 MiB). W is --window, capped so that\n"
+          "W * size <= 64 MiB (so 16 at 4 MiB). After the timed windows the receiving side checks that\n"
+          "the bytes it got are the ones sent. Bandwidth = windows * W * size / time, in MB/s (10^6 B/s).\n"
+          "\n"
+          "Iterations, per size and kind: --warmup untimed windows first (default: enough to move\n"
+          "4 MiB, 1 to 16 windows); without --iterations, rank 0 times the warm-up windows after the\n"
+          "first (or the only one) and then times enough windows for about --seconds, at least one.\n"
+          "Over a slow link one window of 64 MiB takes longer than --seconds: then one size costs\n"
+          "about 2 windows per kind.\n"
+          "Must run as exactly 2 ranks; only rank 0 prints. Which transport and which one-sided (osc)\n"
+          "component MPI uses is up to the MPI library and its parameters. Open MPI 4.1 on one host\n"
+          "gives a MPI_Win_allocate window to osc rdma over vader, or to osc sm (shared memory) when\n"
+          "the btl list has no vader: put and get bypass --mca btl self,tcp. --mca osc pt2pt sends\n"
+          "them through ob1 and so through the BTLs (tcp).\n"
+          "\n"
+          "The command line is parsed before MPI_Init: --help and usage errors need no MPI start-up.",
+      .output =
+          "Text (default):\n"
+          "# mpi_bandwidth: bandwidth from rank 0 to rank 1, MB/s = 10^6 B/s\n"
+          "# <MPI library and version>, 2 ranks, ...\n"
+          "# size(B)  kind  window  iterations  MB/s   (one row per size and kind)\n"
+          "\n"
+          "--json: one JSON object (indented over several lines) {\"tool\":\"mpi_bandwidth\",\n"
+          "\"library\":\"<MPI library>\",\"bandwidth\":[{\"size\":B,\"kind\":\"send|put|get\",\"mb_per_s\":F,\n"
+          "\"window\":W,\"iterations\":N}, ...]}; iterations counts the timed windows.",
+      .exit_status = "0 every size and kind was measured and its data checked.\n"
+                     "1 data arrived wrong (rank 0 prints which size and kind).\n"
+                     "2 bad command line (unknown option or kind, malformed --sizes, a size outside\n"
+                     "  1..4194304), or not exactly 2 ranks (MPI_Abort with 2; mpirun then exits 2).\n"
+                     "MPI errors abort the job (MPI_ERRORS_ARE_FATAL); mpirun reports them.",
+      .environment = chanpool::mpi_compare::mpi_environment_help("self,tcp"),
+      .examples =
+          "mpirun -np 2 mpi_bandwidth --sizes 4096,1048576\n"
+          "mpirun -np 2 --oversubscribe --bind-to none --mca pml ob1 --mca btl self,tcp \\\n"
+          "  --mca btl_tcp_if_include lo --mca osc pt2pt mpi_bandwidth --json\n"
+          "mpirun -np 2 mpi_bandwidth --kinds put --sizes 65536 --window 16 --iterations 100"};
+}
+
+bool parse_kinds(const std::string& text, std::vector<kind>& out) {
+  out.clear();
+  std::size_t pos = 0;
+  while (pos <= text.size()) {
+    const auto comma = text.find(',', pos);
+    const std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    if (item == "send") out.push_back(kind::send);
+    else if (item == "put") out.push_back(kind::put);
+    else if (item == "get") out.push_back(kind::get);
+    else return false;
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return !out.empty();
+}
+
+std::optional<int> parse_command_line(int argc, char** argv, options& opts, bool print) {
+  CLI::App app;
+  chanpool::tools::man::apply(app, manual());
+  std::string sizes_text = "4096,65536,262144,1048576,4194304";
+  std::string kinds_text = "send,put,get";
+  app.add_option("--sizes", sizes_text, "Comma-separated message sizes in bytes, each 1..4194304");
+  app.add_option("--kinds", kinds_text, "Comma-separated kinds to measure: send, put, get");
+  app.add_option("--window", opts.window, "Messages per window; capped per size so that window * size <= 64 MiB")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{65536}));
+  app.add_option("--iterations", opts.iterations, "Timed windows per size and kind; 0: chosen from --seconds")
+      ->check(CLI::Range(std::uint64_t{0}, max_windows));
+  app.add_option("--seconds", opts.seconds, "Timed seconds per size and kind that the iteration count aims at")
+      ->check(CLI::Range(1e-3, 3600.0));
+  app.add_option("--warmup", opts.warmup,
+                 "Untimed windows per size and kind before the timed ones; 0: enough for 4 MiB (1..16)")
+      ->check(CLI::Range(std::uint64_t{0}, max_windows));
+  app.add_flag("--json", opts.json, "Print only one JSON object (tool, library, bandwidth) on stdout");
+  if (const auto exit_code = chanpool::tools::man::parse(app, argc, argv, print))
+    return *exit_code == EXIT_SUCCESS ? EXIT_SUCCESS : exit_usage;
+  auto error = chanpool::tools::size_list_error(sizes_text, opts.sizes, target_window_bytes);
+  if (!error && !parse_kinds(kinds_text, opts.kinds))
+    error = "--kinds: malformed kind list '" + kinds_text + "' (expected send, put or get, comma-separated)";
+  if (error) {
+    if (print) std::fprintf(stderr, "%s: %s\nRun with --help for more information.\n", tool_name, error->c_str());
+    return exit_usage;
+  }
+  return std::nullopt;
+}
+
+// One measurement's shape: the messages of a window and how many windows.
+struct plan {
+  std::size_t size = 0;
+  std::size_t window = 0;
+  std::uint64_t warmup = 0;
+};
+
+std::size_t window_for(std::size_t size, std::size_t requested) {
+  return std::max<std::size_t>(1, std::min(requested, max_window_bytes / size));
+}
+
+// --warmup, or windows enough to move 4 MiB: 1 to 16.
+std::uint64_t warmup_windows(std::uint64_t requested, std::size_t window, std::size_t size) {
+  if (requested > 0) return requested;
+  constexpr std::size_t warmup_bytes = std::size_t{4} << 20;
+  const std::size_t window_bytes = window * size;
+  return std::clamp<std::uint64_t>((warmup_bytes + window_bytes - 1) / window_bytes, 1, 16);
+}
+
+// The byte at offset `i` of every message.
+unsigned char pattern_byte(std::size_t i) { return static_cast<unsigned char>((i * 131 + 7) & 0xff); }
+
+void fill_messages(char* buffer, std::size_t messages, std::size_t size) {
+  for (std::size_t i = 0; i < size; ++i) buffer[i] = static_cast<char>(pattern_byte(i));
+  for (std::size_t m = 1; m < messages; ++m) std::memcpy(buffer + m * size, buffer, size);
+}
+
+bool holds_messages(const char* buffer, std::size_t messages, std::size_t size) {
+  for (std::size_t i = 0; i < size; ++i)
+    if (static_cast<unsigned char>(buffer[i]) != pattern_byte(i)) return false;
+  for (std::size_t m = 1; m < messages; ++m)
+    if (std::memcmp(buffer + m * size, buffer, size) != 0) return false;
+  return true;
+}
+
+// Runs the warm-up windows and returns how many windows to time: --iterations, or as many as
+// fit --seconds at the pace of the warm-up windows after the first (which may set up connections),
+// or of the only one.
+template <class Window>
+std::uint64_t warm_up(const options& opts, std::uint64_t warmup, Window&& one_window) {
+  double start = MPI_Wtime();
+  one_window();
+  if (warmup > 1) start = MPI_Wtime();
+  for (std::uint64_t i = 1; i < warmup; ++i) one_window();
+  const double seconds = MPI_Wtime() - start;
+  if (opts.iterations > 0) return opts.iterations;
+  if (seconds <= 0) return 1;
+  const double per_window = seconds / static_cast<double>(std::max<std::uint64_t>(warmup - 1, 1));
+  const auto windows = static_cast<std::uint64_t>(std::ceil(opts.seconds / per_window));
+  return std::clamp<std::uint64_t>(windows, 1, max_windows);
+}
+
+// Runs `windows` windows of `one_window()`; returns the seconds they took.
+template <class Window>
+double time_windows(std::uint64_t windows, Window&& one_window) {
+  const double start = MPI_Wtime();
+  for (std::uint64_t i = 0; i < windows; ++i) one_window();
+  return MPI_Wtime() - start;
+}
+
+// ---- send: MPI_Isend windows acknowledged by rank 1 ------------------------------------------
+
+void send_window(const plan& p, char* buffer, std::vector<MPI_Request>& requests) {
+  for (std::size_t m = 0; m < p.window; ++m)
+    MPI_Isend(buffer + m * p.size, static_cast<int>(p.size), MPI_BYTE, target_rank, data_tag, MPI_COMM_WORLD,
+              &requests[m]);
+  MPI_Waitall(static_cast<int>(p.window), requests.data(), MPI_STATUSES_IGNORE);
+  char ack = 0;
+  MPI_Recv(&ack, 1, MPI_BYTE, target_rank, ack_tag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+}
+
+void post_receives(const plan& p, char* buffer, std::vector<MPI_Request>& requests) {
+  for (std::size_t m = 0; m < p.window; ++m)
+    MPI_Irecv(buffer + m * p.size, static_cast<int>(p.size), MPI_BYTE, origin_rank, data_tag, MPI_COMM_WORLD,
+              &requests[m]);
+}
+
+// Rank 1's side of one phase: the next window's receives are posted before the ack goes out.
+void receive_phase(const plan& p, std::uint64_t windows, char* buffer, std::vector<MPI_Request>& requests) {
+  post_receives(p, buffer, requests);
+  MPI_Barrier(MPI_COMM_WORLD);
+  const char ack = 1;
+  for (std::uint64_t i = 0; i < windows; ++i) {
+    MPI_Waitall(static_cast<int>(p.window), requests.data(), MPI_STATUSES_IGNORE);
+    if (i + 1 < windows) post_receives(p, buffer, requests);
+    MPI_Send(&ack, 1, MPI_BYTE, origin_rank, ack_tag, MPI_COMM_WORLD);
+  }
+}
+
+// Both ranks: returns rank 0's timed seconds and windows; `ok` false when rank 1's data was wrong.
+// Each phase (warm-up, timed) starts after rank 1 has posted its first window (the barrier).
+std::pair<double, std::uint64_t> measure_send(const options& opts, const plan& p, int rank, std::vector<char>& buffer,
+                                              bool& ok) {
+  std::vector<MPI_Request> requests(p.window);
+  std::uint64_t windows = 0;
+  double seconds = 0;
+  if (rank == origin_rank) {
+    fill_messages(buffer.data(), p.window, p.size);
+    const auto one_window = [&] { send_window(p, buffer.data(), requests); };
+    MPI_Barrier(MPI_COMM_WORLD);
+    windows = warm_up(opts, p.warmup, one_window);
+    MPI_Bcast(&windows, 1, MPI_UINT64_T, origin_rank, MPI_COMM_WORLD);
+    MPI_Barrier(MPI_COMM_WORLD);
+    seconds = time_windows(windows, one_window);
+  } else {
+    std::memset(buffer.data(), 0, p.window * p.size);
+    receive_phase(p, p.warmup, buffer.data(), requests);
+    MPI_Bcast(&windows, 1, MPI_UINT64_T, origin_rank, MPI_COMM_WORLD);
+    std::memset(buffer.data(), 0, p.window * p.size);
+    receive_phase(p, windows, buffer.data(), requests);
+    ok = holds_messages(buffer.data(), p.window, p.size);
+  }
+  return {seconds, windows};
+}
+
+// ---- put and get: passive-target one-sided windows ---------------------------------------------
+
+// The target slot of message m: slices of the 4 MiB window, reused past its end.
+MPI_Aint target_offset(const plan& p, std::size_t m) {
+  const std::size_t slots = target_window_bytes / p.size;
+  return static_cast<MPI_Aint>((m % slots) * p.size);
+}
+
+void rma_window(kind what, const plan& p, char* buffer, MPI_Win win) {
+  for (std::size_t m = 0; m < p.window; ++m) {
+    char* local = buffer + m * p.size;
+    const int count = static_cast<int>(p.size);
+    if (what == kind::put)
+      MPI_Put(local, count, MPI_BYTE, target_rank, target_offset(p, m), count, MPI_BYTE, win);
+    else
+      MPI_Get(local, count, MPI_BYTE, target_rank, target_offset(p, m), count, MPI_BYTE, win);
+  }
+  MPI_Win_flush(target_rank, win);
+}
+
+// Rank 0's side, inside one lock_all epoch.
+std::pair<double, std::uint64_t> rma_origin(const options& opts, kind what, const plan& p, char* buffer, MPI_Win win) {
+  if (what == kind::put) fill_messages(buffer, p.window, p.size);
+  else std::memset(buffer, 0, p.window * p.size);
+  MPI_Win_lock_all(MPI_MODE_NOCHECK, win);
+  const auto one_window = [&] { rma_window(what, p, buffer, win); };
+  const auto windows = warm_up(opts, p.warmup, one_window);
+  const double seconds = time_windows(windows, one_window);
+  MPI_Win_unlock_all(win);
+  return {seconds, windows};
+}
+
+struct one_sided {
+  MPI_Win win = MPI_WIN_NULL;
+  char* memory = nullptr;  // rank 1's 4 MiB; nothing on rank 0
+};
+
+// A window of its own for every size and kind (as the OSU benchmarks do): with Open MPI 4.1's osc
+// pt2pt, rank 1's exclusive lock on its own window hung once rank 0 had used it.
+one_sided allocate_target_window(int rank) {
+  one_sided w;
+  const auto bytes = static_cast<MPI_Aint>(rank == target_rank ? target_window_bytes : 0);
+  MPI_Win_allocate(bytes, 1, MPI_INFO_NULL, MPI_COMM_WORLD, &w.memory, &w.win);
+  return w;
+}
+
+// Both ranks. Rank 1 prepares its window (zeroes for put, the pattern for get), waits passively
+// in the barriers, and checks what the puts left; rank 0 checks what the gets brought.
+std::pair<double, std::uint64_t> measure_rma(const options& opts, kind what, const plan& p, int rank,
+                                             std::vector<char>& buffer, bool& ok) {
+  const std::size_t touched = std::min(p.window * p.size, target_window_bytes);
+  one_sided target = allocate_target_window(rank);
+  const MPI_Win win = target.win;
+  char* window_memory = target.memory;
+  if (rank == target_rank) {
+    MPI_Win_lock(MPI_LOCK_EXCLUSIVE, target_rank, 0, win);  // local access to the exposed memory
+    if (what == kind::put) std::memset(window_memory, 0, target_window_bytes);
+    else fill_messages(window_memory, target_window_bytes / p.size, p.size);
+    MPI_Win_unlock(target_rank, win);
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  std::pair<double, std::uint64_t> result{0, 0};
+  if (rank == origin_rank) {
+    result = rma_origin(opts, what, p, buffer.data(), win);
+    if (what == kind::get) ok = holds_messages(buffer.data(), p.window, p.size);
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (rank == target_rank && what == kind::put) {
+    MPI_Win_lock(MPI_LOCK_SHARED, target_rank, 0, win);
+    ok = holds_messages(window_memory, touched / p.size, p.size);
+    MPI_Win_unlock(target_rank, win);
+  }
+  MPI_Win_free(&target.win);
+  return result;
+}
+
+// ---- driver -----------------------------------------------------------------------------------
+
+// Runs every size and kind on both ranks; rank 0 gets the rows. Returns false after a data error
+// (rank 0 has said which).
+bool run_all(const options& opts, int rank, std::vector<bandwidth_row>& rows) {
+  std::size_t largest = 0;
+  for (const auto size : opts.sizes) largest = std::max(largest, window_for(size, opts.window) * size);
+  std::vector<char> buffer(largest, 0);
+  bool all_ok = true;
+  for (const auto size : opts.sizes) {
+    const std::size_t window = window_for(size, opts.window);
+    const plan p{size, window, warmup_windows(opts.warmup, window, size)};
+    for (const auto what : opts.kinds) {
+      bool ok = true;
+      const auto [seconds, windows] = what == kind::send ? measure_send(opts, p, rank, buffer, ok)
+                                                         : measure_rma(opts, what, p, rank, buffer, ok);
+      int local_ok = ok ? 1 : 0;
+      int both_ok = 0;
+      MPI_Allreduce(&local_ok, &both_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+      if (both_ok == 0) {
+        if (rank == origin_rank) std::fprintf(stderr, "%s: %s %zu B: data arrived wrong\n", tool_name, kind_name(what), size);
+        all_ok = false;
+        continue;
+      }
+      const double bytes = static_cast<double>(windows) * static_cast<double>(p.window) * static_cast<double>(size);
+      if (rank == origin_rank) rows.push_back({size, what, p.window, windows, seconds > 0 ? bytes / seconds / 1e6 : 0});
+    }
+  }
+  return all_ok;
+}
+
+void print_rows(const options& opts, const std::vector<bandwidth_row>& rows) {
+  const std::string library = chanpool::mpi_compare::mpi_library_name();
+  if (opts.json) {
+    nlohmann::json j{{"tool", tool_name}, {"library", library}, {"bandwidth", nlohmann::json::array()}};
+    for (const auto& r : rows)
+      j["bandwidth"].push_back({{"size", r.size},
+                                {"kind", kind_name(r.what)},
+                                {"mb_per_s", r.mb_per_s},
+                                {"window", r.window},
+                                {"iterations", r.iterations}});
+    std::printf("%s\n", j.dump(2).c_str());
+  } else {
+    std::printf("# %s: bandwidth from rank 0 to rank 1, MB/s = 10^6 B/s\n", tool_name);
+    std::printf("# %s, 2 ranks, window <= %zu (window * size <= 64 MiB), put/get: MPI_Win_allocate 4 MiB on "
+                "rank 1, lock_all + flush per window\n",
+                library.c_str(), opts.window);
+    std::printf("%-10s %6s %8s %12s %12s\n", "# size(B)", "kind", "window", "iterations", "MB/s");
+    for (const auto& r : rows)
+      std::printf("%-10zu %6s %8zu %12llu %12.1f\n", r.size, kind_name(r.what), r.window,
+                  static_cast<unsigned long long>(r.iterations), r.mb_per_s);
+  }
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  options opts;
+  if (const auto exit_code = parse_command_line(argc, argv, opts, is_printing_rank())) return *exit_code;
+
+  MPI_Init(&argc, &argv);
+  int rank = 0;
+  int ranks = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &ranks);
+  if (ranks != 2) {
+    if (rank == 0)
+      std::fprintf(stderr, "%s: needs exactly 2 ranks, got %d (run: mpirun -np 2 %s ...)\n", tool_name, ranks,
+                   tool_name);
+    MPI_Abort(MPI_COMM_WORLD, exit_usage);
+  }
+  std::vector<bandwidth_row> rows;
+  const bool ok = run_all(opts, rank, rows);
+  if (rank == origin_rank) print_rows(opts, rows);
+  MPI_Finalize();
+  return ok ? EXIT_SUCCESS : exit_failure;
+}
