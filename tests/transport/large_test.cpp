@@ -144,6 +144,62 @@ TEST_P(LargeMessages, FanInFromEveryNodeMixesSizesInOrder) {
   expect_path(sent, read);
 }
 
+// Zero copy end to end: the sender builds the message in place in its node's inbox
+// (remote_channel::claim), the agents move it by read into the slot the receiver then reads in
+// place (claim_recv). Abandoned claims send nothing.
+TEST_P(LargeMessages, ClaimedMessagesGoInPlaceAndAbandonedOnesNot) {
+  virtual_job vj(2, config_for(GetParam()));
+  auto sink = ch::channel::create("sink", big_sink(), {vj.cluster.node_job(1)}).value();
+  auto c = tr::client::attach(vj.cluster.node_job(0)).value();
+  auto rc = c.open({1, "sink"}).value();
+  const std::size_t sizes[] = {1 << 20, 64, 200000, 16 * 1024 + 8};
+  std::uint64_t seq = 0;
+  for (int r = 0; r < 4; ++r)
+    for (std::size_t size : sizes) {
+      tr::remote_claim claim;
+      ASSERT_EQ(rc.claim(size, claim, 10s), status::ok);
+      ASSERT_EQ(claim.data().size(), size);
+      EXPECT_EQ(rc.claim(size, claim, 10s), status::invalid) << "an active claim is not overwritten";
+      if (seq % 5 == 4) {  // every fifth is abandoned
+        fill_message(claim.data(), 3, 1000 + seq);
+        ASSERT_EQ(rc.abandon(claim), status::ok);
+        EXPECT_FALSE(claim.active());
+        ++seq;
+        continue;
+      }
+      fill_message(claim.data(), 3, seq++);
+      ASSERT_EQ(rc.commit(claim), status::ok);
+      EXPECT_EQ(rc.commit(claim), status::invalid);
+    }
+  for (std::uint64_t i = 0; i < seq; ++i) {
+    if (i % 5 == 4) continue;
+    ch::recv_claim in;
+    ASSERT_EQ(sink.claim_recv(in, 10s), status::ok) << i;
+    msg_info info;
+    EXPECT_TRUE(verify_message(in.data(), info));
+    EXPECT_EQ(info.seq, i);
+    EXPECT_EQ(in.data().size(), sizes[i % std::size(sizes)]);
+    sink.release(in);
+  }
+  std::vector<std::byte> rest;
+  EXPECT_EQ(sink.recv(rest, 200ms), status::timeout) << "an abandoned claim arrived";
+  expect_path(c.stats(), tr::read_agent_stats(vj.cluster.node_job(1)).value());
+  // A claim too large for the target, and one on a channel of this node opened direct.
+  tr::remote_claim big;
+  EXPECT_EQ(rc.claim(sink.max_message_bytes() + 1, big, 1s), status::too_large);
+  auto local_sink = ch::channel::create("local", big_sink(), {vj.cluster.node_job(0)}).value();
+  auto local = c.open({0, "local"}).value();
+  ASSERT_TRUE(local.is_local());
+  tr::remote_claim lc;
+  ASSERT_EQ(local.claim(100000, lc, 1s), status::ok);
+  fill_message(lc.data(), 4, 0);
+  ASSERT_EQ(local.commit(lc), status::ok);
+  std::vector<std::byte> got;
+  ASSERT_EQ(local_sink.recv(got, 1s), status::ok);
+  msg_info info;
+  EXPECT_TRUE(verify_message(got, info));
+}
+
 INSTANTIATE_TEST_SUITE_P(Paths, LargeMessages, ::testing::Values(large_path::read, large_path::copy),
                          [](const auto& info) { return info.param == large_path::read ? "read" : "copy"; });
 

@@ -57,14 +57,22 @@ struct client_state {
   bool node_gone(std::uint32_t node) const noexcept { return marked_gone(node) || !agent_alive(); }
 
   // Writes one inbox record (header + payload), waiting up to t while the inbox is full.
+  status put(const w::inbox_header& h, std::span<const std::byte> payload, timeout t) noexcept {
+    channels::send_claim claim;
+    if (const status st = claim_record(h, payload.size(), claim, t); st != status::ok) return st;
+    if (!payload.empty()) std::memcpy(claim.data().data() + sizeof h, payload.data(), payload.size());
+    return inbox.commit(claim);
+  }
+
+  // Claims an inbox record of header + `payload_bytes` and writes the header: the caller fills
+  // the payload in place (remote_channel::claim) and commits. Waits up to t for room.
   //
   // A full inbox means the agent is held back by a slow destination. A waiting sender sleeps on
   // the node's inbox_room futex, which the agent wakes once the inbox is half empty: sleeping
   // on the inbox channel itself would make the agent pay a wake-up system call for every slot
   // it frees, which under sustained back-pressure costs more than the messages.
-  status put(const w::inbox_header& h, std::span<const std::byte> payload, timeout t) noexcept {
-    const std::size_t bytes = sizeof h + payload.size();
-    channels::send_claim claim;
+  status claim_record(const w::inbox_header& h, std::size_t payload_bytes, channels::send_claim& claim, timeout t) noexcept {
+    const std::size_t bytes = sizeof h + payload_bytes;
     status st = inbox.claim_send(bytes, claim, channels::try_once);
     if (st != status::ok) {
       if (st == status::closed) return status::peer_dead;  // the agent stopped and sealed it
@@ -91,10 +99,8 @@ struct client_state {
       if (st == status::closed) return status::peer_dead;
       if (st != status::ok) return st;
     }
-    std::byte* out = claim.data().data();
-    std::memcpy(out, &h, sizeof h);
-    if (!payload.empty()) std::memcpy(out + sizeof h, payload.data(), payload.size());
-    return inbox.commit(claim);
+    std::memcpy(claim.data().data(), &h, sizeof h);
+    return status::ok;
   }
 
   void keep_rma_outcome(const std::byte* record) {

@@ -54,6 +54,22 @@ namespace detail {
 struct client_state;
 }
 
+// A message built in place (remote_channel::claim): fill data(), then commit() or abandon() it
+// through the channel that made it. Toward another node the bytes are in this node's agent
+// inbox; above the agent's large threshold they leave from there (read by the receiving node's
+// agent straight into the target slot), so a claimed message is never copied on this node.
+class remote_claim {
+ public:
+  std::span<std::byte> data() const noexcept { return payload_; }
+  bool active() const noexcept { return claim_.active(); }
+
+ private:
+  friend class remote_channel;
+  channels::send_claim claim_;
+  std::span<std::byte> payload_;
+  bool local_ = false;
+};
+
 class remote_channel {
  public:
   remote_channel() = default;
@@ -68,6 +84,14 @@ class remote_channel {
   status send(std::span<const std::byte> message, timeout t = channels::forever,
               send_mode mode = send_mode::buffered) noexcept;
   status try_send(std::span<const std::byte> message) noexcept { return send(message, channels::try_once); }
+
+  // Zero-copy send (buffered): reserves `bytes` for a message and returns it in `c` to fill in
+  // place; commit() hands it to the agent (or, to a channel on this node opened direct, to the
+  // channel), abandon() gives the room back. Results as send(); invalid if `c` is active. The
+  // claim holds a slot of the inbox (or channel): keep it short. Threadsafe for distinct claims.
+  status claim(std::size_t bytes, remote_claim& c, timeout t = channels::forever) noexcept;
+  status commit(remote_claim& c) noexcept;
+  status abandon(remote_claim& c) noexcept;
 
   const channel_address& address() const noexcept { return address_; }
   std::size_t max_message_bytes() const noexcept { return max_message_bytes_; }
