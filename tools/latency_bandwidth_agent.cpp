@@ -34,6 +34,8 @@ using fabric_util::receive_value;
 using fabric_util::send_value;
 
 constexpr auto op_timeout = std::chrono::seconds(30);
+// The receiver gives up first, so that its message (how far it got) is the one printed.
+constexpr auto receiver_timeout = std::chrono::seconds(20);
 constexpr std::size_t ack_bytes = 8;
 
 std::size_t largest_window_bytes(const fabric_bandwidth_options& o) {
@@ -83,7 +85,9 @@ void check(status st, const char* what) {
     for (std::uint64_t k = 0; k < total; ++k) {
       for (std::uint32_t i = 0; i < w; ++i) {
         std::size_t len = 0;
-        check(bw.recv(buf, len, op_timeout), "node 1 recv");
+        if (const status st = bw.recv(buf, len, receiver_timeout); st != status::ok)
+          die("node 1 recv", std::string(to_string(st)) + " after " + std::to_string(i) + " of the " + std::to_string(w) +
+                                 " messages of window " + std::to_string(k + 1) + " of " + std::to_string(size) + " B");
         if (len != size) die("node 1 recv", "a message of " + std::to_string(len) + " bytes, expected " + std::to_string(size));
       }
       check(to_ack->send({ack, ack_bytes}, op_timeout), "node 1 ack");
