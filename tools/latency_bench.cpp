@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -15,6 +16,7 @@
 
 #include "chanpool/transport/diagnostics.hpp"
 #include "chanpool/channels/channel.hpp"
+#include "latency_bandwidth.hpp"
 #include "latency_fabric.hpp"
 #include "latency_report.hpp"
 #include "man_help.hpp"
@@ -42,6 +44,8 @@ struct options {
   double agent_spin_us = 0;
   double receiver_spin_us = 0;
   bool hops = false;
+  bool bandwidth = false;
+  std::uint32_t window = 64;
 };
 
 std::uint64_t iterations_for(const options& o, std::size_t size) {
@@ -109,7 +113,9 @@ chanpool::tools::man::page manual() {
                   "              [--path copy|zerocopy|auto] [--channel mpmc|spsc] [--no-pin] [--json]\n"
                   "latency_bench --transport fabric [--fabric-mode agent|direct|both] [--provider P]\n"
                   "              [--agent-spin-us US] [--receiver-spin-us US] [--sizes B,B,...]\n"
-                  "              [--iterations N] [--batch N] [--hops] [--no-pin] [--json]",
+                  "              [--iterations N] [--batch N] [--hops] [--no-pin] [--json]\n"
+                  "latency_bench --transport fabric --bandwidth [--window W] [--fabric-mode agent|direct|both]\n"
+                  "              [--provider P] [--sizes B,B,...] [--iterations N] [--no-pin] [--json]",
       .description =
           "--transport shm (default): the process creates two channels, \"ping\" and \"pong\" (job\n"
           "latbench<pid>, 64 slots of 128 bytes, so messages up to 112 B are inline; a heap of\n"
@@ -142,6 +148,25 @@ chanpool::tools::man::page manual() {
           "both directions. Tracing costs a clock read per event. A size that goes point to point\n"
           "(above the agents' large-message threshold) is refused after the run.\n"
           "\n"
+          "--bandwidth (with --transport fabric): bandwidth instead of latency, osu_bw style. Per size and\n"
+          "kind, the initiator on node 0 keeps a window of W operations in flight (--window, default 64,\n"
+          "at most 128; capped so that W x size <= 16 MiB: 16 at 1 MiB, 4 at 4 MiB): it issues W, waits\n"
+          "for all W, and repeats; for messages the receiver answers an 8-byte ack after each window,\n"
+          "and the window ends with it. Time runs at the initiator from the first operation of the\n"
+          "first timed window to the last completion (ack) of the last; MB/s is 10^6 bytes per second.\n"
+          "Kinds: direct send (bare endpoints, fi_send with a window of receives posted), direct write\n"
+          "and direct read (fi_writemsg / fi_readmsg into the peer's buffer registered for RMA with the\n"
+          "provider's mr_mode; a write completes with FI_DELIVERY_COMPLETE, so its bytes are placed at\n"
+          "the target, or, where the provider refuses the flag, each window ends with a fenced read:\n"
+          "the header says which), agent message (remote_channel sends to a channel on node 1, whose\n"
+          "process recv()s them), agent put and agent get (client::put_async / get_async between a\n"
+          "region on node 0 and one on node 1; a put completes once its bytes are visible at the\n"
+          "target). Each agent kind's ratio is to the direct kind of its family: message to direct\n"
+          "send, put to direct write, get to direct read. Sizes default to 4096,65536,262144,1048576,\n"
+          "4194304 (at most 4 MiB). After 2 windows of warm-up, --iterations N gives the timed windows;\n"
+          "without it, as many as take about 0.2 s judged from the last warm-up window (at least 2).\n"
+          "A provider without FI_RMA gets \"unsupported\" in the four rma rows.\n"
+          "\n"
           "Unless --no-pin, the pinger is pinned to core 0 and the ponger to core 1 with hwloc (the\n"
           "first processing unit of each physical core); the header says whether pinning worked.",
       .output =
@@ -163,13 +188,23 @@ chanpool::tools::man::page manual() {
           "are the agent path's when it ran, else the direct path's. Keys of a result as for shm,\n"
           "without memcpy_ns and path. With --hops the agent mode's object has \"hops\":{\"size\":B,\n"
           "\"messages\":N,\"hops\":[{\"hop\":name,\"median_ns\":..,\"p99_ns\":..}, ...]} (the last hop is\n"
-          "\"one way\").",
+          "\"one way\").\n"
+          "\n"
+          "--bandwidth: a table \"# size(B) kind MB/s ratio window windows\" (ratio \"-\" where its direct\n"
+          "kind did not run; \"unsupported\" for the rma kinds of a provider without FI_RMA), after\n"
+          "header lines naming each mode's fabric and how its completions are made. --json: {\"tool\":\n"
+          "\"latency_bench\",\"transport\":\"fabric\",\"modes\":[{\"mode\":\"direct\"|\"agent\",\"fabric\":\n"
+          "summary,\"notes\":...}, ...],\"bandwidth\":[{\"size\":B,\"kind\":\"direct send\"|\"direct write\"|\n"
+          "\"direct read\"|\"agent message\"|\"agent put\"|\"agent get\",\"mb_per_s\":..,\"ratio_to_direct\":..,\n"
+          "\"window\":W,\"iterations\":timed windows}, ...]} (mb_per_s and ratio_to_direct null, and\n"
+          "\"unsupported\":true, for a kind the provider lacks).",
       .exit_status =
           "0 every size was measured.\n"
           "1 a channel or fabric operation failed, or the ponger exited with an error (message on\n"
           "  stderr).\n"
           "2 bad command line: an unknown option or value, a malformed --sizes list, a size above\n"
-          "  the channel's largest message, or --hops without the agent path and one size.",
+          "  the channel's largest message, or --hops without the agent path and one size; with\n"
+          "  --bandwidth: without --transport fabric, with --hops, or a size above 4 MiB.",
       .environment =
           "FI_PROVIDER             fabric: the libfabric provider when --provider is not given\n"
           "                        (default tcp;ofi_rxm).\n"
@@ -183,7 +218,9 @@ chanpool::tools::man::page manual() {
           "latency_bench --wait idle --sizes 64               # a receiver that sleeps at once\n"
           "latency_bench --transport fabric --sizes 64,4096 --iterations 2000\n"
           "latency_bench --transport fabric --fabric-mode agent --agent-spin-us 50 --sizes 64\n"
-          "latency_bench --transport fabric --fabric-mode agent --sizes 64 --hops   # where the time goes"};
+          "latency_bench --transport fabric --fabric-mode agent --sizes 64 --hops   # where the time goes\n"
+          "latency_bench --transport fabric --bandwidth                # six kinds, 4 KiB to 4 MiB\n"
+          "latency_bench --transport fabric --bandwidth --sizes 65536 --window 16 --iterations 50 --json"};
 }
 
 void add_options(CLI::App& app, options& o) {
@@ -194,7 +231,8 @@ void add_options(CLI::App& app, options& o) {
       ->check(CLI::IsMember({"shm", "fabric"}));
   app.add_option("--sizes", o.sizes_text, "Comma-separated message sizes in bytes");
   app.add_option("--iterations", o.iterations,
-                 "Timed round trips per size and pass (--transport fabric: 10000 unless given)")
+                 "Timed round trips per size and pass (--transport fabric: 10000 unless given; --bandwidth: timed "
+                 "windows per size and kind, about 0.2 s of them unless given)")
       ->check(CLI::Range(1ull, 1ull << 40));
   app.add_option("--batch", o.batch, "Round trips per clock read (batch mean) in the median pass")
       ->check(CLI::Range(1ull, 1ull << 30));
@@ -235,6 +273,14 @@ void add_options(CLI::App& app, options& o) {
                "Agent mode: also say where the one-way time goes, hop by hop (the agents trace each message; "
                "one size, small enough to go batched)")
       ->group(fabric_only);
+  app.add_flag("--bandwidth", o.bandwidth,
+               "Measure bandwidth instead of latency (osu_bw style: a window of operations in flight, then wait "
+               "for all); see DESCRIPTION")
+      ->group(fabric_only);
+  app.add_option("--window", o.window,
+                 "Bandwidth: operations in flight per window (capped so window x size <= 16 MiB)")
+      ->check(CLI::Range(1u, chanpool::tools::bandwidth_max_window))
+      ->group(fabric_only);
 }
 
 int run_fabric(const options& o, bool iterations_given, const std::vector<std::size_t>& sizes) {
@@ -251,6 +297,32 @@ int run_fabric(const options& o, bool iterations_given, const std::vector<std::s
   fo.json = o.json;
   fo.hops = o.hops;
   return chanpool::tools::run_fabric_latency(fo);
+}
+
+// --bandwidth: its own sizes (4 KiB to 4 MiB unless --sizes), --iterations as timed windows.
+int run_bandwidth(options o, bool sizes_given, bool iterations_given) {
+  if (o.transport != "fabric" || o.hops) {
+    std::fprintf(stderr, "latency_bench: --bandwidth measures between two nodes: give it with --transport fabric, "
+                         "and without --hops\n");
+    return 2;
+  }
+  if (!sizes_given) o.sizes_text = chanpool::tools::bandwidth_default_sizes;
+  chanpool::tools::fabric_bandwidth_options bo;
+  if (auto why = chanpool::tools::size_list_error(o.sizes_text, bo.sizes, chanpool::tools::bandwidth_max_size)) {
+    std::fprintf(stderr, "latency_bench: %s; --bandwidth takes sizes up to 4 MiB\n", why->c_str());
+    return 2;
+  }
+  std::sort(bo.sizes.begin(), bo.sizes.end());
+  bo.sizes.erase(std::unique(bo.sizes.begin(), bo.sizes.end()), bo.sizes.end());
+  bo.window = o.window;
+  bo.windows = iterations_given ? o.iterations : 0;
+  bo.mode = o.fabric_mode;
+  bo.provider = o.provider;
+  bo.agent_spin_us = o.agent_spin_us;
+  bo.receiver_spin_us = o.receiver_spin_us;
+  bo.pin = o.pin;
+  bo.json = o.json;
+  return chanpool::tools::run_fabric_bandwidth(bo);
 }
 
 ch::channel_config shm_channel_config(const options& o, std::size_t largest) {
@@ -323,6 +395,7 @@ int main(int argc, char** argv) {
   add_options(app, o);
   if (const auto exit_code = chanpool::tools::man::parse(app, argc, argv)) return *exit_code;
 
+  if (o.bandwidth) return run_bandwidth(o, app.count("--sizes") > 0, app.count("--iterations") > 0);
   std::vector<std::size_t> sizes;
   if (!chanpool::tools::parse_sizes(o.sizes_text, sizes)) {
     std::fprintf(stderr, "latency_bench: --sizes must be a comma-separated list of byte counts, got '%s'\n",

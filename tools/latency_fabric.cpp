@@ -18,10 +18,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <tuple>
 
 #include "chanpool/transport/bootstrap.hpp"
 #include "chanpool/transport/client.hpp"
 #include "chanpool/transport/fabric.hpp"
+#include "latency_fabric_util.hpp"
 #include "latency_hops.hpp"
 #include "latency_report.hpp"
 #include "pinning.hpp"
@@ -32,22 +34,7 @@ namespace {
 namespace ch = chanpool::channels;
 namespace tr = chanpool::transport;
 
-[[noreturn]] void die(const char* what, const std::string& why) {
-  std::fprintf(stderr, "latency_bench: %s: %s\n", what, why.c_str());
-  std::_Exit(1);
-}
-
-bool write_all(int fd, const void* p, std::size_t n) { return ::write(fd, p, n) == static_cast<ssize_t>(n); }
-bool read_all(int fd, void* p, std::size_t n) {
-  auto* c = static_cast<char*>(p);
-  while (n) {
-    const ssize_t r = ::read(fd, c, n);
-    if (r <= 0) return false;
-    c += r;
-    n -= static_cast<std::size_t>(r);
-  }
-  return true;
-}
+using fabric_util::die;
 
 // One endpoint that ping-pongs with one peer: a receive always posted, busy-polled CQ.
 struct direct_peer {
@@ -112,18 +99,7 @@ std::vector<latency_row> run_direct(const fabric_latency_options& o, std::string
   for (auto s : o.sizes) largest = std::max(largest, s);
   auto open_peer = [&](int fd) {
     direct_peer p;
-    auto ep = tr::fabric_endpoint::open(ec);
-    if (!ep) die("opening an endpoint", ep.error().message());
-    p.ep = std::move(*ep);
-    const auto& mine = p.ep.address();
-    const std::uint32_t len = static_cast<std::uint32_t>(mine.size());
-    std::uint32_t peer_len = 0;
-    if (!write_all(fd, &len, 4) || !write_all(fd, mine.data(), len) || !read_all(fd, &peer_len, 4)) die("address exchange", "peer gone");
-    std::vector<std::byte> theirs(peer_len);
-    if (!read_all(fd, theirs.data(), peer_len)) die("address exchange", "peer gone");
-    auto addr = p.ep.insert_peer(theirs);
-    if (!addr) die("fi_av_insert", addr.error().message());
-    p.peer = *addr;
+    std::tie(p.ep, p.peer) = fabric_util::open_connected(ec, fd);
     p.send_buf.assign(std::max<std::size_t>(largest, 8), std::byte{0x5a});
     p.recv_buf.resize(std::max<std::size_t>(largest, 8));
     p.post_recv();

@@ -3,8 +3,9 @@
 
 usage: check_json.py KIND -- COMMAND...
 KIND: latency (latency_bench, mpi_latency, boost_mq_latency), latency_hops (latency_bench --hops),
-cleanup (chanpool_cleanup --list --json), fanin (fanin_bench --json) or bandwidth (mpi_bandwidth
---json: one row per --sizes size and kind, send, put and get unless --kinds says otherwise).
+bandwidth (latency_bench --transport fabric --bandwidth), cleanup (chanpool_cleanup --list --json),
+fanin (fanin_bench --json) or mpi_bandwidth (mpi_bandwidth --json: one row per --sizes size and
+kind, send, put and get unless --kinds says otherwise).
 """
 import json
 import subprocess
@@ -54,6 +55,39 @@ def check_latency_hops(doc, command):
             fail(f"a hop that cannot be negative is: {h}")
 
 
+BANDWIDTH_KINDS = ["direct send", "direct write", "direct read", "agent message", "agent put", "agent get"]
+
+
+def check_bandwidth(doc, command):
+    """Every size given by --sizes has all six kinds, each with a positive figure and ratio."""
+    for key in ("tool", "transport", "modes", "bandwidth"):
+        if key not in doc:
+            fail(f"missing '{key}' in {doc}")
+    if sorted(m.get("mode") for m in doc["modes"]) != ["agent", "direct"] or not all(m.get("fabric") for m in doc["modes"]):
+        fail(f"expected the direct and agent modes, each naming its fabric: {doc['modes']}")
+    sizes = [int(s) for s in command[command.index("--sizes") + 1].split(",")]
+    windows = int(command[command.index("--iterations") + 1]) if "--iterations" in command else None
+    rows = doc["bandwidth"]
+    for size in sizes:
+        kinds = [r.get("kind") for r in rows if r.get("size") == size]
+        if kinds != BANDWIDTH_KINDS:
+            fail(f"size {size}: expected the kinds {BANDWIDTH_KINDS} in that order, got {kinds}")
+    if len(rows) != 6 * len(sizes):
+        fail(f"expected {6 * len(sizes)} rows, got {len(rows)}")
+    for row in rows:
+        for key in ("size", "kind", "mb_per_s", "ratio_to_direct", "window", "iterations"):
+            if key not in row:
+                fail(f"bandwidth row lacks '{key}': {row}")
+        if row.get("unsupported"):
+            fail(f"the provider should support every kind here: {row}")
+        if not (row["mb_per_s"] > 0 and row["ratio_to_direct"] > 0 and row["window"] >= 1 and row["iterations"] >= 1):
+            fail(f"implausible row: {row}")
+        if row["kind"].startswith("direct") and row["ratio_to_direct"] != 1:
+            fail(f"a direct row is its own reference: {row}")
+        if windows is not None and row["iterations"] != windows:
+            fail(f"expected {windows} timed windows (--iterations): {row}")
+
+
 def check_cleanup(doc, command):
     if not isinstance(doc, list):
         fail(f"expected a list of segments, got {doc!r}")
@@ -82,7 +116,7 @@ def check_fanin(doc, command):
         fail(f"implausible figures: {doc}")
 
 
-def check_bandwidth(doc, command):
+def check_mpi_bandwidth(doc, command):
     for key in ("tool", "library", "bandwidth"):
         if key not in doc:
             fail(f"missing '{key}' in {doc}")
@@ -112,8 +146,8 @@ def main():
         doc = json.loads(done.stdout)
     except json.JSONDecodeError as error:
         fail(f"stdout is not one JSON document ({error}): {done.stdout[:400]!r}")
-    {"latency": check_latency, "latency_hops": check_latency_hops, "cleanup": check_cleanup,
-     "fanin": check_fanin, "bandwidth": check_bandwidth}[kind](doc, command)
+    {"latency": check_latency, "latency_hops": check_latency_hops, "bandwidth": check_bandwidth, "cleanup": check_cleanup,
+     "fanin": check_fanin, "mpi_bandwidth": check_mpi_bandwidth}[kind](doc, command)
     print(f"ok: {' '.join(command)}")
 
 
