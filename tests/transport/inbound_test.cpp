@@ -161,33 +161,45 @@ TEST_F(Inbound, SourcesAreIndependent) {
   EXPECT_EQ(in.source(1).next_sequence, 1u);
 }
 
-TEST_F(Inbound, ALargeMessageBlocksItsSourceUntilItFinishes) {
-  cp::large_delivery pending_large;
+// Large transfers of one source overlap: each claims its slot in order and the messages behind
+// them are delivered into later slots, so the channel's receiver still sees the source's order
+// whichever transfer finishes first. The batch's credit does not wait for the transfers.
+TEST_F(Inbound, LargeMessagesOverlapAndTheChannelKeepsTheirOrder) {
+  cp::large_delivery pending[2];
   int started = 0;
   cp::inbound li{3, 8, counters, [&](std::uint32_t s, const w::message_header& m, const w::large_source&, channel& ch) {
-                   ++started;
-                   EXPECT_EQ(ch.claim_send(m.length, pending_large.claim, chanpool::channels::try_once), status::ok);
-                   pending_large.source = s;
-                   pending_large.channel_id = m.channel_id;
-                   li_ptr->await_large(s, &pending_large);
+                   cp::large_delivery& d = pending[started++];
+                   EXPECT_EQ(ch.claim_send(m.length, d.claim, chanpool::channels::try_once), status::ok);
+                   d.source = s;
+                   d.channel_id = m.channel_id;
+                   li_ptr->large_started(d);
                    return true;
                  }};
   li_ptr = &li;
   ASSERT_TRUE(li.resolve("sink", job));
+  auto append_large = [&](std::vector<std::byte>& body, std::uint64_t tag) {
+    const w::message_header large{3, sink_id, w::large, 0, 42, tag};
+    const std::size_t at = body.size();
+    body.resize(at + sizeof large);
+    std::memcpy(body.data() + at, &large, sizeof large);
+  };
   std::vector<std::byte> body = batch(sink_id, {1});
-  const w::message_header large{3, sink_id, w::large, 0, 42, 77};
-  const std::size_t at = body.size();
-  body.resize(at + sizeof large);
-  std::memcpy(body.data() + at, &large, sizeof large);
+  append_large(body, 77);
+  append_large(body, 78);
   const std::vector<std::byte> after = batch(sink_id, {2});
   body.insert(body.end(), after.begin(), after.end());
   li.on_batch(1, 0, body.data(), body.data() + body.size(), body.size());
-  EXPECT_EQ(started, 1);
-  EXPECT_EQ(drain(), (std::vector<int>{1}));  // the message after the large one waits for it
-  pending_large.claim.data()[0] = std::byte{50};
-  li.finish_large(pending_large, true);
-  EXPECT_EQ(drain(), (std::vector<int>{50, 2}));
-  EXPECT_EQ(li.take_owed(1, true).credits, 1u);
+  EXPECT_EQ(started, 2) << "the second transfer starts while the first is in progress";
+  EXPECT_EQ(li.source(1).large_in_progress, 2u);
+  EXPECT_EQ(li.take_owed(1, true).credits, 1u) << "every message of the batch has its slot";
+  EXPECT_EQ(drain(), (std::vector<int>{1}));  // the rest waits behind the first transfer's slot
+  pending[1].claim.data()[0] = std::byte{51};
+  li.finish_large(pending[1], true);          // the second finishes first
+  EXPECT_TRUE(drain().empty());
+  pending[0].claim.data()[0] = std::byte{50};
+  li.finish_large(pending[0], true);
+  EXPECT_EQ(drain(), (std::vector<int>{50, 51, 2}));
+  EXPECT_EQ(li.source(1).large_in_progress, 0u);
 }
 
 // Every sender resolves its target: a channel already open stays mapped. One created again under
@@ -199,7 +211,7 @@ TEST_F(Inbound, ResolvingAgainNeverUnmapsASlotBeingWritten) {
                    EXPECT_EQ(ch.claim_send(m.length, pending_large.claim, chanpool::channels::try_once), status::ok);
                    pending_large.source = s;
                    pending_large.channel_id = m.channel_id;
-                   li_ptr->await_large(s, &pending_large);
+                   li_ptr->large_started(pending_large);
                    return true;
                  }};
   li_ptr = &li;
@@ -243,7 +255,7 @@ TEST_F(Inbound, ARemoteReadMessageNamesItsSourceAndIsReportedDone) {
                    pending_large.channel_id = m.channel_id;
                    pending_large.token = m.token;
                    pending_large.remote_read = true;
-                   li_ptr->await_large(s, &pending_large);
+                   li_ptr->large_started(pending_large);
                    return true;
                  }};
   li_ptr = &li;
@@ -264,13 +276,13 @@ TEST_F(Inbound, ARemoteReadMessageNamesItsSourceAndIsReportedDone) {
   EXPECT_EQ(seen.address, 0xabc000u);
   EXPECT_EQ(seen.key, 0x55u);
   EXPECT_EQ(cp::relaxed_load(counters.dropped_unknown_channel), 1u);
-  EXPECT_TRUE(drain().empty());  // 2 waits behind the read
+  EXPECT_TRUE(drain().empty());  // 2 is in, behind the read's slot
   cp::owed_to_source owed = li.take_owed(1, true);
   EXPECT_EQ(owed.reads_done, (std::vector<std::uint64_t>{91}));
+  EXPECT_EQ(owed.credits, 1u);
   pending_large.claim.data()[0] = std::byte{60};
   li.finish_large(pending_large, true);
   EXPECT_EQ(drain(), (std::vector<int>{60, 2}));
   owed = li.take_owed(1, true);
   EXPECT_EQ(owed.reads_done, (std::vector<std::uint64_t>{92}));
-  EXPECT_EQ(owed.credits, 1u);
 }

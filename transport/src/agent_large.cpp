@@ -47,10 +47,18 @@ void agent::impl::register_inbox_heap() {
 }
 
 // Waits until fewer than two windows of large messages are in flight (or the agent stops).
+// Partial batches go first: the descriptors in them are what lets their receivers finish (and
+// so what frees room here).
 void agent::impl::wait_large_room() {
+  bool sealed = false;
   while (true) {
     const std::uint64_t seen = stall_epoch.load(std::memory_order_acquire);
     if (large_in_flight.load(std::memory_order_acquire) < 2 * config.credits || stopping.load()) return;
+    if (!sealed) {
+      for (destination* p : partials) seal(*p);
+      sealed = true;
+      continue;
+    }
     wait_stalled(seen);
   }
 }
@@ -87,9 +95,17 @@ bool agent::impl::send_large_read(destination& d, const w::inbox_header& h, chan
   large_in_flight.fetch_add(1, std::memory_order_relaxed);
   const w::message_header m{static_cast<std::uint32_t>(payload.size()), h.channel_id,
                             static_cast<std::uint16_t>(h.flags | w::large | w::remote_read), 0, h.src_pid, tag};
-  if (d.current->append(m, {reinterpret_cast<const std::byte*>(&where), sizeof where})) d.current_since_ns = detail::now_ns();
-  // Sealed at once: the receiver can start reading while this node goes on with the inbox.
-  seal(d);
+  // The descriptor is a small message like any other: it fills the batch under the same flush
+  // rules (a burst of large messages shares frames and credits; a lone one leaves at once).
+  if (d.current->append(m, {reinterpret_cast<const std::byte*>(&where), sizeof where})) {
+    d.current_since_ns = detail::now_ns();
+    d.has_partial.store(true, std::memory_order_relaxed);
+    if (!d.listed_partial) {
+      d.listed_partial = true;
+      partials.push_back(&d);
+    }
+  }
+  if (!config.aggregation || d.current->used + sizeof(w::message_header) > config.flush_bytes) seal(d);
   detail::relaxed_add(counters().large_sent, 1);
   detail::relaxed_add(counters().large_read_sent, 1);
   detail::relaxed_add(counters().bytes_sent, payload.size());
@@ -179,7 +195,7 @@ bool agent::impl::start_large_recv(std::uint32_t s, const w::message_header& m, 
     fi_cq_data_entry e;
     fi_cq_read(endpoint.cq(), &e, 0);
   }
-  in->await_large(s, &lr.release()->delivery);
+  in->large_started(lr.release()->delivery);
   return true;
 }
 
@@ -204,7 +220,7 @@ bool agent::impl::start_large_read(std::uint32_t s, const w::message_header& m, 
     fi_cq_read(endpoint.cq(), &e, 0);  // progress, so the provider frees room for the read
   }
   detail::relaxed_add(counters().large_read_received, 1);
-  in->await_large(s, &lr.release()->delivery);
+  in->large_started(lr.release()->delivery);
   return true;
 }
 

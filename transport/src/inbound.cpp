@@ -40,7 +40,7 @@ void inbound::accept_batch(std::uint32_t s, const std::byte* body, const std::by
   ++src.next_sequence;
   relaxed_add(counters_.frames_received, 1);
   relaxed_add(counters_.bytes_received, frame_bytes);
-  if (!src.pending.empty() || src.awaiting_large) {
+  if (!src.pending.empty()) {
     src.pending.push_back({std::vector<std::byte>(body, end), 0, true});
     return;
   }
@@ -48,7 +48,7 @@ void inbound::accept_batch(std::uint32_t s, const std::byte* body, const std::by
   if (!reached) {
     relaxed_add(counters_.dropped_malformed, 1);
     ++src.credits_owed;
-  } else if (reached == end && !src.awaiting_large) {
+  } else if (reached == end) {
     ++src.credits_owed;
   } else {
     src.pending.push_back({std::vector<std::byte>(reached, end), 0, true});
@@ -82,7 +82,7 @@ const std::byte* inbound::deliver(std::uint32_t s, const std::byte* p, const std
         break;
       }
       p += sizeof m + body;
-      break;  // the source waits for the large message's bytes before anything after it
+      continue;
     }
     const std::byte* run_end = nullptr;
     const std::size_t run = run_length(p, end, m.channel_id, ch->inline_capacity(), run_end);
@@ -176,7 +176,7 @@ const std::byte* inbound::deliver_run(std::uint32_t s, const std::byte* p, std::
 
 void inbound::drain_pending(std::uint32_t s) {
   source_state& src = sources_[s];
-  while (!src.pending.empty() && !src.awaiting_large) {
+  while (!src.pending.empty()) {
     pending_fragment& f = src.pending.front();
     const std::byte* begin = f.messages.data() + f.offset;
     const std::byte* end = f.messages.data() + f.messages.size();
@@ -194,7 +194,8 @@ void inbound::drain_pending(std::uint32_t s) {
 
 void inbound::finish_large(large_delivery& d, bool ok) {
   source_state& src = sources_[d.source];
-  if (src.awaiting_large == &d) src.awaiting_large = nullptr;
+  if (src.large_in_progress) --src.large_in_progress;
+  if (d.channel_id < targets_.size() && targets_[d.channel_id].large_in_progress) --targets_[d.channel_id].large_in_progress;
   if (d.claim.active()) {
     channel* ch = target(d.channel_id);
     if (ch && ok) {
@@ -246,9 +247,12 @@ result<std::uint32_t> inbound::resolve(const std::string& name, const std::strin
 }
 
 bool inbound::awaits_large_into(std::uint32_t channel_id) const noexcept {
-  return std::any_of(sources_.begin(), sources_.end(), [channel_id](const source_state& s) {
-    return s.awaiting_large && s.awaiting_large->channel_id == channel_id;
-  });
+  return channel_id < targets_.size() && targets_[channel_id].large_in_progress != 0;
+}
+
+void inbound::large_started(const large_delivery& d) {
+  ++sources_[d.source].large_in_progress;
+  if (d.channel_id < targets_.size()) ++targets_[d.channel_id].large_in_progress;
 }
 
 channel* inbound::target(std::uint32_t id) noexcept {

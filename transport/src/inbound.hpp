@@ -32,8 +32,8 @@ struct large_delivery {
   channels::send_claim claim;  // inactive: the message is received only to be dropped
 };
 
-// What is left of a source's batch when a target channel was full or a large message is
-// arriving: delivered in order before anything newer from that source.
+// What is left of a source's batch when a target channel was full: delivered in order before
+// anything newer from that source.
 struct pending_fragment {
   std::vector<std::byte> messages;
   std::size_t offset = 0;
@@ -42,7 +42,9 @@ struct pending_fragment {
 
 struct source_state {
   std::deque<pending_fragment> pending;
-  const large_delivery* awaiting_large = nullptr;  // a tagged receive in progress blocks the source
+  // Large transfers in progress from this source. They do not hold the source back: each has
+  // claimed its slot, so the channel's order is the source's order whenever they complete.
+  std::uint32_t large_in_progress = 0;
   std::uint32_t credits_owed = 0;
   std::vector<wire::ack_record> acks;
   std::vector<std::uint64_t> reads_done;  // tags of remote_read messages done with (large_done)
@@ -78,10 +80,12 @@ class inbound {
                          std::size_t frame_bytes);
   // Delivers s's held-back messages in order; stops at the first that cannot go yet.
   void drain_pending(std::uint32_t s);
-  // The tagged receive of `d` finished (ok) or failed: commit or abandon, ack, go on with s.
+  // The transfer of `d` finished (ok) or failed: commit or abandon, ack, go on with its source.
   void finish_large(large_delivery& d, bool ok);
-  // The large receive of s is in progress: nothing after it is delivered until it finishes.
-  void await_large(std::uint32_t s, const large_delivery* d) { sources_[s].awaiting_large = d; }
+  // The hook started the transfer of `d` into its claimed slot. Messages after it go on being
+  // delivered (into later slots: a receiver of the channel still gets them in order), so several
+  // transfers of one source overlap.
+  void large_started(const large_delivery& d);
   // Records a deposited message's outcome for its sender's ack.
   void ack(std::uint32_t s, const wire::message_header& m, status st);
   // A remote_read message of s is done with (read, or dropped): its sender may free the bytes.
@@ -117,6 +121,7 @@ class inbound {
     // A channel created again under the name while a large message is being read into ch's
     // claimed slot: ch stays mapped until that transfer is done, then this replaces it.
     channels::channel next;
+    std::uint32_t large_in_progress = 0;  // transfers writing into ch's claimed slots
   };
   bool awaits_large_into(std::uint32_t channel_id) const noexcept;
 
