@@ -53,13 +53,14 @@ namespace {
 const std::map<std::string, std::string>& family() {
   static const std::map<std::string, std::string> f{{"direct send", "direct send"},     {"direct write", "direct write"},
                                                     {"direct read", "direct read"},     {"agent message", "direct send"},
+                                                    {"agent message in place", "direct send"},
                                                     {"agent put", "direct write"},      {"agent get", "direct read"}};
   return f;
 }
 
 const std::vector<std::string>& kind_order() {
   static const std::vector<std::string> k{"direct send",   "direct write", "direct read",
-                                          "agent message", "agent put",    "agent get"};
+                                          "agent message", "agent message in place", "agent put", "agent get"};
   return k;
 }
 
@@ -93,16 +94,16 @@ void print_text(const std::vector<reported>& rows, const std::vector<std::pair<s
   std::printf("# MB/s: 10^6 bytes/s; ratio: to the direct kind of the same family and size (message: direct send,\n"
               "# put: direct write, get: direct read); windows: timed windows after %llu of warm-up\n",
               static_cast<unsigned long long>(bandwidth_warm_up_windows));
-  std::printf("%-12s %-15s %12s %8s %8s %9s\n", "# size(B)", "kind", "MB/s", "ratio", "window", "windows");
+  std::printf("%-12s %-22s %12s %8s %8s %9s\n", "# size(B)", "kind", "MB/s", "ratio", "window", "windows");
   for (const auto& e : rows) {
     const auto& r = e.row;
     if (!r.supported) {
-      std::printf("%-12zu %-15s %12s %8s %8u %9s\n", r.size, r.kind.c_str(), "unsupported", "-", r.window, "-");
+      std::printf("%-12zu %-22s %12s %8s %8u %9s\n", r.size, r.kind.c_str(), "unsupported", "-", r.window, "-");
       continue;
     }
     char ratio[32] = "-";
     if (e.ratio) std::snprintf(ratio, sizeof ratio, "%.3f", *e.ratio);
-    std::printf("%-12zu %-15s %12.1f %8s %8u %9llu\n", r.size, r.kind.c_str(), r.mb_per_s, ratio, r.window,
+    std::printf("%-12zu %-22s %12.1f %8s %8u %9llu\n", r.size, r.kind.c_str(), r.mb_per_s, ratio, r.window,
                 static_cast<unsigned long long>(r.windows));
   }
   std::fflush(stdout);

@@ -79,29 +79,49 @@ void check(status st, const char* what) {
   bw.set_wait(wait);
   std::vector<std::byte> buf(*std::max_element(o.sizes.begin(), o.sizes.end()));
   const std::byte ack[ack_bytes]{};
-  for (const auto size : o.sizes) {
-    const std::uint32_t w = window_for(size, o.window);
-    std::uint64_t total = bandwidth_warm_up_windows;
-    for (std::uint64_t k = 0; k < total; ++k) {
-      for (std::uint32_t i = 0; i < w; ++i) {
-        std::size_t len = 0;
-        if (const status st = bw.recv(buf, len, receiver_timeout); st != status::ok)
-          die("node 1 recv", std::string(to_string(st)) + " after " + std::to_string(i) + " of the " + std::to_string(w) +
-                                 " messages of window " + std::to_string(k + 1) + " of " + std::to_string(size) + " B");
-        if (len != size) die("node 1 recv", "a message of " + std::to_string(len) + " bytes, expected " + std::to_string(size));
+  // One message: into buf (recv), or read where it lies and released (in place).
+  auto receive = [&](bool in_place, std::size_t& len) {
+    if (!in_place) return bw.recv(buf, len, receiver_timeout);
+    ch::recv_claim claim;
+    const status st = bw.claim_recv(claim, receiver_timeout);
+    if (st != status::ok) return st;
+    len = claim.data().size();
+    return bw.release(claim);
+  };
+  for (const auto size : o.sizes)
+    for (const bool in_place : {false, true}) {
+      const std::uint32_t w = window_for(size, o.window);
+      std::uint64_t total = bandwidth_warm_up_windows;
+      for (std::uint64_t k = 0; k < total; ++k) {
+        for (std::uint32_t i = 0; i < w; ++i) {
+          std::size_t len = 0;
+          if (const status st = receive(in_place, len); st != status::ok)
+            die("node 1 recv", std::string(to_string(st)) + " after " + std::to_string(i) + " of the " + std::to_string(w) +
+                                   " messages of window " + std::to_string(k + 1) + " of " + std::to_string(size) + " B");
+          if (len != size) die("node 1 recv", "a message of " + std::to_string(len) + " bytes, expected " + std::to_string(size));
+        }
+        check(to_ack->send({ack, ack_bytes}, op_timeout), "node 1 ack");
+        if (k + 1 == bandwidth_warm_up_windows) total += receive_value<std::uint64_t>(fd);
       }
-      check(to_ack->send({ack, ack_bytes}, op_timeout), "node 1 ack");
-      if (k + 1 == bandwidth_warm_up_windows) total += receive_value<std::uint64_t>(fd);
     }
-  }
   (void)receive_value<char>(fd);  // the rma kinds are over
   if (region) region->close();
   std::_Exit(0);
 }
 
+// A window of messages: sent from `source`, or claimed and committed in place (in_place; their
+// bytes are left as the inbox has them, as a direct send leaves its buffer).
 void message_window(tr::remote_channel& to_bw, ch::channel& acks, const std::vector<std::byte>& source, std::size_t size,
-                    std::uint32_t w) {
-  for (std::uint32_t i = 0; i < w; ++i) check(to_bw.send({source.data() + i * size, size}, op_timeout), "node 0 send");
+                    std::uint32_t w, bool in_place) {
+  for (std::uint32_t i = 0; i < w; ++i) {
+    if (!in_place) {
+      check(to_bw.send({source.data() + i * size, size}, op_timeout), "node 0 send");
+      continue;
+    }
+    tr::remote_claim claim;
+    check(to_bw.claim(size, claim, op_timeout), "node 0 claim");
+    check(to_bw.commit(claim), "node 0 commit");
+  }
   std::byte ack[ack_bytes];
   std::size_t len = 0;
   check(acks.recv(ack, len, op_timeout), "node 0 ack recv");
@@ -135,11 +155,12 @@ std::vector<bandwidth_row> run_initiator(const fabric_bandwidth_options& o, cons
   std::vector<bandwidth_row> rows;
   const std::vector<std::byte> source(largest_window_bytes(o), std::byte{0x5a});
   auto announce = [&](std::uint64_t n) { send_value(fd, n); };
-  for (const auto size : o.sizes) {
-    const std::uint32_t w = window_for(size, o.window);
-    rows.push_back(measure_windows(size, "agent message", w, o.windows, [&] { message_window(*to_bw, acks, source, size, w); },
-                                   announce));
-  }
+  for (const auto size : o.sizes)
+    for (const bool in_place : {false, true}) {
+      const std::uint32_t w = window_for(size, o.window);
+      rows.push_back(measure_windows(size, in_place ? "agent message in place" : "agent message", w, o.windows,
+                                     [&] { message_window(*to_bw, acks, source, size, w, in_place); }, announce));
+    }
   auto mine = tr::region::create(*c, largest_window_bytes(o));
   if (!mine && mine.error() != tr::rma_errc::rma_unsupported) die("region::create on node 0", mine.error().message());
   const bool rma = mine && theirs.generation != 0;
@@ -193,7 +214,8 @@ bandwidth_part run_agent_bandwidth(const fabric_bandwidth_options& o) {
   part.rows = run_initiator(o, vc->node_job(0), *acks, sv[0], rma_note);
   char heap[32];
   std::snprintf(heap, sizeof heap, "%.1f MiB", static_cast<double>(data_cfg.heap_bytes) / (1u << 20));
-  part.notes = "agent message: buffered sends, recv() at node 1 into a buffer of its own, channel heap " +
+  part.notes = "agent message: buffered sends, recv() at node 1 into a buffer of its own; in place: claim/commit "
+               "and claim_recv/release, no copy in either process; channel heap " +
                std::string(heap) + "; " + rma_note;
   send_value(sv[0], char{1});
   int st = 0;

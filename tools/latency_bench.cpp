@@ -159,7 +159,9 @@ chanpool::tools::man::page manual() {
           "provider's mr_mode; a write completes with FI_DELIVERY_COMPLETE, so its bytes are placed at\n"
           "the target, or, where the provider refuses the flag, each window ends with a fenced read:\n"
           "the header says which), agent message (remote_channel sends to a channel on node 1, whose\n"
-          "process recv()s them), agent put and agent get (client::put_async / get_async between a\n"
+          "process recv()s them), agent message in place (the same, zero copy: remote_channel::claim\n"
+          "and commit at node 0, claim_recv and release at node 1, the bytes left as they are, as a\n"
+          "direct send leaves its buffer), agent put and agent get (client::put_async / get_async between a\n"
           "region on node 0 and one on node 1; a put completes once its bytes are visible at the\n"
           "target). Each agent kind's ratio is to the direct kind of its family: message to direct\n"
           "send, put to direct write, get to direct read. Sizes default to 4096,65536,262144,1048576,\n"
@@ -195,7 +197,7 @@ chanpool::tools::man::page manual() {
           "header lines naming each mode's fabric and how its completions are made. --json: {\"tool\":\n"
           "\"latency_bench\",\"transport\":\"fabric\",\"modes\":[{\"mode\":\"direct\"|\"agent\",\"fabric\":\n"
           "summary,\"notes\":...}, ...],\"bandwidth\":[{\"size\":B,\"kind\":\"direct send\"|\"direct write\"|\n"
-          "\"direct read\"|\"agent message\"|\"agent put\"|\"agent get\",\"mb_per_s\":..,\"ratio_to_direct\":..,\n"
+          "\"direct read\"|\"agent message\"|\"agent message in place\"|\"agent put\"|\"agent get\",\"mb_per_s\":..,\"ratio_to_direct\":..,\n"
           "\"window\":W,\"iterations\":timed windows}, ...]} (mb_per_s and ratio_to_direct null, and\n"
           "\"unsupported\":true, for a kind the provider lacks).",
       .exit_status =

@@ -55,11 +55,12 @@ def check_latency_hops(doc, command):
             fail(f"a hop that cannot be negative is: {h}")
 
 
-BANDWIDTH_KINDS = ["direct send", "direct write", "direct read", "agent message", "agent put", "agent get"]
+BANDWIDTH_KINDS = ["direct send", "direct write", "direct read", "agent message", "agent message in place", "agent put",
+                   "agent get"]
 
 
 def check_bandwidth(doc, command):
-    """Every size given by --sizes has all six kinds, each with a positive figure and ratio."""
+    """Every size given by --sizes has all seven kinds, each with a positive figure and ratio."""
     for key in ("tool", "transport", "modes", "bandwidth"):
         if key not in doc:
             fail(f"missing '{key}' in {doc}")
@@ -72,8 +73,8 @@ def check_bandwidth(doc, command):
         kinds = [r.get("kind") for r in rows if r.get("size") == size]
         if kinds != BANDWIDTH_KINDS:
             fail(f"size {size}: expected the kinds {BANDWIDTH_KINDS} in that order, got {kinds}")
-    if len(rows) != 6 * len(sizes):
-        fail(f"expected {6 * len(sizes)} rows, got {len(rows)}")
+    if len(rows) != len(BANDWIDTH_KINDS) * len(sizes):
+        fail(f"expected {len(BANDWIDTH_KINDS) * len(sizes)} rows, got {len(rows)}")
     for row in rows:
         for key in ("size", "kind", "mb_per_s", "ratio_to_direct", "window", "iterations"):
             if key not in row:
