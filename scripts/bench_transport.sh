@@ -8,7 +8,8 @@
 #      Open MPI over TCP on the same loopback (scripts/compare_fabric_latency.sh)
 #   3. bandwidth from one process to another: Open MPI over TCP on loopback (MPI_Isend windows,
 #      MPI_Put, MPI_Get; mpi_compare/mpi_bandwidth), with Open MPI's defaults (shared memory), and
-#      fabtests' fi_rma_bw over tcp;ofi_rxm when scripts/fetch_fabtests.sh has built it
+#      fabtests' fi_rma_bw over tcp;ofi_rxm when scripts/fetch_fabtests.sh has built it, and
+#      latency_bench --bandwidth: bare endpoints against the agents (messages, put, get)
 # Usage: scripts/bench_transport.sh [--messages_per_sender M]   (BUILD overrides build/release)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,10 +57,7 @@ mpirun -np 2 --oversubscribe --bind-to none "$mpi_bw"
 # (scripts/fetch_fabtests.sh builds it from the libfabric source package; Debian has no fabtests).
 echo "### scripts/fi_rma_bw_loopback.sh: fi_rma_bw -p 'tcp;ofi_rxm' -e rdm -o write, -o read on 127.0.0.1"
 scripts/fi_rma_bw_loopback.sh
-# ---- chanpool's fabric bandwidth: runs once latency_bench has --bandwidth --------------------
-# (--help captured first: a grep -q that stops reading early could fail the pipe under pipefail)
-if grep -q -- --bandwidth <<<"$("$BUILD/tools/latency_bench" --help 2>/dev/null || true)"; then
-  echo "### FI_TCP_IFACE=lo latency_bench --transport fabric --provider 'tcp;ofi_rxm' --bandwidth"
-  FI_TCP_IFACE=lo "$BUILD/tools/latency_bench" --transport fabric --provider "tcp;ofi_rxm" --bandwidth
-fi
-# ---- end of chanpool's fabric bandwidth ---------------------------------------------------------
+# chanpool's fabric bandwidth in the same run: bare endpoints (send, fi_write, fi_read) against the
+# path through the agents (messages copied and in place, put, get), same provider.
+echo "### FI_TCP_IFACE=lo latency_bench --transport fabric --provider 'tcp;ofi_rxm' --bandwidth"
+FI_TCP_IFACE=lo "$BUILD/tools/latency_bench" --transport fabric --provider "tcp;ofi_rxm" --bandwidth
