@@ -99,6 +99,14 @@ static int check_errors(chanpool_client_t* client, chanpool_remote_t* requests) 
   rc = chanpool_remote_open(client, 7, "requests", NULL, &none);
   if (rc != CHANPOOL_E_PEER_UNREACHABLE || none) return fail("node 0", "open on a wrong node gave", rc);
   const size_t too_big = chanpool_remote_max_message_bytes(requests) + 1;
+  chanpool_send_claim_t claim;
+  rc = chanpool_remote_claim(requests, too_big, &claim, CHANPOOL_TRY_ONCE);
+  if (rc != CHANPOOL_TOO_LARGE || claim.data != NULL) return fail("node 0", "oversized claim gave", rc);
+  rc = chanpool_remote_claim(requests, 64, &claim, kWaitNs);
+  if (rc == CHANPOOL_OK) rc = chanpool_remote_abandon(requests, &claim); /* nothing is sent */
+  if (rc != CHANPOOL_OK) return fail("node 0", "claim and abandon gave", rc);
+  rc = chanpool_remote_commit(requests, &claim);
+  if (rc != CHANPOOL_INVALID) return fail("node 0", "commit of an abandoned claim gave", rc);
   rc = chanpool_remote_send(requests, NULL, too_big, CHANPOOL_TRY_ONCE, CHANPOOL_SEND_BUFFERED);
   if (rc != CHANPOOL_INVALID) return fail("node 0", "send of NULL data gave", rc);
   unsigned char* big = calloc(1, too_big);
@@ -124,9 +132,20 @@ static int ping(const char* node_job, long count) {
   for (long seq = 0; status == 0 && seq < count; ++seq) {
     const size_t size = sizes[(size_t)seq % (sizeof sizes / sizeof sizes[0])];
     fill(sent, size, (uint64_t)seq);
-    /* Odd messages deposited (returns once it is in node 1's channel), even ones buffered. */
+    /* Odd messages deposited (returns once it is in node 1's channel), even ones buffered; every
+     * fourth is built in place in the agent's inbox instead (zero copy; buffered). */
     const int mode = seq % 2 ? CHANPOOL_SEND_DEPOSITED : CHANPOOL_SEND_BUFFERED;
-    rc = chanpool_remote_send(requests, sent, size, kWaitNs, mode);
+    if (seq % 4 == 2) {
+      chanpool_send_claim_t claim;
+      rc = chanpool_remote_claim(requests, size, &claim, kWaitNs);
+      if (rc == CHANPOOL_OK && claim.size != size) rc = CHANPOOL_INVALID;
+      if (rc == CHANPOOL_OK) {
+        memcpy(claim.data, sent, size); /* an application would build its message here */
+        rc = chanpool_remote_commit(requests, &claim);
+      }
+    } else {
+      rc = chanpool_remote_send(requests, sent, size, kWaitNs, mode);
+    }
     size_t length = 0;
     if (rc == CHANPOOL_OK) rc = chanpool_channel_recv(replies, got, 65536, &length, kWaitNs);
     if (rc != CHANPOOL_OK) {

@@ -54,6 +54,21 @@ int copy_out(std::string_view text, char* buffer, std::size_t capacity, std::siz
 
 }  // namespace
 
+namespace {
+
+// Commits or abandons the remote_claim kept in a C claim, then zeroes the C claim.
+template <class Finish>
+int finish_remote_claim(chanpool_remote_t* remote, chanpool_send_claim_t* claim, Finish finish) {
+  if (!remote || !claim) return CHANPOOL_INVALID;
+  tr::remote_claim c;
+  std::memcpy(static_cast<void*>(&c), claim->internal, sizeof c);
+  if (!c.active()) return CHANPOOL_INVALID;
+  const int rc = code(finish(c));
+  std::memset(claim, 0, sizeof *claim);
+  return rc;
+}
+}  // namespace
+
 extern "C" {
 
 void chanpool_cluster_config_init(chanpool_cluster_config_t* config) {
@@ -183,6 +198,32 @@ int chanpool_remote_send(chanpool_remote_t* remote, const void* data, size_t siz
       mode > CHANPOOL_SEND_DEPOSITED)
     return CHANPOOL_INVALID;
   return code(remote->remote.send({static_cast<const std::byte*>(data), size}, t, static_cast<tr::send_mode>(mode)));
+}
+
+// A remote_claim lives in the C struct's `internal` words (trivially copyable, checked here).
+static_assert(sizeof(tr::remote_claim) <= sizeof(chanpool_send_claim_t::internal) &&
+              alignof(tr::remote_claim) <= alignof(std::uint64_t));
+
+int chanpool_remote_claim(chanpool_remote_t* remote, size_t size, chanpool_send_claim_t* claim, int64_t timeout_ns) {
+  if (claim) std::memset(claim, 0, sizeof *claim);
+  chanpool::channels::timeout t;
+  if (!remote || !claim || !to_timeout(timeout_ns, t)) return CHANPOOL_INVALID;
+  tr::remote_claim c;
+  const chanpool::status st = remote->remote.claim(size, c, t);
+  if (st == chanpool::status::ok) {
+    claim->data = c.data().data();
+    claim->size = c.data().size();
+    std::memcpy(claim->internal, static_cast<const void*>(&c), sizeof c);
+  }
+  return code(st);
+}
+
+int chanpool_remote_commit(chanpool_remote_t* remote, chanpool_send_claim_t* claim) {
+  return finish_remote_claim(remote, claim, [&](tr::remote_claim& c) { return remote->remote.commit(c); });
+}
+
+int chanpool_remote_abandon(chanpool_remote_t* remote, chanpool_send_claim_t* claim) {
+  return finish_remote_claim(remote, claim, [&](tr::remote_claim& c) { return remote->remote.abandon(c); });
 }
 
 size_t chanpool_remote_max_message_bytes(const chanpool_remote_t* remote) {

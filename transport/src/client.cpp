@@ -126,35 +126,37 @@ status remote_channel::send(std::span<const std::byte> message, timeout t, send_
   return static_cast<status>(a.status);
 }
 
+static_assert(std::is_trivially_copyable_v<remote_claim>);
+
+std::span<std::byte> remote_claim::data() const noexcept {
+  const std::span<std::byte> all = claim_.data();
+  if (local_ || all.empty()) return all;
+  return all.subspan(sizeof(w::inbox_header));  // the record's payload, after its header
+}
+
 status remote_channel::claim(std::size_t bytes, remote_claim& c, timeout t) noexcept {
   if (!client_ || c.active()) return status::invalid;
   if (local_.is_open()) {
-    const status st = local_.claim_send(bytes, c.claim_, t);
-    if (st == status::ok) c.payload_ = c.claim_.data();
     c.local_ = true;
-    return st;
+    return local_.claim_send(bytes, c.claim_, t);
   }
   if (bytes > max_message_bytes_) return status::too_large;
   if (client_->marked_gone(address_.node)) return status::peer_dead;
   const w::inbox_header h{address_.node, channel_id_, static_cast<std::uint16_t>(w::inbox_kind::data), 0, client_->pid, 0};
-  const status st = client_->claim_record(h, bytes, c.claim_, t);
-  if (st == status::ok) c.payload_ = c.claim_.data().subspan(sizeof h, bytes);
   c.local_ = false;
-  return st;
+  return client_->claim_record(h, bytes, c.claim_, t);
 }
 
 status remote_channel::commit(remote_claim& c) noexcept {
   if (!client_ || !c.active()) return status::invalid;
   channel& ch = c.local_ ? local_ : client_->inbox;
   const status st = ch.commit(c.claim_);
-  c.payload_ = {};
   return st == status::closed && !c.local_ ? status::peer_dead : st;
 }
 
 status remote_channel::abandon(remote_claim& c) noexcept {
   if (!client_ || !c.active()) return status::invalid;
   channel& ch = c.local_ ? local_ : client_->inbox;
-  c.payload_ = {};
   return ch.abandon(c.claim_);
 }
 

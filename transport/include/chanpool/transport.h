@@ -148,6 +148,21 @@ enum chanpool_send_mode {
 CHANPOOL_C_API int chanpool_remote_send(chanpool_remote_t* remote, const void* data, size_t size,
                                         int64_t timeout_ns, int mode);
 
+/* Zero-copy send (buffered): reserves `size` bytes for one message and describes them in *claim
+ * (its data and size; `internal` is the implementation's): write the message there, then
+ * chanpool_remote_commit() it or chanpool_remote_abandon() it through the same handle. Toward
+ * another node the bytes are in this node's agent inbox, and a large message leaves from there
+ * (read by the receiving agent straight into the target slot): it is not copied on this node.
+ * Returns as chanpool_remote_send(); on failure *claim is zeroed. The claim holds an inbox slot:
+ * keep it short. Threadsafe (distinct claims). */
+CHANPOOL_C_API int chanpool_remote_claim(chanpool_remote_t* remote, size_t size, chanpool_send_claim_t* claim,
+                                         int64_t timeout_ns);
+/* Hands a claimed message to the agent (or to the local channel). CHANPOOL_OK, CHANPOOL_PEER_DEAD
+ * (this node's agent is gone), CHANPOOL_INVALID (NULL, or a claim not live). Zeroes *claim. */
+CHANPOOL_C_API int chanpool_remote_commit(chanpool_remote_t* remote, chanpool_send_claim_t* claim);
+/* Gives a claimed message's room back without sending anything. Zeroes *claim. */
+CHANPOOL_C_API int chanpool_remote_abandon(chanpool_remote_t* remote, chanpool_send_claim_t* claim);
+
 /* The target channel's largest message; 0 for NULL. Threadsafe. */
 CHANPOOL_C_API size_t chanpool_remote_max_message_bytes(const chanpool_remote_t* remote);
 

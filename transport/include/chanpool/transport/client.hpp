@@ -58,15 +58,15 @@ struct client_state;
 // through the channel that made it. Toward another node the bytes are in this node's agent
 // inbox; above the agent's large threshold they leave from there (read by the receiving node's
 // agent straight into the target slot), so a claimed message is never copied on this node.
+// Trivially copyable (the C API keeps one in its chanpool_send_claim_t).
 class remote_claim {
  public:
-  std::span<std::byte> data() const noexcept { return payload_; }
+  std::span<std::byte> data() const noexcept;
   bool active() const noexcept { return claim_.active(); }
 
  private:
   friend class remote_channel;
-  channels::send_claim claim_;
-  std::span<std::byte> payload_;
+  channels::send_claim claim_;  // the inbox record (header first), or the local channel's slot
   bool local_ = false;
 };
 
