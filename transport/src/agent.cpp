@@ -2,6 +2,7 @@
 // and the parts it lists.
 #include "chanpool/transport/agent.hpp"
 
+#include <pthread.h>
 #include <rdma/fi_endpoint.h>
 #include <rdma/fi_errno.h>
 #include <sys/random.h>
@@ -159,6 +160,7 @@ std::error_code agent::connect(const std::vector<std::vector<std::byte>>& peers,
   p.in->source(p.node).hello_seen = true;
 
   p.rx_thread = std::thread([&p] { p.rx_loop(); });
+  ::pthread_setname_np(p.rx_thread.native_handle(), "cp-agent-rx");  // for top -H and perf
   for (std::uint32_t peer = 0; peer < p.node_count; ++peer)
     if (peer != p.node) p.send_control(peer, wire::frame_kind::hello, 0, nullptr, 0);
 
@@ -175,6 +177,7 @@ std::error_code agent::connect(const std::vector<std::vector<std::byte>>& peers,
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   p.tx_thread = std::thread([&p] { p.tx_loop(); });
+  ::pthread_setname_np(p.tx_thread.native_handle(), "cp-agent-tx");
   std::atomic_ref<std::uint32_t>(p.shared.state->phase)
       .store(static_cast<std::uint32_t>(detail::node_phase::ready), std::memory_order_release);
   return {};

@@ -66,6 +66,9 @@ bool recv_blob(int fd, std::vector<std::byte>& out, int timeout_ms) {
   // Stop with the parent, and stop in order on SIGTERM/SIGINT (taken by sigwait below; blocked
   // before the agent starts its threads so none of them gets it).
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  // Named for ps, top and perf: "cp-agent-<node>" (the kernel keeps 15 characters).
+  const std::string name = "cp-agent-" + std::to_string(node);
+  ::prctl(PR_SET_NAME, name.c_str());
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
