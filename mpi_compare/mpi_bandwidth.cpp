@@ -425,17 +425,7 @@ int main(int argc, char** argv) {
   options opts;
   if (const auto exit_code = parse_command_line(argc, argv, opts, is_printing_rank())) return *exit_code;
 
-  MPI_Init(&argc, &argv);
-  int rank = 0;
-  int ranks = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &ranks);
-  if (ranks != 2) {
-    if (rank == 0)
-      std::fprintf(stderr, "%s: needs exactly 2 ranks, got %d (run: mpirun -np 2 %s ...)\n", tool_name, ranks,
-                   tool_name);
-    MPI_Abort(MPI_COMM_WORLD, exit_usage);
-  }
+  const int rank = chanpool::mpi_compare::init_two_ranks(argc, argv, tool_name, exit_usage);
   std::vector<bandwidth_row> rows;
   const bool ok = run_all(opts, rank, rows);
   if (rank == origin_rank) print_rows(opts, rows);

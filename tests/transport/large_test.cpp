@@ -71,6 +71,9 @@ TEST_P(LargeMessages, KeepOrderAndBytesAmongSmallOnes) {
   expect_path(c.stats(), tr::read_agent_stats(vj.cluster.node_job(1)).value());
 }
 
+// A large message's descriptor carries its fabric tag where a small one carries the sender's
+// token: its confirmation must still reach the sender (it once carried the tag, and the sender
+// timed out on a message that had arrived), mixed with small deposited ones.
 TEST_P(LargeMessages, DepositedOnesAreConfirmedOnceInTheChannel) {
   virtual_job vj(2, config_for(GetParam()));
   auto sink = ch::channel::create("sink", big_sink(), {vj.cluster.node_job(1)}).value();

@@ -1,5 +1,5 @@
 // Remote channels through node agents on virtual nodes: send/recv across 2 and 8 nodes, order
-// per sender, large messages, deposited mode, bad names and sizes.
+// per sender, deposited mode, bad names and sizes (large messages: large_test.cpp).
 #include "transport_test_util.hpp"
 
 namespace chanpool::test {
@@ -63,39 +63,6 @@ TEST(Remote, OversizedMessageIsTooLarge) {
   EXPECT_EQ(rc.send(big), status::too_large);
 }
 
-TEST(Remote, LargeMessagesKeepOrderWithSmallOnes) {
-  virtual_job vj(2);
-  auto sink = ch::channel::create("sink", {}, {vj.cluster.node_job(1)}).value();
-  auto c = tr::client::attach(vj.cluster.node_job(0)).value();
-  auto rc = c.open({1, "sink"}).value();
-  const std::size_t sizes[] = {64, 100 * 1024, 80, 1 << 20, 17 * 1024, 32, 3 << 20, 200};
-  constexpr int rounds = 6;
-  std::thread receiver;
-  std::atomic<int> received{0};
-  std::atomic<bool> bad{false};
-  receiver = std::thread([&] {
-    std::vector<std::byte> out;
-    for (int r = 0; r < rounds; ++r)
-      for (std::size_t k = 0; k < std::size(sizes); ++k) {
-        if (sink.recv(out, 20s) != status::ok) {
-          bad = true;
-          return;
-        }
-        msg_info info;
-        const std::uint64_t expect = static_cast<std::uint64_t>(r) * std::size(sizes) + k;
-        if (!verify_message(out, info) || info.seq != expect || out.size() != sizes[k]) bad = true;
-        ++received;
-      }
-  });
-  std::uint64_t seq = 0;
-  for (int r = 0; r < rounds; ++r)
-    for (std::size_t s : sizes) ASSERT_EQ(rc.send(make_message(s, 1, seq++), 20s), status::ok);
-  receiver.join();
-  EXPECT_FALSE(bad);
-  EXPECT_EQ(received.load(), rounds * static_cast<int>(std::size(sizes)));
-  EXPECT_GT(c.stats().large_sent, 0u);
-}
-
 // Every size around the largest message that still goes in a batch, with a frame size that is
 // not a multiple of 8: padding and headers must never push a frame past its buffer.
 TEST(Remote, SizesAroundTheFrameLimitArriveIntact) {
@@ -131,28 +98,6 @@ TEST(Remote, DepositedReturnsAfterDelivery) {
   }
   sink.seal();
   EXPECT_EQ(rc.send(make_message(48, 2, 100), 10s, tr::send_mode::deposited), status::closed);
-}
-
-// Above the large threshold the payload goes as a tagged message: its confirmation must still
-// reach the sender (it once carried the fabric tag instead of the sender's token, and the
-// sender timed out on a message that had arrived), mixed with small deposited ones.
-TEST(Remote, DepositedLargeMessagesAreConfirmed) {
-  virtual_job vj(2);
-  ch::channel_config cfg;
-  cfg.heap_bytes = 8u << 20;
-  auto sink = ch::channel::create("sink", cfg, {vj.cluster.node_job(1)}).value();
-  auto c = tr::client::attach(vj.cluster.node_job(0)).value();
-  auto rc = c.open({1, "sink"}).value();
-  std::vector<std::byte> out;
-  for (std::uint64_t i = 0; i < 20; ++i) {
-    const std::size_t size = i % 2 == 0 ? 20000 + 1000 * i : 48;
-    ASSERT_EQ(rc.send(make_message(size, 2, i), 10s, tr::send_mode::deposited), status::ok) << "message " << i;
-    ASSERT_EQ(sink.recv(out, ch::try_once), status::ok) << "deposited, but not in the channel";
-    msg_info info;
-    ASSERT_TRUE(verify_message(out, info));
-    EXPECT_EQ(info.seq, i);
-    EXPECT_EQ(out.size(), size);
-  }
 }
 
 TEST(Remote, LocalNodeRoutesDirectlyOrThroughAgent) {
