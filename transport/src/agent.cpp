@@ -74,9 +74,16 @@ result<std::unique_ptr<agent>> agent::create(std::uint32_t node, std::uint32_t n
   if (!ep) return ep.error();
   p->endpoint = std::move(*ep);
   fabric_endpoint* registrar = &p->endpoint;  // stable: p outlives the table (see ~agent)
+  // Where the provider leaves remote keys to us (no FI_MR_PROV_KEY: tcp, shm), a key is this
+  // agent's random salt xor the region's generation, not the bare generation: another process
+  // on the fabric cannot name a region by counting. XOR with one salt keeps them distinct.
+  p->key_salt = make_job_key() & ~(std::uint64_t{1} << 63);
+  const std::uint64_t salt = p->key_salt;
   p->regions = std::make_unique<detail::region_table>(
       node_job, static_cast<std::uint32_t>(::getpid()), config.max_regions,
-      [registrar](std::byte* data, std::size_t bytes, std::uint64_t key) { return registrar->register_rma(data, bytes, key); });
+      [registrar, salt](std::byte* data, std::size_t bytes, std::uint64_t generation) {
+        return registrar->register_rma(data, bytes, salt ^ generation);
+      });
   if (p->endpoint.address().size() > sizeof(p->shared.state->address)) return errc::invalid_config;
 
   channels::channel_config inbox_cfg;

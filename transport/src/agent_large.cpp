@@ -28,15 +28,15 @@ namespace w = wire;
 using channels::channel;
 using detail::destination;
 
-// The remote key of the inbox heap's registration where the key is ours to pick. Regions use
-// their generation, which is never 0.
-constexpr std::uint64_t inbox_heap_key = 0;
+// The inbox heap's remote key where the key is ours to pick: the salt with bit 63 set. Regions
+// use salt ^ generation with generations far below 2^63, so the two never meet.
+constexpr std::uint64_t inbox_heap_key_bit = std::uint64_t{1} << 63;
 
 void agent::impl::register_inbox_heap() {
   if (!config.large_by_read || !endpoint.info().rma) return;
   const std::span<std::byte> heap = inbox.heap_memory();
   if (heap.empty()) return;
-  auto reg = endpoint.register_rma(heap.data(), heap.size(), inbox_heap_key);
+  auto reg = endpoint.register_rma(heap.data(), heap.size(), key_salt ^ inbox_heap_key_bit);
   if (!reg) {
     diagnose("chanpool agent (node " + std::to_string(node) + "): cannot register the inbox for remote read (" +
              reg.error().message() + "): large messages are copied and sent instead");
