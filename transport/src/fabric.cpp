@@ -52,9 +52,20 @@ std::string choose_provider(const std::string& requested) {
 }
 
 std::string endpoint_info::summary() const {
-  return "provider " + provider + ", fabric " + fabric + ", domain " + domain + ", libfabric " +
-         std::to_string(FI_MAJOR(api_version)) + "." + std::to_string(FI_MINOR(api_version)) +
-         ", inject " + std::to_string(inject_size) + " B" + (tagged ? ", tagged" : "") + (rma ? ", rma" : "");
+  std::string out = "provider " + provider + ", fabric " + fabric + ", domain " + domain + ", libfabric " +
+                    std::to_string(FI_MAJOR(api_version)) + "." + std::to_string(FI_MINOR(api_version)) +
+                    ", inject " + std::to_string(inject_size) + " B" + (tagged ? ", tagged" : "") + (rma ? ", rma" : "");
+  // What fi_getinfo asked of registrations (and so what register_rma does), where it asked anything.
+  static constexpr std::pair<std::uint64_t, const char*> bits[] = {{FI_MR_LOCAL, "local"},
+                                                                   {FI_MR_VIRT_ADDR, "virt_addr"},
+                                                                   {FI_MR_ALLOCATED, "allocated"},
+                                                                   {FI_MR_PROV_KEY, "prov_key"},
+                                                                   {FI_MR_ENDPOINT, "endpoint"}};
+  std::string modes;
+  for (const auto& [bit, name] : bits)
+    if (mr_mode & bit) modes += (modes.empty() ? "" : " ") + std::string(name);
+  if (!modes.empty()) out += " (mr_mode " + modes + ")";
+  return out;
 }
 
 fabric_endpoint::fabric_endpoint(fabric_endpoint&& o) noexcept { *this = std::move(o); }
