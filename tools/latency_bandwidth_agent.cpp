@@ -199,28 +199,20 @@ bandwidth_part run_agent_bandwidth(const fabric_bandwidth_options& o) {
   auto bw = ch::channel::create("bw", data_cfg, {vc->node_job(1)});
   auto acks = ch::channel::create("bw-ack", ack_cfg, {vc->node_job(0)});
   if (!bw || !acks) die("creating channels", (!bw ? bw.error() : acks.error()).message());
-  int sv[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) die("socketpair", std::strerror(errno));
-  const pid_t child = ::fork();
-  if (child < 0) die("fork", std::strerror(errno));
-  if (child == 0) {
-    ::close(sv[0]);
-    run_receiver(o, vc->node_job(1), *bw, sv[1]);
-  }
-  ::close(sv[1]);
+  const auto [fd, child] = fabric_util::fork_peer([&](int peer_fd) { run_receiver(o, vc->node_job(1), *bw, peer_fd); });
   bandwidth_part part;
   part.fabric = vc->fabric_summary() + "; path: process -> inbox -> agent -> fabric -> agent -> channel/region";
   std::string rma_note;
-  part.rows = run_initiator(o, vc->node_job(0), *acks, sv[0], rma_note);
+  part.rows = run_initiator(o, vc->node_job(0), *acks, fd, rma_note);
   char heap[32];
   std::snprintf(heap, sizeof heap, "%.1f MiB", static_cast<double>(data_cfg.heap_bytes) / (1u << 20));
   part.notes = "agent message: buffered sends, recv() at node 1 into a buffer of its own; in place: claim/commit "
                "and claim_recv/release, no copy in either process; channel heap " +
                std::string(heap) + "; " + rma_note;
-  send_value(sv[0], char{1});
+  send_value(fd, char{1});
   int st = 0;
   ::waitpid(child, &st, 0);
-  ::close(sv[0]);
+  ::close(fd);
   bw->close();
   acks->close();
   ch::channel::unlink("bw", {vc->node_job(1)});

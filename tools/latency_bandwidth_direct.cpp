@@ -191,16 +191,7 @@ bandwidth_part run_direct_bandwidth(const fabric_bandwidth_options& o) {
   tr::endpoint_config ec;
   ec.provider = o.provider;
   if (auto e = tr::preload_providers(ec); e) die("libfabric provider", e.message());
-  int sv[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) die("socketpair", std::strerror(errno));
-  const pid_t child = ::fork();
-  if (child < 0) die("fork", std::strerror(errno));
-  if (child == 0) {
-    ::close(sv[0]);
-    run_target(o, sv[1]);
-  }
-  ::close(sv[1]);
-  const int fd = sv[0];
+  const auto [fd, child] = fabric_util::fork_peer([&](int peer_fd) { run_target(o, peer_fd); });
   if (o.pin) pin_to_core(0);
   bw_peer p = open_peer(o, fd);
   const auto target = receive_value<rma_target>(fd);

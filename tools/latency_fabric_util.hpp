@@ -3,7 +3,12 @@
 // opening a bare endpoint connected to the peer process at the other end of that socketpair.
 #pragma once
 
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
 
 #include <cstdint>
 #include <cstdio>
@@ -53,6 +58,23 @@ T receive_value(int fd) {
   T v{};
   if (!read_all(fd, &v, sizeof v)) die("socketpair", "peer gone");
   return v;
+}
+
+// Forks the peer process, which runs child(fd) on its end of a new socketpair and must not return
+// (it ends with _Exit). Returns the parent's end of the socketpair and the child's pid.
+template <class Child>
+std::pair<int, pid_t> fork_peer(Child&& child) {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) die("socketpair", std::strerror(errno));
+  const pid_t pid = ::fork();
+  if (pid < 0) die("fork", std::strerror(errno));
+  if (pid == 0) {
+    ::close(sv[0]);
+    child(sv[1]);
+    std::_Exit(1);  // not reached: the child ends itself
+  }
+  ::close(sv[1]);
+  return {sv[0], pid};
 }
 
 // Opens an endpoint, exchanges names with the process at the other end of `fd` (which does the
