@@ -221,7 +221,7 @@ chanpool::tools::man::page manual() {
           "latency_bench --transport fabric --sizes 64,4096 --iterations 2000\n"
           "latency_bench --transport fabric --fabric-mode agent --agent-spin-us 50 --sizes 64\n"
           "latency_bench --transport fabric --fabric-mode agent --sizes 64 --hops   # where the time goes\n"
-          "latency_bench --transport fabric --bandwidth                # six kinds, 4 KiB to 4 MiB\n"
+          "latency_bench --transport fabric --bandwidth                # seven kinds, 4 KiB to 4 MiB\n"
           "latency_bench --transport fabric --bandwidth --sizes 65536 --window 16 --iterations 50 --json"};
 }
 
