@@ -32,7 +32,13 @@ TEST(Remote, TwoNodesSendRecvInOrder) {
     ASSERT_TRUE(verify_message({buf.data(), len}, info));
     ASSERT_EQ(info.seq, next++);
   }
+  // The agent counts a batch's deliveries after its last message is in the channel, so the
+  // receiver can hold every message a moment before the counter says so.
   auto stats = tr::read_agent_stats(vj.cluster.node_job(1)).value();
+  for (const auto until = clock::now() + 5s; stats.messages_delivered < n && clock::now() < until;) {
+    std::this_thread::sleep_for(1ms);
+    stats = tr::read_agent_stats(vj.cluster.node_job(1)).value();
+  }
   EXPECT_EQ(stats.messages_delivered, n);
   EXPECT_EQ(stats.dropped_malformed + stats.dropped_bad_key + stats.dropped_unknown_channel, 0u);
   // Aggregation: far fewer frames than messages.
