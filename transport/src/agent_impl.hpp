@@ -187,6 +187,7 @@ struct agent::impl {
   void tx_loop();
   void handle_inbox_record(channels::recv_run& run, std::size_t i);
   bool ensure_current(detail::destination& d);
+  void append_message(detail::destination& d, const wire::message_header& m, std::span<const std::byte> body);
   void seal(detail::destination& d);
   void drop_for_dead(const wire::inbox_header& h);
   void flush_partials(bool idle);
@@ -213,6 +214,7 @@ struct agent::impl {
                        std::span<const std::byte> payload);                   // TX
   void send_large_copy(detail::destination& d, const wire::inbox_header& h, std::span<const std::byte> payload);  // TX
   void wait_large_room();                                                     // TX
+  std::uint64_t open_large(detail::destination& d, const wire::inbox_header& h, std::size_t body_bytes);  // TX
   bool start_large_recv(std::uint32_t s, const wire::message_header& m, const wire::large_source& where,
                         channels::channel& ch);                               // RX
   bool start_large_read(std::uint32_t s, const wire::message_header& m, const wire::large_source& where,

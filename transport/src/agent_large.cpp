@@ -65,28 +65,37 @@ void agent::impl::wait_large_room() {
 
 void agent::impl::send_large(destination& d, const w::inbox_header& h, channels::recv_run& run, std::size_t i,
                              std::span<const std::byte> payload) {
+  wait_large_room();
   if (inbox_heap.registered() && payload.size() <= endpoint.info().max_msg_size && send_large_read(d, h, run, i, payload))
     return;
   send_large_copy(d, h, payload);
 }
 
-// False when the record cannot be kept (inline: not in the heap); the caller copies it then.
-bool agent::impl::send_large_read(destination& d, const w::inbox_header& h, channels::recv_run& run, std::size_t i,
-                                  std::span<const std::byte> payload) {
-  wait_large_room();
-  channels::kept_payload kept;
-  if (inbox.keep(run, i, kept) != status::ok) return false;
+// What both paths do before a large message's descriptor goes into d's batch: a fresh tag, room
+// for the descriptor and `body_bytes` after it, and for a deposited message the tag -> token map
+// its ack comes back through. Returns the tag, or 0 (never a tag) when d died: the caller drops.
+std::uint64_t agent::impl::open_large(destination& d, const w::inbox_header& h, std::size_t body_bytes) {
   const std::uint64_t tag = (static_cast<std::uint64_t>(node) << 40) | d.next_tag++;
-  const w::large_source where{inbox_heap.base() + static_cast<std::uint64_t>(payload.data() - inbox_heap_base), inbox_heap.key()};
-  if (d.current && !d.current->fits(sizeof where)) seal(d);
-  if (!ensure_current(d)) {
-    inbox.release(kept);
-    drop_for_dead(h);
-    return true;
-  }
+  if (d.current && !d.current->fits(body_bytes)) seal(d);
+  if (!ensure_current(d)) return 0;
   if (h.flags & w::deposited) {
     std::lock_guard lock(large_tokens_mu);
     large_tokens[{d.node, tag}] = h.token;
+  }
+  return tag;
+}
+
+// False when the record cannot be kept (inline: not in the heap); the caller copies it then.
+bool agent::impl::send_large_read(destination& d, const w::inbox_header& h, channels::recv_run& run, std::size_t i,
+                                  std::span<const std::byte> payload) {
+  channels::kept_payload kept;
+  if (inbox.keep(run, i, kept) != status::ok) return false;
+  const w::large_source where{inbox_heap.base() + static_cast<std::uint64_t>(payload.data() - inbox_heap_base), inbox_heap.key()};
+  const std::uint64_t tag = open_large(d, h, sizeof where);
+  if (tag == 0) {
+    inbox.release(kept);
+    drop_for_dead(h);
+    return true;
   }
   {
     std::lock_guard lock(kept_mu);
@@ -97,15 +106,7 @@ bool agent::impl::send_large_read(destination& d, const w::inbox_header& h, chan
                             static_cast<std::uint16_t>(h.flags | w::large | w::remote_read), 0, h.src_pid, tag};
   // The descriptor is a small message like any other: it fills the batch under the same flush
   // rules (a burst of large messages shares frames and credits; a lone one leaves at once).
-  if (d.current->append(m, {reinterpret_cast<const std::byte*>(&where), sizeof where})) {
-    d.current_since_ns = detail::now_ns();
-    d.has_partial.store(true, std::memory_order_relaxed);
-    if (!d.listed_partial) {
-      d.listed_partial = true;
-      partials.push_back(&d);
-    }
-  }
-  if (!config.aggregation || d.current->used + sizeof(w::message_header) > config.flush_bytes) seal(d);
+  append_message(d, m, {reinterpret_cast<const std::byte*>(&where), sizeof where});
   detail::relaxed_add(counters().large_sent, 1);
   detail::relaxed_add(counters().large_read_sent, 1);
   detail::relaxed_add(counters().bytes_sent, payload.size());
@@ -115,16 +116,10 @@ bool agent::impl::send_large_read(destination& d, const w::inbox_header& h, chan
 // A large payload: a descriptor in the batch (keeps the source's order at the receiver), the
 // bytes as a tagged message the receiver takes straight into the target channel.
 void agent::impl::send_large_copy(destination& d, const w::inbox_header& h, std::span<const std::byte> payload) {
-  wait_large_room();
-  const std::uint64_t tag = (static_cast<std::uint64_t>(node) << 40) | d.next_tag++;
-  if (d.current && !d.current->fits(0)) seal(d);
-  if (!ensure_current(d)) {
+  const std::uint64_t tag = open_large(d, h, 0);
+  if (tag == 0) {
     drop_for_dead(h);
     return;
-  }
-  if (h.flags & w::deposited) {
-    std::lock_guard lock(large_tokens_mu);
-    large_tokens[{d.node, tag}] = h.token;
   }
   const w::message_header m{static_cast<std::uint32_t>(payload.size()), h.channel_id,
                             static_cast<std::uint16_t>(h.flags | w::large), 0, h.src_pid, tag};

@@ -110,9 +110,15 @@ void agent::impl::handle_inbox_record(channels::recv_run& run, std::size_t i) {
     return;
   }
   if (tx_hops) tx_hops->note(hop::inbox_taken);
-  frame_buffer* fb = d.current;
   const w::message_header m{static_cast<std::uint32_t>(payload.size()), h.channel_id, h.flags, 0, h.src_pid, h.token};
-  if (fb->append(m, payload)) {
+  append_message(d, m, payload);
+}
+
+// Appends to d.current (which has room): a batch just begun is listed as a partial for the flush
+// rules, and one that is full, or any with aggregation off, is sealed.
+void agent::impl::append_message(destination& d, const w::message_header& m, std::span<const std::byte> body) {
+  frame_buffer* fb = d.current;
+  if (fb->append(m, body)) {
     d.current_since_ns = detail::now_ns();
     d.has_partial.store(true, std::memory_order_relaxed);
     if (!d.listed_partial) {
