@@ -159,7 +159,7 @@ status channel::commit(send_run& run, std::span<const std::size_t> lengths) noex
   }
   // One fence for the run orders every publish before the waiter checks in notify().
   if (v.single_producer) {
-    fast_side_fence();
+    publish_side_fence(v.control->data_seq, run.position_, lengths.size());
   } else {
     full_fence();
   }
@@ -293,7 +293,7 @@ status channel::release(recv_run& run) noexcept {
     aref(s->ctrl).store(make_ctrl(pos + v.capacity, slot_empty, 0), std::memory_order_release);
   }
   if (v.single_consumer) {
-    fast_side_fence();
+    publish_side_fence(v.control->space_seq, run.position_, run.count_);
   } else {
     full_fence();
   }

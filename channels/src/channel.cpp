@@ -46,6 +46,8 @@ channel& channel::operator=(channel&& other) noexcept {
     registry_slot_ = std::exchange(other.registry_slot_, UINT32_MAX);
     registered_pid_ = std::exchange(other.registered_pid_, 0);
     lease_token_ = std::exchange(other.lease_token_, 0);
+    paid_sleeps_[0] = std::exchange(other.paid_sleeps_[0], 0);
+    paid_sleeps_[1] = std::exchange(other.paid_sleeps_[1], 0);
   }
   return *this;
 }
@@ -222,7 +224,7 @@ status channel::commit(send_claim& claim, std::size_t bytes) noexcept {
   aref(s->length).store(static_cast<std::uint32_t>(bytes), std::memory_order_relaxed);
   if (v.single_producer) {
     aref(s->ctrl).store(make_ctrl(claim.position_, slot_full, 0), std::memory_order_release);
-    fast_side_fence();
+    publish_side_fence(v.control->data_seq, claim.position_, 1);
   } else {
     aref(s->ctrl).exchange(make_ctrl(claim.position_, slot_full, 0), std::memory_order_seq_cst);
   }
@@ -327,7 +329,7 @@ status channel::release(recv_claim& claim) noexcept {
     heap_free(v, aref(s->heap_first()).load(std::memory_order_relaxed), aref(s->heap_count()).load(std::memory_order_relaxed));
   if (v.single_consumer) {
     aref(s->ctrl).store(make_ctrl(claim.position_ + v.capacity, slot_empty, 0), std::memory_order_release);
-    fast_side_fence();
+    publish_side_fence(v.control->space_seq, claim.position_, 1);
     notify_senders(v);
   } else {
     release_slot(v, s, claim.position_ & ctrl_seq_mask);

@@ -1,4 +1,4 @@
-// The shared-memory layout of one channel segment, version 4. Read this as the protocol spec.
+// The shared-memory layout of one channel segment, version 5. Read this as the protocol spec.
 //
 //   offset 0                     segment_header       (320 B, published last: state = ready)
 //   header.control_offset        control_block        (4 cache lines: tail | head | wait | stats)
@@ -21,13 +21,23 @@ namespace chanpool::channels::detail {
 
 inline constexpr std::uint64_t segment_magic = 0x4C4F4F504E414843ull;  // "CHANPOOL" little-endian
 // 2: data_seq/space_seq carry the armed bit. 3: per-process waiter records (waiter_record).
-// 4: 16-byte slot_header (heap block fields moved into the payload area).
-inline constexpr std::uint32_t layout_version = 4;
+// 4: 16-byte slot_header (heap block fields moved into the payload area). 5: the futex words
+// carry the single-side fence mode (futex_fence_* bits, epoch step 16).
+inline constexpr std::uint32_t layout_version = 5;
 inline constexpr std::uint32_t cache_line = 64;
 // The futex words data_seq and space_seq: bit 0 says a waiter armed the word before sleeping on
-// it; publishers move the epoch above it in steps of 2 (see notify() in channel.cpp).
+// it; publishers move the epoch above the low four bits in steps of 16 (see notify() in ring.hpp).
+// Bits 1-3 are the fence mode of a single-side publisher on that word (fence.hpp):
+//   fence_publishers  the publisher runs a full fence before it reads the waiter state;
+//   fence_confirmed   ... and a membarrier has passed since that bit was set, so sleepers that
+//                     see both bits need no membarrier of their own;
+//   fence_switching   held by the one sleeper setting the two bits (between its membarrier and
+//                     `confirmed`); nobody clears the mode while it is set.
 inline constexpr std::uint32_t futex_armed = 1;
-inline constexpr std::uint32_t futex_epoch_step = 2;
+inline constexpr std::uint32_t futex_fence_publishers = 2;
+inline constexpr std::uint32_t futex_fence_confirmed = 4;
+inline constexpr std::uint32_t futex_fence_switching = 8;
+inline constexpr std::uint32_t futex_epoch_step = 16;
 
 enum segment_state : std::uint32_t { state_initializing = 0, state_ready = 1 };
 
@@ -79,8 +89,8 @@ struct alignas(cache_line) control_block {
   std::uint64_t head;               // next position to claim for receiving (monotonic)
   std::uint8_t pad1[cache_line - 8];
   // line 2: sleeping. Read on every send/release, written only when somebody sleeps.
-  std::uint32_t data_seq;           // futex word | epoch:31 | armed:1 |: receivers arm, publishers wake
-  std::uint32_t space_seq;          // futex word | epoch:31 | armed:1 |: senders arm, releases wake
+  std::uint32_t data_seq;           // futex word | epoch:28 | fence mode:3 | armed:1 |: receivers arm, publishers wake
+  std::uint32_t space_seq;          // futex word | epoch:28 | fence mode:3 | armed:1 |: senders arm, releases wake
   // Totals of the waiter records' counts (see waiter_record), kept so that publishers read one
   // word. A dead process's share is taken off by whoever finds it dead.
   std::uint32_t recv_waiters;       // receivers sleeping on data_seq

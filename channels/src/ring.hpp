@@ -47,7 +47,7 @@ inline std::uint32_t blocks_for(const channel_view& v, std::size_t bytes) noexce
 //
 // Callers have just published either with a seq_cst RMW, which orders the publish before these
 // loads (pairs with the waiter's seq_cst arming), or with a release store followed by
-// fast_side_fence() (pairs with slow_side_fence() after arming).
+// publish_side_fence() (pairs with sleep_side_fence() or slow_side_fence() after arming).
 //
 // A run (commit of a send run, release of a receive run) publishes `published` slots at once and
 // wakes as many sleepers as that, not one: a run of tasks into a channel that several workers

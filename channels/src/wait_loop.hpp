@@ -69,9 +69,9 @@ status channel::wait_until_done(Once&& once, bool sender, timeout t) noexcept {
   const std::uint32_t record = waiter_enter(v, side);
   for (;;) {
     // Arm, then check, then sleep on the armed value (see notify()). A single publisher on the
-    // other side reads the word without a fence of its own: pay for both sides here.
-    const std::uint32_t seen = aref(word).fetch_or(futex_armed, std::memory_order_seq_cst) | futex_armed;
-    if (single_publisher) slow_side_fence();
+    // other side may read the word without a fence of its own: then pay for both sides here.
+    std::uint32_t seen = aref(word).fetch_or(futex_armed, std::memory_order_seq_cst) | futex_armed;
+    if (single_publisher) seen = sleep_side_fence(word, seen, paid_sleeps_[sender ? 1 : 0]);
     st = once(blocker);
     if (st != status::full && st != status::empty) break;
     const auto now = clock::now();

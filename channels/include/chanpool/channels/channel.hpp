@@ -327,6 +327,9 @@ class channel {
   std::uint32_t registry_slot_ = UINT32_MAX;
   std::uint32_t registered_pid_ = 0;
   std::uint32_t lease_token_ = 0;  // this handle's identity in single-side leases
+  // Sleeps of this handle that paid a membarrier, as receiver [0] and sender [1] (the fence mode
+  // in channels/src/fence.hpp); atomic_ref: threads may share a handle.
+  std::uint32_t paid_sleeps_[2] = {0, 0};
 };
 
 }  // namespace chanpool::channels
