@@ -87,5 +87,15 @@ TEST_F(ChannelDamage, Layout3SegmentWith32ByteSlotHeadersIsRefused) {
   EXPECT_NE(r.error().message().find("unlink it and recreate it"), std::string::npos) << r.error().message();
 }
 
+TEST_F(ChannelDamage, Layout4SegmentWithoutFenceModeIsRefused) {
+  const auto name = unique_name();
+  { channel c = make(name); ASSERT_TRUE(c.is_open()); }
+  const std::uint32_t old_version = 4;  // futex epoch in steps of 2: its fence-mode bits would be misread
+  ASSERT_TRUE(write_bytes(name, version_offset, &old_version, sizeof old_version));
+  auto r = channel::open(name, options());
+  ASSERT_FALSE(r) << "a version 4 segment was opened";
+  EXPECT_EQ(r.error(), errc::version_mismatch);
+}
+
 }  // namespace
 }  // namespace chanpool::test
