@@ -5,7 +5,8 @@
 #      then aggregation off, then the MPI baseline forced onto TCP; bracketed by bench/ring_floor
 #      (a bare ring: this VM's speed before and after)
 #   2. fabric one-way latency: chanpool direct endpoints and the full agent path, fi_pingpong and
-#      Open MPI over TCP on the same loopback (scripts/compare_fabric_latency.sh)
+#      Open MPI over TCP on the same loopback (scripts/compare_fabric_latency.sh), and
+#      bench/wake_floor: one futex hand-off between two processes (the agent path has three)
 #   3. bandwidth from one process to another: Open MPI over TCP on loopback (MPI_Isend windows,
 #      MPI_Put, MPI_Get; mpi_compare/mpi_bandwidth), with Open MPI's defaults (shared memory), and
 #      fabtests' fi_rma_bw over tcp;ofi_rxm when scripts/fetch_fabtests.sh has built it, and
@@ -19,7 +20,7 @@ BUILD="${BUILD:-build/release}"
 export BUILD
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 if [ ! -x "$BUILD/tools/fanin_bench" ] || [ ! -x "$BUILD/mpi_compare/mpi_fanin" ] ||
-  [ ! -x "$BUILD/mpi_compare/mpi_bandwidth" ]; then
+  [ ! -x "$BUILD/mpi_compare/mpi_bandwidth" ] || [ ! -x "$BUILD/bench/wake_floor" ]; then
   ./scripts/install-deps.sh >/dev/null
   cmake --preset release >/dev/null
   cmake --build --preset release -j "$(nproc)" >/dev/null
@@ -38,6 +39,8 @@ mpirun -np 129 --oversubscribe --bind-to none --mca pml ob1 --mca btl self,tcp -
 echo
 echo "## fabric latency, side by side"
 scripts/compare_fabric_latency.sh --sizes 64,4096,65536 --iterations 10000
+echo "### the agent path's anchor: one sleeping hand-off between two processes (bench/wake_floor)"
+"$BUILD/bench/wake_floor"
 echo
 echo "## bandwidth ($(date -Iseconds), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
 # Open MPI over TCP on loopback, as for the latency: ob1 with only the tcp BTL, on lo.

@@ -28,7 +28,7 @@ FOREIGN_OPTIONS = {"--mca", "--oversubscribe", "--bind-to", "--map-by", "--ntask
 # Programs whose options a page may quote ("as latency_bench --transport shm"): on a line, what
 # follows another program's name is not checked against this tool's options.
 OTHER_PROGRAMS = {"latency_bench", "fanin_bench", "chanpool_cleanup", "mpi_latency", "mpi_bandwidth", "mpi_fanin", "mpi_pool_round",
-                  "mpi_pool_dynamic", "pool_map", "boost_mq_latency", "channel_bench", "ring_floor", "fi_pingpong"}
+                  "mpi_pool_dynamic", "pool_map", "boost_mq_latency", "channel_bench", "ring_floor", "wake_floor", "fi_pingpong"}
 # Set by a launcher; unset so that the MPI tools print (they print on rank 0 only).
 LAUNCHER_VARIABLES = ("OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK")
 OPTION_TOKEN = re.compile(r"(?<![\w-])--[A-Za-z][\w-]*")
