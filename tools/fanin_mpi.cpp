@@ -1,13 +1,17 @@
 // fanin_bench under mpirun/srun: one node per rank. MPI exchanges the agents' addresses and
 // synchronises the start; the data path is libfabric. A lost node ends the job (MPI_Abort).
+#include <pthread.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <csignal>
 #include <cstdio>
 #include <memory>
+#include <mutex>
 #include <thread>
 
+#include "chanpool/channels/cleanup.hpp"
 #include "chanpool/transport/client.hpp"
 #include "chanpool/transport/mpi_bootstrap.hpp"
 
@@ -22,6 +26,48 @@ namespace {
 constexpr int exit_node_lost = 4;
 
 constexpr int node_stopped_tag = 7;
+
+// A rank ended by a signal (the launcher's SIGTERM when the job ends early, after MPI_Abort on
+// another rank) would leave its node's segments behind: the agent removes them only at stop(),
+// and a host that was stopped meanwhile is ended on resuming, before it gets there. Made before
+// MPI_Init, the watcher blocks the ending signals in this thread and so in every thread started
+// after it (MPI's, the agent's); its own thread waits for one, removes the segments of the node
+// it was told about, and ends the process with the status the signal would have given.
+class ending_signal_watcher {
+ public:
+  ending_signal_watcher() {
+    sigemptyset(&set_);
+    for (const int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&set_, s);
+    ::pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+    std::thread([this] { wait(); }).detach();
+  }
+  void watch(const std::string& node_job) {
+    std::lock_guard lock(mu_);
+    node_job_ = node_job;
+  }
+
+ private:
+  void wait() {
+    int sig = 0;
+    if (::sigwait(&set_, &sig) != 0) return;
+    std::string job;
+    {
+      std::lock_guard lock(mu_);
+      job = node_job_;
+    }
+    std::size_t removed = 0;
+    if (!job.empty())
+      for (const auto& segment : ch::list_segments(job)) removed += ::shm_unlink(("/" + segment.shm_name).c_str()) == 0;
+    if (removed)
+      std::fprintf(stderr, "fanin_bench: ended by signal %d before node %s had stopped: removed its %zu segments\n", sig,
+                   job.c_str(), removed);
+    ::_exit(128 + sig);
+  }
+
+  sigset_t set_;
+  std::mutex mu_;
+  std::string node_job_;
+};
 
 // Rank 0, ending the job after a node was lost: waits until the given ranks say that their nodes
 // are stopped (their segments removed), or `limit`.
@@ -193,6 +239,7 @@ int run_under_mpi(options& o, int argc, char** argv) {
   if (!fork_senders(o, ready, go, local)) return 2;
   ::close(ready[1]);
   ::close(go[0]);
+  static ending_signal_watcher watcher;  // after the fork: the senders keep the default actions
 
   MPI_Init(&argc, &argv);
   int rank = 0, size = 0;
@@ -203,6 +250,8 @@ int run_under_mpi(options& o, int argc, char** argv) {
   char job[32] = {};
   if (rank == 0) std::snprintf(job, sizeof job, "fb%d", static_cast<int>(::getpid()));
   MPI_Bcast(job, sizeof job, MPI_CHAR, 0, MPI_COMM_WORLD);
+  const std::string node_job = tr::virtual_node_job(job, static_cast<std::uint32_t>(rank));
+  watcher.watch(node_job);  // before the agent makes the node's segments
   const auto ranks_here = static_cast<std::uint32_t>(ranks_on_this_host());
   choose_spins(o, ranks_here, ranks_here * o.senders_per_node);
   const auto start_t0 = clock_type::now();
@@ -216,7 +265,6 @@ int run_under_mpi(options& o, int argc, char** argv) {
     return 2;
   }
   const double startup_s = std::chrono::duration<double>(clock_type::now() - start_t0).count();
-  const std::string node_job = tr::virtual_node_job(job, static_cast<std::uint32_t>(rank));
   chanpool::result<ch::channel> sink = chanpool::errc::not_found;
   if (rank == 0) {
     sink = create_sink(o, node_job);
