@@ -105,7 +105,12 @@ TEST_P(LargeMessages, FanInFromEveryNodeMixesSizesInOrder) {
   constexpr std::uint32_t nodes = 4, senders_per_node = 2;
   constexpr std::uint64_t per_sender = 240;
   const std::size_t sizes[] = {64, 20000, 64, 70000, 500, 300000, 64, 1 << 20};
-  virtual_job vj(nodes, config_for(GetParam()));
+  // Not a liveness test: 4 agents and 8 senders moving 1 MiB messages on 2 shared cores can starve
+  // an agent past the tests' short peer_timeout under a sanitizer (once under tsan: a node
+  // declared dead, its messages dropped).
+  auto cfg = config_for(GetParam());
+  cfg.peer_timeout = std::chrono::milliseconds(kSanitized ? 20000 : 5000);
+  virtual_job vj(nodes, cfg);
   auto sink = ch::channel::create("sink", big_sink(32u << 20), {vj.cluster.node_job(0)}).value();
   child_guard guard;
   std::vector<pid_t> pids;
