@@ -4,6 +4,8 @@
 #include <rdma/fi_errno.h>
 
 #include <fstream>
+#include <optional>
+#include <thread>
 
 #include "chanpool/transport/diagnostics.hpp"
 #include "chanpool/transport/fabric.hpp"
@@ -333,6 +335,29 @@ TEST(Faults, ConnectTimeoutNamesTheMissingNodesWithoutPrinting) {
   EXPECT_FALSE((*a)->failure());  // not a failure of a running agent
   (*a)->stop();
   (*b)->stop();
+}
+
+}  // namespace
+}  // namespace chanpool::test
+
+namespace chanpool::test {
+namespace {
+
+// The kernel's parent-death signal follows the *thread* that forked a process: a cluster started
+// by a thread that has since ended (a runtime's setup thread) must keep its agents. They took
+// that signal for their parent's death and stopped, leaving a cluster whose every send failed.
+TEST(Faults, VirtualClusterOutlivesTheThreadThatStartedIt) {
+  std::optional<virtual_job> vj;
+  std::thread([&] { vj.emplace(2); }).join();
+  std::this_thread::sleep_for(200ms);  // what the ended thread's signal set off has happened
+  auto sink = ch::channel::create("sink", {}, {vj->cluster.node_job(1)}).value();
+  auto c = tr::client::attach(vj->cluster.node_job(0), 5s);
+  ASSERT_TRUE(c) << "node 0's agent is gone: " << c.error().message();
+  auto to1 = c->open({1, "sink"}, {.resolve_timeout = 10s});
+  ASSERT_TRUE(to1) << to1.error().message();
+  ASSERT_EQ(to1->send(make_message(64, 1, 0), 10s, tr::send_mode::deposited), status::ok);
+  std::vector<std::byte> out;
+  EXPECT_EQ(sink.recv(out, 10s), status::ok);
 }
 
 }  // namespace
