@@ -192,15 +192,15 @@ int run_launched(options o, int argc, char** argv) {
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   if (o.nodes.size() != 1 || (o.nodes[0] != 1 && o.nodes[0] != static_cast<unsigned>(size))) {
     if (rank == 0)
-      std::fprintf(stderr, "pool_map: under mpirun every rank is a node: --nodes must be %d (or left out)\n", size);
+      std::fprintf(stderr, "pool_map: under a launcher (mpirun, srun) every rank is a node: --nodes must be %d (or left out)\n", size);
     MPI_Finalize();
     return man::exit_usage;
   }
   if (rank == 0 && o.mpi != "none")
-    std::fprintf(stderr, "pool_map: under mpirun the MPI pools are not run (mpirun does not nest); run "
+    std::fprintf(stderr, "pool_map: under a launcher the MPI pools are not run (launchers do not nest); run "
                          "mpi_pool_round/mpi_pool_dynamic with -np workers+1 yourself\n");
   if (rank == 0 && o.python == "on")
-    std::fprintf(stderr, "pool_map: under mpirun Python's Pool is not run (it has one host's cores only)\n");
+    std::fprintf(stderr, "pool_map: under a launcher Python's Pool is not run (it has one host's cores only)\n");
   pl::pool_options po;
   po.workers_per_node = o.workers_per_node;
   po.prefetch_per_worker = o.prefetch;
