@@ -15,7 +15,8 @@
 #                        which runs its agent) | stop (SIGSTOP every process of host K for
 #                        --stop_for seconds, then SIGCONT)
 #   --fault_host K       default 1
-#   --fault_at S         seconds after every host runs its rank (default 3)
+#   --fault_at S         seconds after every host runs its rank (default 3; under srun, and
+#                        has its node's segments)
 #   --stop_for S         default 8
 #   --restore_after S    link fault: bring the link back after S seconds (default: never)
 #   --limit S            the job must end within S seconds of the fault (default 25), else it
@@ -29,7 +30,8 @@
 #                        MPI kills with signals)
 # Prints one line "cluster-result: rc=... seconds=... fault_to_end=... segments_left=...
 # processes_left=... verdict=pass|fail". Exit status: 0 pass, 1 fail, 77 cannot run here
-# (the reason is printed), 2 bad arguments.
+# (the reason is printed), 2 bad arguments. Under srun, slurm.sh's CLUSTER_* variables set
+# Slurm's timeouts and keep its logs (docs/cluster.md, "Slurm").
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh
