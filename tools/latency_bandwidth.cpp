@@ -1,6 +1,7 @@
 // latency_bench --transport fabric --bandwidth: the window timing shared by every kind, and the
 // report (table or JSON) with each agent kind's ratio to the direct kind of its family.
 #include "latency_bandwidth.hpp"
+#include "launcher.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -134,6 +135,11 @@ nlohmann::json to_json(const std::vector<reported>& rows, const std::vector<std:
 }  // namespace
 
 int run_fabric_bandwidth(const fabric_bandwidth_options& o) {
+  if (launched_by_mpi()) {
+    std::fprintf(stderr, "latency_bench: --bandwidth starts its own two nodes on this host; under a launcher only the "
+                         "latency modes run (one node per rank): run --bandwidth without a launcher\n");
+    return 2;
+  }
   std::vector<std::pair<std::string, bandwidth_part>> parts;
   std::vector<bandwidth_row> rows;
   for (const std::string mode : {"direct", "agent"}) {

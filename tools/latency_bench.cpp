@@ -169,6 +169,15 @@ chanpool::tools::man::page manual() {
           "without it, as many as take about 0.2 s judged from the last warm-up window (at least 2).\n"
           "A provider without FI_RMA gets \"unsupported\" in the four rma rows.\n"
           "\n"
+          "Under a launcher (mpirun, srun; --transport fabric, latency only): each rank is one node,\n"
+          "normally on a host of its own, and rank 0 times a ping-pong with every other rank in turn,\n"
+          "direct (one bare endpoint per rank) and through the agents (one agent per rank, started with\n"
+          "start_agent_mpi; the channels ping and pong live on the receiving nodes). MPI only exchanges\n"
+          "addresses and orders the pairs; the ranks not being timed wait in a sleeping barrier. When\n"
+          "the ranks span hosts the endpoints listen where the provider chooses (FI_TCP_IFACE picks an\n"
+          "interface). Two or more ranks; --hops and --bandwidth run without a launcher only. The tool\n"
+          "does not pin its ranks there: use the launcher's binding.\n"
+          "\n"
           "Unless --no-pin, the pinger is pinned to core 0 and the ponger to core 1 with hwloc (the\n"
           "first processing unit of each physical core); the header says whether pinning worked.",
       .output =
@@ -191,6 +200,10 @@ chanpool::tools::man::page manual() {
           "without memcpy_ns and path. With --hops the agent mode's object has \"hops\":{\"size\":B,\n"
           "\"messages\":N,\"hops\":[{\"hop\":name,\"median_ns\":..,\"p99_ns\":..}, ...]} (the last hop is\n"
           "\"one way\").\n"
+          "Under a launcher: one table per pair and mode (\"fabric (agent), rank 0 on h0 <-> rank 2 on\n"
+          "h2\"); --json: {\"tool\":\"latency_bench\",\"transport\":\"fabric\",\"launcher\":\"mpi\",\n"
+          "\"ranks\":N,\"hosts\":[...],\"pairs\":[{\"mode\":..,\"peer_rank\":k,\"fabric\":..,\"results\":\n"
+          "[...]}, ...],\"results\":[...]} (the top-level results: rank 0 with rank 1, agent path first).\n"
           "\n"
           "--bandwidth: a table \"# size(B) kind MB/s ratio window windows\" (ratio \"-\" where its direct\n"
           "kind did not run; \"unsupported\" for the rma kinds of a provider without FI_RMA), after\n"
@@ -206,7 +219,9 @@ chanpool::tools::man::page manual() {
           "  stderr).\n"
           "2 bad command line: an unknown option or value, a malformed --sizes list, a size above\n"
           "  the channel's largest message, or --hops without the agent path and one size; with\n"
-          "  --bandwidth: without --transport fabric, with --hops, or a size above 4 MiB.",
+          "  --bandwidth: without --transport fabric, with --hops, or a size above 4 MiB; under a\n"
+          "  launcher: a single rank, --hops or --bandwidth. A rank that fails under a launcher ends\n"
+          "  the job with MPI_Abort (exit status 1, the rank and reason on stderr).",
       .environment =
           "FI_PROVIDER             fabric: the libfabric provider when --provider is not given\n"
           "                        (default tcp;ofi_rxm).\n"
@@ -222,7 +237,8 @@ chanpool::tools::man::page manual() {
           "latency_bench --transport fabric --fabric-mode agent --agent-spin-us 50 --sizes 64\n"
           "latency_bench --transport fabric --fabric-mode agent --sizes 64 --hops   # where the time goes\n"
           "latency_bench --transport fabric --bandwidth                # seven kinds, 4 KiB to 4 MiB\n"
-          "latency_bench --transport fabric --bandwidth --sizes 65536 --window 16 --iterations 50 --json"};
+          "latency_bench --transport fabric --bandwidth --sizes 65536 --window 16 --iterations 50 --json\n"
+          "mpirun -np 4 --map-by node latency_bench --transport fabric --sizes 64,4096   # rank 0 vs each host"};
 }
 
 void add_options(CLI::App& app, options& o) {

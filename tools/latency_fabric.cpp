@@ -23,6 +23,8 @@
 #include "chanpool/transport/bootstrap.hpp"
 #include "chanpool/transport/client.hpp"
 #include "chanpool/transport/fabric.hpp"
+#include "launcher.hpp"
+#include "latency_direct_peer.hpp"
 #include "latency_fabric_util.hpp"
 #include "latency_hops.hpp"
 #include "latency_report.hpp"
@@ -35,58 +37,6 @@ namespace ch = chanpool::channels;
 namespace tr = chanpool::transport;
 
 using fabric_util::die;
-
-// One endpoint that ping-pongs with one peer: a receive always posted, busy-polled CQ.
-struct direct_peer {
-  tr::fabric_endpoint ep;
-  std::uint64_t peer = 0;
-  std::vector<std::byte> send_buf, recv_buf;
-
-  std::uint64_t recvs = 0, sends_posted = 0, sends_done = 0;
-
-  void post_recv() {
-    ssize_t rc;
-    while ((rc = fi_recv(ep.ep(), recv_buf.data(), recv_buf.size(), nullptr, FI_ADDR_UNSPEC, nullptr)) == -FI_EAGAIN) pump();
-    if (rc) die("fi_recv", fi_strerror(static_cast<int>(-rc)));
-  }
-  void pump() {
-    fi_cq_data_entry e;
-    const ssize_t n = fi_cq_read(ep.cq(), &e, 1);
-    if (n == 1) {
-      ++((e.flags & FI_RECV) ? recvs : sends_done);
-    } else if (n == -FI_EAVAIL) {
-      fi_cq_err_entry err{};
-      fi_cq_readerr(ep.cq(), &err, 0);
-      die((err.flags & FI_RECV) ? "receive completion" : "send completion", fi_strerror(err.err));
-    }
-  }
-  // Before exiting: our last message must have left.
-  void drain() {
-    while (sends_done < sends_posted) pump();
-  }
-  void send(std::size_t size) {
-    while (sends_done < sends_posted) pump();  // the buffer is ours again
-    ssize_t rc;
-    while ((rc = fi_send(ep.ep(), send_buf.data(), size, nullptr, peer, nullptr)) == -FI_EAGAIN) pump();
-    if (rc) die("fi_send", fi_strerror(static_cast<int>(-rc)));
-    ++sends_posted;
-  }
-  void await_message() {
-    while (recvs == 0) pump();
-    --recvs;
-    post_recv();
-  }
-  // Pinger: send, then wait for the answer. Ponger: wait for a message, answer it.
-  void exchange(std::size_t size, bool pinger) {
-    if (pinger) {
-      send(size);
-      await_message();
-    } else {
-      await_message();
-      send(size);
-    }
-  }
-};
 
 std::vector<latency_row> run_direct(const fabric_latency_options& o, std::string& fabric_summary) {
   tr::endpoint_config ec;
@@ -240,6 +190,19 @@ std::vector<latency_row> run_agents(const fabric_latency_options& o, std::string
 }  // namespace
 
 int run_fabric_latency(const fabric_latency_options& o) {
+  if (launched_by_mpi()) {
+#ifdef CHANPOOL_LATENCY_WITH_MPI
+    if (o.hops) {
+      std::fprintf(stderr, "latency_bench: --hops reads every agent's trace on one host: run it without a launcher\n");
+      return 2;
+    }
+    return run_fabric_latency_mpi(o);
+#else
+    std::fprintf(stderr, "latency_bench: started by an MPI launcher, but built without MPI: each rank would run its "
+                         "own two virtual nodes. Rebuild with CHANPOOL_ENABLE_MPI=ON, or run it without a launcher\n");
+    return 2;
+#endif
+  }
   nlohmann::json out;
   out["tool"] = "latency_bench";
   out["transport"] = "fabric";

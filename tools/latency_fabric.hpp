@@ -20,6 +20,10 @@ struct fabric_latency_options {
   bool json = false;
 };
 
+// Two virtual nodes on this host; under an MPI launcher (when built with MPI), one node per rank.
 int run_fabric_latency(const fabric_latency_options& options);
+
+// Under mpirun/srun: rank 0 against every other rank, each rank a node (latency_mpi.cpp).
+int run_fabric_latency_mpi(const fabric_latency_options& options);
 
 }  // namespace chanpool::tools

@@ -28,10 +28,6 @@ using chanpool::capi::to_timeout;
 using chanpool::errc;
 using chanpool::status;
 
-struct chanpool_channel {
-  ch::channel channel;
-};
-
 struct chanpool_poll_set {
   ch::poll_set set;
   std::vector<ch::poll_event> ready;  // reserved by add(): a wait does not allocate

@@ -12,6 +12,11 @@
 #include "chanpool/channels/error.hpp"
 #include "chanpool/channels/status.hpp"
 
+// What a chanpool_channel_t handle is (c_api.cpp makes them; c_api_run.cpp uses them too).
+struct chanpool_channel {
+  chanpool::channels::channel channel;
+};
+
 namespace chanpool::capi {
 
 // The last errc: a new one needs its CHANPOOL_E_* in channels.h and in c_api.cpp's checks.

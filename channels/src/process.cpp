@@ -1,6 +1,7 @@
 #include "process.hpp"
 
 #include <pthread.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -155,5 +156,12 @@ std::uint32_t count_live_processes(const registry_entry* registry, std::uint32_t
   }
   return live;
 }
+
+bool follow_parent_death(std::uint32_t parent) noexcept {
+  ::prctl(PR_SET_PDEATHSIG, parent_death_signal);
+  return !parent_gone(parent);  // it may have ended before the request
+}
+
+bool parent_gone(std::uint32_t parent) noexcept { return static_cast<std::uint32_t>(::getppid()) != parent; }
 
 }  // namespace chanpool::channels::detail

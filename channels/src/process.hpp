@@ -1,6 +1,7 @@
 // Process identity and liveness for crash repair.
 #pragma once
 
+#include <csignal>
 #include <cstdint>
 
 namespace chanpool::channels::detail {
@@ -34,5 +35,21 @@ std::uint32_t register_process(registry_entry* registry, std::uint32_t entries) 
 void deregister_process(registry_entry* registry, std::uint32_t entries, std::uint32_t index,
                         std::uint32_t pid) noexcept;
 std::uint32_t count_live_processes(const registry_entry* registry, std::uint32_t entries) noexcept;
+
+// The processes chanpool forks to serve a node (a Pool node's supervisor, a virtual node's agent)
+// follow their parent with PR_SET_PDEATHSIG(parent_death_signal). The kernel sends it when the
+// *thread* that forked the child ends, which is not always the parent's death: a parent's thread
+// may end while the process lives on, and a parent killed with SIGKILL ends thread by thread, so
+// the child may first be handed to a sibling thread that still runs (getppid() unchanged, the
+// signal sent) and only then to its reaper (the signal sent again). The signal therefore only
+// says "look": the parent is gone once getppid() differs from its pid. It is not SIGTERM, which
+// these processes take as "stop" from their owner. Block it before calling follow_parent_death.
+inline constexpr int parent_death_signal = SIGUSR1;
+
+// Asks for parent_death_signal on the forking thread's end; false when `parent` is gone already.
+bool follow_parent_death(std::uint32_t parent) noexcept;
+
+// Whether the process that forked this one (pid `parent`) has ended.
+bool parent_gone(std::uint32_t parent) noexcept;
 
 }  // namespace chanpool::channels::detail

@@ -22,6 +22,7 @@
 #include "chanpool/pool/task.hpp"
 #include "chanpool/transport/client.hpp"
 #include "placement.hpp"
+#include "process.hpp"  // channels/src: following the parent
 #include "wire_decode.hpp"
 #include "report.hpp"
 
@@ -40,11 +41,20 @@ constexpr std::size_t result_message_target = 256 * 1024;
   ::_exit(code);
 }
 
-// Dies with the parent (a supervisor is sent SIGTERM instead, which it handles): the pool's
+// A worker dies with its supervisor (single-threaded, so the signal means its death): the pool's
 // processes never outlive the process that owns them.
-void follow_parent(int parent_pid, int signal = SIGKILL) {
-  ::prctl(PR_SET_PDEATHSIG, signal);
+void follow_parent(int parent_pid) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != parent_pid) die(exit_stopped);
+}
+
+// What a supervisor waits for: its workers, its owner's SIGTERM/SIGINT (stop), and the signal
+// that its parent's forking thread ended (process.hpp: then it checks whether the parent did).
+sigset_t supervisor_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (const int s : {SIGCHLD, SIGTERM, SIGINT, ch::detail::parent_death_signal}) sigaddset(&set, s);
+  return set;
 }
 
 std::string describe_exit(int wstatus) {
@@ -284,12 +294,7 @@ class supervisor {
   explicit supervisor(const node_plan& plan) : plan_(plan) {}
 
   [[noreturn]] void run() {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGCHLD);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    ::sigprocmask(SIG_BLOCK, &set, nullptr);
+    const sigset_t set = supervisor_signals();  // blocked by run_supervisor
 
     ch::channel_config cfg;
     cfg.capacity = plan_.tasks_capacity;
@@ -321,7 +326,9 @@ class supervisor {
       timespec wait{0, 200'000'000};
       siginfo_t info;
       const int sig = ::sigtimedwait(&set, &info, &wait);
-      if (::getppid() != parent) terminate_workers(true);
+      // A parent killed with SIGKILL ends thread by thread: parent_death_signal may come while a
+      // thread of it still runs (getppid() unchanged), and again once the last one has ended.
+      if (ch::detail::parent_gone(static_cast<std::uint32_t>(parent))) terminate_workers(true);
       if (sig == SIGTERM || sig == SIGINT) terminate_workers(false);
       reap();
       if (std::all_of(stopped_.begin(), stopped_.end(), [](bool s) { return s; })) die(exit_stopped);
@@ -453,7 +460,10 @@ void run_supervisor(const node_plan& plan, int parent_pid) {
   // without this, the supervisor and workers at once); the supervisor then outlives the rank
   // by the moment it takes to stop the workers and remove the node's segments.
   ::setpgid(0, 0);
-  follow_parent(parent_pid, SIGTERM);
+  // Blocked before anything can send them, so none of them ends the supervisor unhandled.
+  const sigset_t set = supervisor_signals();
+  ::sigprocmask(SIG_BLOCK, &set, nullptr);
+  if (!ch::detail::follow_parent_death(static_cast<std::uint32_t>(parent_pid))) die(exit_stopped);
   supervisor(plan).run();
 }
 

@@ -24,10 +24,10 @@ fanin=("$build/tools/fanin_bench" --senders_per_node 2 --duration 12)
 declare -A cases=(
   [pool_map_link_cut]="--fault link --fault_at 2 --expect_rc 4 --expect every.result.arrived.once -- ${map[*]}"
   [pool_map_stopped]="--fault stop --fault_at 2 --stop_for 7 --expect_rc 4 --expect every.result.arrived.once -- ${map_long[*]}"
-  [pool_map_agent_killed]="--fault kill --fault_at 2 --expect_rc 9,137 --allow_segments -- ${map[*]}"
+  [pool_map_agent_killed]="--fault kill --fault_at 2 --expect_rc 9,137 -- ${map[*]}"
   [fanin_link_cut]="--fault link --expect_rc 4 --expect node.2.is.unreachable -- ${fanin[*]}"
   [fanin_stopped]="--fault stop --stop_for 7 --expect_rc 4 --expect node.2.is.unreachable -- ${fanin[*]}"
-  [fanin_agent_killed]="--fault kill --expect_rc 9,137 --allow_segments -- ${fanin[*]}"
+  [fanin_agent_killed]="--fault kill --expect_rc 9,137 -- ${fanin[*]}"
 )
 shift $(($# < 2 ? $# : 2))
 names=("$@")

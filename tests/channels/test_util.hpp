@@ -60,6 +60,20 @@ inline constexpr bool kSanitized = false;
 inline constexpr bool kSanitized = false;
 #endif
 
+// ThreadSanitizer ends a child that starts threads after a fork from a multi-threaded process
+// (die_after_fork): tests that need such a fork skip under it.
+#if defined(__SANITIZE_THREAD__)
+inline constexpr bool kThreadSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+inline constexpr bool kThreadSanitizer = true;
+#else
+inline constexpr bool kThreadSanitizer = false;
+#endif
+#else
+inline constexpr bool kThreadSanitizer = false;
+#endif
+
 // ---- environment ------------------------------------------------------------------------------
 
 inline std::uint64_t env_u64(const char* name, std::uint64_t fallback) {

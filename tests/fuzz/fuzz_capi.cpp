@@ -24,6 +24,8 @@ struct state {
   std::array<chanpool_poll_set_t*, 2> sets{};
   std::array<chanpool_send_claim_t, 4> send_claims{};
   std::array<chanpool_recv_claim_t, 4> recv_claims{};
+  std::array<chanpool_send_run_t, 4> send_runs{};
+  std::array<chanpool_recv_run_t, 4> recv_runs{};
   std::string job = "fuzzc" + std::to_string(::getpid());
   std::vector<std::byte> buffer = std::vector<std::byte>(1 << 16);
 
@@ -45,6 +47,8 @@ void replace_channel(state& s, std::size_t i, chanpool_channel_t* with) {
   s.channels[i] = with;
   s.send_claims[i] = {};
   s.recv_claims[i] = {};
+  s.send_runs[i] = {};
+  s.recv_runs[i] = {};
 }
 
 // A name: usually one of four good ones, sometimes raw bytes from the input (maybe bad). Only
@@ -64,7 +68,7 @@ void run_op(chanpool::fuzz::input& in, state& s) {
   const std::uint8_t op = in.take<std::uint8_t>();
   const std::size_t i = in.take<std::uint8_t>() % 4;
   chanpool_channel_t* c = s.channels[i];
-  switch (op % 16) {
+  switch (op % 18) {
     case 0: {
       chanpool_channel_config_t cfg;
       chanpool_channel_config_init(&cfg);
@@ -175,6 +179,35 @@ void run_op(chanpool::fuzz::input& in, state& s) {
       sink = chanpool_poll_set_wait(set, capacity ? ready.data() : nullptr, capacity > 8 ? 8 : capacity, &count,
                                     pick_timeout(in));
       if (count > 8) __builtin_trap();
+      return;
+    }
+    case 15: {  // a send run: claim, or commit some of it with fuzzed lengths, or abandon it
+      chanpool_send_run_t& run = s.send_runs[i];
+      const std::uint8_t what = in.take<std::uint8_t>() % 3;
+      if (what == 0) {
+        if (chanpool_channel_claim_send_run(c, in.take<std::uint8_t>(), &run, pick_timeout(in)) == CHANPOOL_OK)
+          for (std::size_t k = 0; k < run.count; ++k) sink = chanpool::fuzz::touch(run.data[k], run.slot_capacity);
+      } else if (what == 1) {
+        std::array<size_t, 70> lengths{};
+        for (auto& l : lengths) l = in.take<std::uint8_t>() & 1 ? in.take<std::uint16_t>() : in.take<std::uint8_t>();
+        const std::size_t n = in.take<std::uint8_t>() % lengths.size();
+        sink = chanpool_channel_commit_run(c, &run, (in.take<std::uint8_t>() & 1) ? nullptr : lengths.data(), n);
+        if (run.count > CHANPOOL_MAX_RUN) __builtin_trap();
+      } else {
+        sink = chanpool_channel_abandon_run(c, &run);
+      }
+      return;
+    }
+    case 16: {  // a receive run: claim (reading every message) or release
+      chanpool_recv_run_t& run = s.recv_runs[i];
+      if (in.take<std::uint8_t>() & 1) {
+        if (chanpool_channel_claim_recv_run(c, in.take<std::uint8_t>(), &run, pick_timeout(in)) == CHANPOOL_OK) {
+          if (run.count == 0 || run.count > CHANPOOL_MAX_RUN) __builtin_trap();
+          for (std::size_t k = 0; k < run.count; ++k) sink = chanpool::fuzz::touch(run.data[k], run.size[k]);
+        }
+      } else {
+        sink = chanpool_channel_release_run(c, &run);
+      }
       return;
     }
     default: replace_channel(s, i, nullptr); return;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -320,6 +321,21 @@ TEST(Pool, DestructorTerminatesLikeWith) {
     r = p.map_async(sleep_ms, std::vector<int>(4, 5000), 1);
   }
   EXPECT_THROW(r.get(1s), pl::pool_not_running);
+}
+
+// The kernel's parent-death signal follows the *thread* that forked a process: a Pool made by a
+// thread that has since ended keeps its agents, supervisors and workers (they took that signal
+// for the owner's death and stopped).
+TEST(Pool, OutlivesTheThreadThatStartedIt) {
+  if (chanpool::test::kThreadSanitizer)
+    GTEST_SKIP() << "ThreadSanitizer does not let a child start threads after a fork from a multi-threaded process, "
+                    "which starting from a second thread is";
+  std::optional<pl::pool> p;
+  std::thread([&] { p.emplace(test_pool_options(2, 2)); }).join();
+  std::this_thread::sleep_for(200ms);  // what the ended thread's signal set off has happened
+  const auto r = p->map_async(square, iota(200), 1).get(60s);
+  ASSERT_EQ(r.size(), 200u);
+  for (int i = 0; i < 200; ++i) EXPECT_EQ(r[static_cast<std::size_t>(i)], i * i);
 }
 
 TEST(Pool, ManyThreadsSubmitAtOnce) {

@@ -3,6 +3,7 @@
 
 usage: check_json.py KIND -- COMMAND...
 KIND: latency (latency_bench, mpi_latency, boost_mq_latency), latency_hops (latency_bench --hops),
+latency_pairs (latency_bench --transport fabric under a launcher: rank 0 against every other rank),
 bandwidth (latency_bench --transport fabric --bandwidth), cleanup (chanpool_cleanup --list --json),
 fanin (fanin_bench --json) or mpi_bandwidth (mpi_bandwidth --json: one row per --sizes size and
 kind, send, put and get unless --kinds says otherwise).
@@ -32,6 +33,26 @@ def check_latency(doc, command):
 
 
 HOPS = ["process -> agent TX", "agent TX", "fabric -> agent RX", "agent RX", "channel -> process", "one way"]
+
+
+def check_latency_pairs(doc, command):
+    """Under a launcher: every other rank timed against rank 0 in both modes, every size given."""
+    check_latency(doc, command)
+    if doc.get("launcher") != "mpi":
+        fail(f"expected launcher 'mpi', got {doc.get('launcher')!r}")
+    ranks = doc.get("ranks", 0)
+    if ranks < 2 or len(doc.get("hosts", [])) != ranks:
+        fail(f"expected 2 or more ranks, each with its host: {doc.get('ranks')!r}, {doc.get('hosts')!r}")
+    sizes = [int(s) for s in command[command.index("--sizes") + 1].split(",")]
+    seen = set()
+    for pair in doc.get("pairs", []):
+        check_latency(pair, command)
+        if [r["size"] for r in pair["results"]] != sizes:
+            fail(f"pair {pair.get('peer_rank')} {pair.get('mode')}: sizes {[r['size'] for r in pair['results']]}")
+        seen.add((pair.get("mode"), pair.get("peer_rank")))
+    wanted = {(m, k) for m in ("direct", "agent") for k in range(1, ranks)}
+    if seen != wanted:
+        fail(f"expected the pairs {sorted(wanted)}, got {sorted(seen)}")
 
 
 def check_latency_hops(doc, command):
@@ -147,7 +168,7 @@ def main():
         doc = json.loads(done.stdout)
     except json.JSONDecodeError as error:
         fail(f"stdout is not one JSON document ({error}): {done.stdout[:400]!r}")
-    {"latency": check_latency, "latency_hops": check_latency_hops, "bandwidth": check_bandwidth, "cleanup": check_cleanup,
+    {"latency": check_latency, "latency_hops": check_latency_hops, "latency_pairs": check_latency_pairs, "bandwidth": check_bandwidth, "cleanup": check_cleanup,
      "fanin": check_fanin, "mpi_bandwidth": check_mpi_bandwidth}[kind](doc, command)
     print(f"ok: {' '.join(command)}")
 

@@ -3,7 +3,12 @@
 #include <rdma/fi_endpoint.h>
 #include <rdma/fi_errno.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <fstream>
+#include <optional>
+#include <thread>
 
 #include "chanpool/transport/diagnostics.hpp"
 #include "chanpool/transport/fabric.hpp"
@@ -333,6 +338,93 @@ TEST(Faults, ConnectTimeoutNamesTheMissingNodesWithoutPrinting) {
   EXPECT_FALSE((*a)->failure());  // not a failure of a running agent
   (*a)->stop();
   (*b)->stop();
+}
+
+}  // namespace
+}  // namespace chanpool::test
+
+namespace chanpool::test {
+namespace {
+
+// The kernel's parent-death signal follows the *thread* that forked a process: a cluster started
+// by a thread that has since ended (a runtime's setup thread) must keep its agents. They took
+// that signal for their parent's death and stopped, leaving a cluster whose every send failed.
+TEST(Faults, VirtualClusterOutlivesTheThreadThatStartedIt) {
+  if (kThreadSanitizer)
+    GTEST_SKIP() << "ThreadSanitizer does not let a child start threads after a fork from a multi-threaded process, "
+                    "which starting from a second thread is";
+  std::optional<virtual_job> vj;
+  std::thread([&] { vj.emplace(2); }).join();
+  std::this_thread::sleep_for(200ms);  // what the ended thread's signal set off has happened
+  auto sink = ch::channel::create("sink", {}, {vj->cluster.node_job(1)}).value();
+  auto c = tr::client::attach(vj->cluster.node_job(0), 5s);
+  ASSERT_TRUE(c) << "node 0's agent is gone: " << c.error().message();
+  auto to1 = c->open({1, "sink"}, {.resolve_timeout = 10s});
+  ASSERT_TRUE(to1) << to1.error().message();
+  ASSERT_EQ(to1->send(make_message(64, 1, 0), 10s, tr::send_mode::deposited), status::ok);
+  std::vector<std::byte> out;
+  EXPECT_EQ(sink.recv(out, 10s), status::ok);
+}
+
+}  // namespace
+}  // namespace chanpool::test
+
+namespace chanpool::test {
+namespace {
+
+std::vector<std::string> segment_names(const std::string& job) {
+  std::vector<std::string> names;
+  for (const auto& r : ch::list_segments(job)) names.push_back(r.channel_name);
+  return names;
+}
+
+// Under a launcher the agent runs in the user's rank. A rank killed with SIGKILL cannot remove its
+// node's segments; its node keeper does, with whatever else the node's processes made there.
+TEST(Faults, NodeKeeperRemovesAKilledProcesssSegments) {
+  const std::string job = test_job("keeper-kill");
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t child = ::fork();
+  if (child == 0) {
+    ::close(ready[0]);
+    tr::agent_config cfg = test_agent_config();
+    cfg.node_keeper = true;
+    auto a = tr::agent::create(0, 1, job, cfg);
+    auto extra = ch::channel::create("made-by-the-rank", {}, {job});
+    const char ok = a && extra ? 'R' : 'F';
+    (void)::write(ready[1], &ok, 1);
+    for (;;) ::pause();  // killed here, the agent's threads running
+  }
+  ::close(ready[1]);
+  char ok = 0;
+  ASSERT_EQ(::read(ready[0], &ok, 1), 1);
+  ::close(ready[0]);
+  ASSERT_EQ(ok, 'R') << "the child could not create its agent";
+  ASSERT_FALSE(segment_names(job).empty());
+  ASSERT_EQ(::kill(child, SIGKILL), 0);
+  ::waitpid(child, nullptr, 0);
+  const auto until = clock::now() + 15s;
+  while (!segment_names(job).empty() && clock::now() < until) std::this_thread::sleep_for(50ms);
+  const auto left = segment_names(job);
+  EXPECT_TRUE(left.empty()) << left.size() << " segments left, the first " << (left.empty() ? "" : left.front());
+  remove_job_segments(job);
+}
+
+// An agent destroyed in order ends its keeper, which removes nothing and leaves no process.
+TEST(Faults, NodeKeeperLeavesWithTheAgent) {
+  const std::string job = test_job("keeper-order");
+  tr::agent_config cfg = test_agent_config();
+  cfg.node_keeper = true;
+  {
+    auto a = tr::agent::create(0, 1, job, cfg);
+    ASSERT_TRUE(a) << a.error().message();
+    auto keep = ch::channel::create("kept-by-its-owner", {}, {job});
+    ASSERT_TRUE(keep);
+    a->reset();  // stops the agent and ends (and reaps) the keeper
+    EXPECT_EQ(segment_names(job), std::vector<std::string>{"kept-by-its-owner"});
+  }
+  EXPECT_EQ(::waitpid(-1, nullptr, WNOHANG), -1) << "a child process is left";
+  remove_job_segments(job);
 }
 
 }  // namespace

@@ -6,12 +6,15 @@
 #include <rdma/fi_endpoint.h>
 #include <rdma/fi_errno.h>
 #include <sys/random.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 
 #include "agent_impl.hpp"
+#include "node_keeper.hpp"
 #include "chanpool/transport/diagnostics.hpp"
 
 namespace chanpool::transport {
@@ -45,6 +48,10 @@ agent::~agent() {
     impl_->endpoint.close();
     channel::unlink(detail::inbox_name, {impl_->node_job});
     detail::unlink_node_state(impl_->node_job);
+    if (impl_->keeper > 0) {  // it would leave within 200 ms on its own; no need to wait for that
+      ::kill(impl_->keeper, SIGTERM);
+      ::waitpid(impl_->keeper, nullptr, 0);
+    }
   }
 }
 
@@ -126,6 +133,14 @@ result<std::unique_ptr<agent>> agent::create(std::uint32_t node, std::uint32_t n
   std::memcpy(s->address, p->endpoint.address().data(), s->address_bytes);
   std::snprintf(s->provider, sizeof s->provider, "%s", p->endpoint.info().provider.c_str());
   detail::publish_node_state(s);
+  if (config.node_keeper) {
+    if (auto keeper = detail::start_node_keeper(node_job)) {
+      p->keeper = *keeper;
+    } else {
+      diagnose("chanpool agent (node " + std::to_string(node) + "): no node keeper (" + keeper.error().message() +
+               "): if this process is killed, chanpool_cleanup removes the node's segments");
+    }
+  }
   return std::unique_ptr<agent>(new agent(std::move(p)));
 }
 

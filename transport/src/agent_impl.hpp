@@ -86,6 +86,7 @@ struct agent::impl {
   // config.large_by_read): large payloads stay there until their receiver has read them.
   // Declared after `endpoint` and `inbox`, so it is closed before either goes.
   rma_registration inbox_heap;
+  pid_t keeper = -1;  // the node keeper (node_keeper.hpp) when config.node_keeper; ended by ~agent
   std::uint64_t key_salt = 0;  // random; remote keys we choose are key_salt ^ something (create())
   const std::byte* inbox_heap_base = nullptr;
   std::size_t max_frame_bytes = 0;   // hard limit of a frame (see create())

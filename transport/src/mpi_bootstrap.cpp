@@ -15,6 +15,9 @@ result<std::unique_ptr<agent>> start_agent_mpi(MPI_Comm comm, const std::string&
   // the ranks span hosts, let the provider pick this host's interface (FI_TCP_IFACE, or a
   // listen_address set by the caller, chooses another).
   agent_config config = given;
+  // The agent runs in the user's rank, which a launcher may kill: a keeper removes the node's
+  // segments then (agent_config::node_keeper).
+  config.node_keeper = true;
   MPI_Comm host;
   MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &host);
   int host_size = 0;

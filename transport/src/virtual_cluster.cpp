@@ -16,6 +16,7 @@
 #include "chanpool/transport/client.hpp"
 #include "chanpool/transport/diagnostics.hpp"
 #include "chanpool/transport/limits.hpp"
+#include "process.hpp"  // channels/src: following the parent
 
 namespace chanpool::transport {
 namespace {
@@ -62,18 +63,20 @@ bool recv_blob(int fd, std::vector<std::byte>& out, int timeout_ms) {
 }
 
 // The agent process of one virtual node. Never returns.
-[[noreturn]] void run_agent_process(std::uint32_t node, const cluster_config& config, const std::string& job, int fd) {
-  // Stop with the parent, and stop in order on SIGTERM/SIGINT (taken by sigwait below; blocked
+[[noreturn]] void run_agent_process(std::uint32_t node, const cluster_config& config, const std::string& job, int fd,
+                                    pid_t parent) {
+  // Stop in order on SIGTERM/SIGINT and when the parent is gone (taken by sigwait below; blocked
   // before the agent starts its threads so none of them gets it).
-  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-  // Named for ps, top and perf: "cp-agent-<node>" (the kernel keeps 15 characters).
-  const std::string name = "cp-agent-" + std::to_string(node);
-  ::prctl(PR_SET_NAME, name.c_str());
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, channels::detail::parent_death_signal);
   ::pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  if (!channels::detail::follow_parent_death(static_cast<std::uint32_t>(parent))) ::_exit(1);
+  // Named for ps, top and perf: "cp-agent-<node>" (the kernel keeps 15 characters).
+  const std::string name = "cp-agent-" + std::to_string(node);
+  ::prctl(PR_SET_NAME, name.c_str());
 
   const int timeout_ms = static_cast<int>(config.start_timeout.count());
   auto fail = [&](const std::string& what) {
@@ -103,8 +106,11 @@ bool recv_blob(int fd, std::vector<std::byte>& out, int timeout_ms) {
   const char ready = 'R';
   if (!send_blob(fd, &ready, 1)) ::_exit(1);
 
+  // parent_death_signal only says that the thread which started this node ended (process.hpp):
+  // a parent that lives on keeps its nodes.
   int sig = 0;
-  sigwait(&stop_signals, &sig);
+  do sigwait(&stop_signals, &sig);
+  while (sig == channels::detail::parent_death_signal && !channels::detail::parent_gone(static_cast<std::uint32_t>(parent)));
   a->stop();
   a.reset();
   ::_exit(0);
@@ -188,6 +194,7 @@ result<virtual_cluster> virtual_cluster::start(const cluster_config& config) {
     diagnose("chanpool: no usable libfabric provider '" + choose_provider(probe.provider) + "': " + ec.message());
     return ec;
   }
+  const pid_t self = ::getpid();
   for (std::uint32_t k = 0; k < config.nodes; ++k) {
     int sv[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return std::error_code(errno, std::generic_category());
@@ -200,7 +207,7 @@ result<virtual_cluster> virtual_cluster::start(const cluster_config& config) {
     if (pid == 0) {
       ::close(sv[0]);
       for (auto& a : vc.agents_) ::close(a.fd);
-      run_agent_process(k, config, vc.job_, sv[1]);
+      run_agent_process(k, config, vc.job_, sv[1], self);
     }
     ::close(sv[1]);
     vc.agents_.push_back({pid, sv[0]});

@@ -156,6 +156,30 @@ typedef struct chanpool_recv_claim {
   uint64_t internal[4];
 } chanpool_recv_claim_t;
 
+/* The most messages one run holds (chanpool::channels::max_run). */
+#define CHANPOOL_MAX_RUN 64
+
+/* Zero-copy batch send in progress (chanpool_channel_claim_send_run): `count` consecutive slots,
+ * slot i at data[i] with room for `slot_capacity` bytes (the channel's inline capacity). Fill
+ * them, then commit the first n (the run keeps the rest, data[] moving up) or abandon what is
+ * left, through the handle that claimed. `internal` is the implementation's state: do not touch.
+ * Receivers behind the run wait until it is published: keep it short. */
+typedef struct chanpool_send_run {
+  size_t count;
+  size_t slot_capacity;
+  void* data[CHANPOOL_MAX_RUN];
+  uint64_t internal[6];
+} chanpool_send_run_t;
+
+/* Zero-copy batch receive in progress (chanpool_channel_claim_recv_run): `count` consecutive
+ * messages, message i being size[i] bytes at data[i], valid until the release. */
+typedef struct chanpool_recv_run {
+  size_t count;
+  const void* data[CHANPOOL_MAX_RUN];
+  size_t size[CHANPOOL_MAX_RUN];
+  uint64_t internal[98];
+} chanpool_recv_run_t;
+
 /* Bits for chanpool_poll_set_add() and chanpool_poll_event_t.events. */
 #define CHANPOOL_READABLE 1u
 #define CHANPOOL_WRITABLE 2u
@@ -240,6 +264,26 @@ CHANPOOL_C_API int chanpool_channel_abandon(chanpool_channel_t* channel, chanpoo
 CHANPOOL_C_API int chanpool_channel_send_many(chanpool_channel_t* channel, const void* const* messages,
                                               const size_t* sizes, size_t count, size_t* sent, int64_t timeout_ns);
 
+/* Zero-copy batch: claims between 1 and min(count, CHANPOOL_MAX_RUN) consecutive slots (as many
+ * as are free now, waiting up to timeout_ns for the first) and fills *run. *run is output only:
+ * it must not hold a live run. Returns CHANPOOL_OK, CHANPOOL_FULL (try once), CHANPOOL_TIMEOUT,
+ * CHANPOOL_CLOSED or CHANPOOL_INVALID (count 0, NULL run; also a single_producer channel whose
+ * lease another live handle holds); on failure *run is zeroed. The lease, seal and waiter checks,
+ * the index update and the wake-up are paid once per run, not per message. */
+CHANPOOL_C_API int chanpool_channel_claim_send_run(chanpool_channel_t* channel, size_t count, chanpool_send_run_t* run,
+                                                   int64_t timeout_ns);
+
+/* Publishes the first n slots of the run, slot i with lengths[i] bytes (NULL allowed when n is
+ * 0); the run keeps the rest (run->count and run->data move up; zeroed when none is left).
+ * Returns CHANPOOL_OK, or CHANPOOL_INVALID (no live run, n > run->count, NULL lengths, or a
+ * length over run->slot_capacity: nothing is published). */
+CHANPOOL_C_API int chanpool_channel_commit_run(chanpool_channel_t* channel, chanpool_send_run_t* run,
+                                               const size_t* lengths, size_t n);
+
+/* Gives back every slot the run still holds (receivers skip them; not counted as lost) and zeroes
+ * *run. Returns CHANPOOL_OK or CHANPOOL_INVALID (no live run). */
+CHANPOOL_C_API int chanpool_channel_abandon_run(chanpool_channel_t* channel, chanpool_send_run_t* run);
+
 /* ---- receiving (threadsafe) -------------------------------------------------------------- */
 
 /* Copies the next message into `buffer` (`capacity` bytes; NULL allowed when capacity is 0)
@@ -273,6 +317,18 @@ CHANPOOL_C_API int chanpool_channel_release(chanpool_channel_t* channel, chanpoo
 CHANPOOL_C_API int chanpool_channel_recv_many(chanpool_channel_t* channel, void* buffer, size_t capacity,
                                               size_t* lengths, size_t max_messages, size_t* received,
                                               int64_t timeout_ns);
+
+/* Zero-copy batch: claims between 1 and min(count, CHANPOOL_MAX_RUN) consecutive messages in
+ * place (waiting up to timeout_ns for the first) and fills *run (output only, as for
+ * chanpool_channel_claim_send_run). Their slots stay held until the release: keep it short.
+ * Returns CHANPOOL_OK, CHANPOOL_EMPTY, CHANPOOL_TIMEOUT, CHANPOOL_CLOSED or CHANPOOL_INVALID;
+ * on failure *run is zeroed. */
+CHANPOOL_C_API int chanpool_channel_claim_recv_run(chanpool_channel_t* channel, size_t count, chanpool_recv_run_t* run,
+                                                   int64_t timeout_ns);
+
+/* Frees every slot of the run at once (one index update and one wake-up) and zeroes *run.
+ * Returns CHANPOOL_OK or CHANPOOL_INVALID (no live run). Through the handle that claimed. */
+CHANPOOL_C_API int chanpool_channel_release_run(chanpool_channel_t* channel, chanpool_recv_run_t* run);
 
 /* ---- state (threadsafe, wait-free) ------------------------------------------------------- */
 

@@ -71,6 +71,11 @@ struct agent_config {
   // target channel's slot, and neither agent copies it. Needs rma and a provider with FI_RMA;
   // otherwise, or false, the agent copies the payload and sends it as a tagged message.
   bool large_by_read = true;
+  // Fork a node keeper: a small process that removes this node's segments if the process running
+  // the agent is killed (SIGKILL, or a launcher ending the job) before it stops the agent, and
+  // leaves by itself once the agent is destroyed. start_agent_mpi turns it on (the agent then
+  // runs in the user's rank); virtual nodes do not need it (their owner removes them).
+  bool node_keeper = false;
 };
 
 // Counters kept in the node's shared state; any process on the node can read them.
