@@ -13,6 +13,12 @@ packages=(
   libcli11-dev nlohmann-json3-dev libcereal-dev
   clang-14 libclang-rt-14-dev libfuzzer-14-dev
   iproute2 util-linux procps   # tests/cluster: ip netns, unshare and nsenter, ps
+  # tests/cluster under srun (scripts/cluster/slurm.sh): slurmctld, slurmd, srun/sinfo and munged.
+  # The harness starts its own daemons per run (in the emulated hosts' namespaces, with its own
+  # key, socket and state in the run's temporary directory); the system services the packages
+  # install (munge, slurmctld, slurmd) are not used, and without /etc/slurm/slurm.conf the Slurm
+  # ones do not start.
+  slurm-wlm munge
 )
 
 missing=()

@@ -11,6 +11,8 @@ cluster_prefix="cpc$$"
 cluster_dir=""
 cluster_hosts=0
 declare -a cluster_holder=()
+# Pids of daemons that serve the job on the hosts (slurm.sh): not counted as the job's processes.
+cluster_daemons=""
 
 cluster_log() { echo "cluster: $*" >&2; }
 
@@ -91,11 +93,19 @@ cluster_exec() {
   nsenter -t "${cluster_holder[$k]}" -n -m -u -- "$@"
 }
 
-# Processes on host K, other than its holder (one pid per line).
-cluster_pids() {
+# Every process on host K other than its holder, daemons included (one pid per line).
+cluster_host_pids() {
   local p
   for p in $(ip netns pids "$(cluster_ns "$1")" 2>/dev/null); do
     [ "$p" = "${cluster_holder[$1]}" ] || echo "$p"
+  done
+}
+
+# The job's processes on host K: not its holder, not the daemons.
+cluster_pids() {
+  local p
+  for p in $(cluster_host_pids "$1"); do
+    [[ " $cluster_daemons " == *" $p "* ]] || echo "$p"
   done
 }
 
@@ -106,7 +116,7 @@ cluster_down() {
   local k p sw
   sw=$(cluster_switch)
   for ((k = 0; k < cluster_hosts; k++)); do
-    for p in $(cluster_pids "$k"); do kill -CONT "$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; done
+    for p in $(cluster_host_pids "$k"); do kill -CONT "$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; done
     [ -n "${cluster_holder[$k]:-}" ] && kill -KILL "${cluster_holder[$k]}" 2>/dev/null
   done
   wait 2>/dev/null
@@ -115,5 +125,6 @@ cluster_down() {
   [ -n "$cluster_dir" ] && rm -rf "$cluster_dir"
   cluster_hosts=0
   cluster_dir=""
+  cluster_daemons=""
   return 0
 }
