@@ -133,7 +133,9 @@ TEST_F(CApiBatch, SendRunAndRecvRunInPlace) {
   ASSERT_EQ(in.count, 10u);
   for (std::size_t i = 0; i < 10; ++i) {
     ASSERT_EQ(in.size[i], ms[i].size()) << i;
-    if (in.size[i]) EXPECT_EQ(std::memcmp(in.data[i], ms[i].data(), in.size[i]), 0) << i;
+    if (in.size[i]) {
+      EXPECT_EQ(std::memcmp(in.data[i], ms[i].data(), in.size[i]), 0) << i;
+    }
   }
   ASSERT_EQ(chanpool_channel_release_run(h_, &in), CHANPOOL_OK);
   EXPECT_EQ(in.count, 0u);
