@@ -48,7 +48,7 @@ agent::~agent() {
     impl_->endpoint.close();
     channel::unlink(detail::inbox_name, {impl_->node_job});
     detail::unlink_node_state(impl_->node_job);
-    if (impl_->keeper > 0) {  // it would leave within 200 ms on its own; no need to wait for that
+    if (impl_->keeper > 0) {  // woken, it finds the node state gone and leaves (else within 200 ms)
       ::kill(impl_->keeper, SIGTERM);
       ::waitpid(impl_->keeper, nullptr, 0);
     }

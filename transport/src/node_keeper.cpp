@@ -52,15 +52,19 @@ void drop_inherited_files() {
   ::setpgid(0, 0);
   ::prctl(PR_SET_NAME, "cp-keeper");
   drop_inherited_files();
-  sigset_t parent_signal;
-  sigemptyset(&parent_signal);
-  sigaddset(&parent_signal, ch::detail::parent_death_signal);
-  ::sigprocmask(SIG_SETMASK, &parent_signal, nullptr);  // everything else at its default
+  // SIGTERM only wakes it, like the parent-death signal: a launcher ending the job signals every
+  // process of it (srun: the keeper too, then SIGKILL after KillWait), and ~agent sends it after
+  // removing the node state. Either way the checks below say whether to clean up or just leave.
+  sigset_t wake;
+  sigemptyset(&wake);
+  sigaddset(&wake, ch::detail::parent_death_signal);
+  sigaddset(&wake, SIGTERM);
+  ::sigprocmask(SIG_SETMASK, &wake, nullptr);  // everything else at its default
   if (!ch::detail::follow_parent_death(static_cast<std::uint32_t>(rank))) remove_what_is_left(node_job);
   for (;;) {
-    // Woken by parent_death_signal, or every 200 ms to see whether the agent left in order.
+    // Woken by a signal above, or every 200 ms to see whether the agent left in order.
     const timespec wait{0, 200'000'000};
-    (void)::sigtimedwait(&parent_signal, nullptr, &wait);
+    (void)::sigtimedwait(&wake, nullptr, &wait);
     if (ch::detail::parent_gone(static_cast<std::uint32_t>(rank))) remove_what_is_left(node_job);
     struct stat st {};
     if (::stat(state_path.c_str(), &st) != 0 && errno == ENOENT) ::_exit(0);  // destroyed in order
@@ -75,10 +79,11 @@ result<pid_t> start_node_keeper(const std::string& node_job) noexcept {
     if (!name) return name.error();
     const std::string state_path = "/dev/shm/" + *name;
     const pid_t rank = ::getpid();
-    // Blocked across the fork so the keeper cannot be ended by it before it is handled.
+    // Blocked across the fork so the keeper cannot be ended by them before it handles them.
     sigset_t block, old;
     sigemptyset(&block);
     sigaddset(&block, ch::detail::parent_death_signal);
+    sigaddset(&block, SIGTERM);
     ::pthread_sigmask(SIG_BLOCK, &block, &old);
     const pid_t pid = ::fork();
     if (pid == 0) keep(node_job, rank, state_path);
