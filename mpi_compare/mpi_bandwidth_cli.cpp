@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli_checks.hpp"
 #include "man_help.hpp"
 #include "mpi_help.hpp"
 #include "ping_pong_flags.hpp"
@@ -101,7 +102,8 @@ cli_result<options> parse_command_line(int argc, const char* const* argv) {
   app.add_option("--iterations", o.iterations, "Timed windows per size and kind; 0: chosen from --seconds")
       ->check(CLI::Range(std::uint64_t{0}, max_windows));
   app.add_option("--seconds", o.seconds, "Timed seconds per size and kind that the iteration count aims at")
-      ->check(CLI::Range(min_seconds, max_seconds));
+      ->check(CLI::Range(min_seconds, max_seconds))
+      ->check(chanpool::tools::finite_number());
   app.add_option("--warmup", o.warmup,
                  "Untimed windows per size and kind before the timed ones; 0: enough for 4 MiB (1..16)")
       ->check(CLI::Range(std::uint64_t{0}, max_windows));

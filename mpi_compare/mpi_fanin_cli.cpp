@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli_checks.hpp"
 #include "man_help.hpp"
 #include "mpi_help.hpp"
 
@@ -85,12 +86,14 @@ void add_options(CLI::App& app, options& o) {
                     ->check(CLI::Range(std::uint64_t{1}, max_messages_per_sender));
   auto* duration = app.add_option("--duration", o.duration_s,
                                   "Send for this many seconds instead of a fixed count (e.g. 2.5; not given: the count applies)")
-                       ->check(CLI::Range(1e-3, 86400.0));
+                       ->check(CLI::Range(1e-3, 86400.0))
+                       ->check(chanpool::tools::finite_number());
   count->excludes(duration);
   app.add_option("--stall_timeout", o.stall_timeout_s,
                  "Fail if rank 0 receives nothing for this many seconds (0: wait forever)")
       ->capture_default_str()
-      ->check(CLI::Range(0.0, 86400.0));
+      ->check(CLI::Range(0.0, 86400.0))
+      ->check(chanpool::tools::finite_number());
   app.add_flag("--json", o.json, "Print only one JSON line on stdout");
   // An empty group hides the option from --help: it exists for the tests only.
   const std::map<std::string, fault> faults{{"skip", fault::skip},

@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli_checks.hpp"
 #include "man_help.hpp"
 #include "mpi_help.hpp"
 
@@ -82,20 +83,24 @@ cli_result<options> parse_command_line(int argc, const char* const* argv, const 
   app.add_option("--imbalance_factor", o.imbalance_factor,
                  "K: items take uniform(min_time, K * min_time) seconds (1: all take min_time)")
       ->capture_default_str()
-      ->check(CLI::Range(1.0, max_imbalance_factor));
+      ->check(CLI::Range(1.0, max_imbalance_factor))
+      ->check(chanpool::tools::finite_number());
   app.add_option("--items_per_worker", o.items_per_worker, "Items per worker: the map has workers * this items")
       ->capture_default_str()
       ->check(CLI::Range(std::uint64_t{1}, max_items_per_worker));
   app.add_option("--min_time", o.min_time, "Shortest item, in seconds (e.g. 0.1)")
       ->capture_default_str()
-      ->check(CLI::Range(0.0, max_min_time));
+      ->check(CLI::Range(0.0, max_min_time))
+      ->check(chanpool::tools::finite_number());
   app.add_option("--seed", o.seed, "Seed of the item list (std::mt19937_64)")->capture_default_str();
   app.add_option("--num_iters", o.num_iters, "Run the whole map this many times and report each")
       ->capture_default_str()
       ->check(CLI::Range(1u, max_num_iters));
   app.add_flag("--json", o.json, "Print only one JSON line on stdout");
   // An empty group hides these from --help: they exist for the tests only.
+  // The items are generated before they are printed: no more than one worker's largest list.
   app.add_option("--print_items", o.print_items, "Test hook: print the first N items (%.17g, one a line) and exit")
+      ->check(CLI::Range(std::size_t{0}, std::size_t{max_items_per_worker}))
       ->group("");
   app.add_flag("--inject_fault", o.inject_fault, "Test hook: rank 1 replies with the wrong item index once")
       ->group("");

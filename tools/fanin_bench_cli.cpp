@@ -5,10 +5,18 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli_checks.hpp"
 #include "man_help.hpp"
 
 namespace chanpool::tools::fanin {
 namespace {
+
+// Counts and times the run turns into sums, casts and deadlines. The receiver expects nodes *
+// senders * messages (uint64), and --mpi hands the count to mpi_fanin (1..2^40); senders add
+// duration * 1e9 ns to the clock; spins and deadlines become long microseconds.
+constexpr std::uint64_t max_messages_per_sender = std::uint64_t{1} << 40;
+constexpr double max_duration_s = 86400;
+constexpr double max_us = 1e9;
 
 // The manual page printed by --help (tools/common/man_help.hpp).
 chanpool::tools::man::page manual() {
@@ -120,9 +128,11 @@ void add_options(CLI::App& app, options& o) {
   app.add_option("--senders_per_node", o.senders_per_node, "Sender processes per node")->check(CLI::Range(1u, 1024u));
   app.add_option("--msg_size", o.msg_size, "Message bytes (>= 24: sender, flags, sequence, timestamp)")
       ->check(CLI::Range(std::size_t{header_bytes}, std::size_t{1} << 26));
-  auto* count_opt = app.add_option("--messages_per_sender", o.messages_per_sender, "Messages each sender sends");
+  auto* count_opt = app.add_option("--messages_per_sender", o.messages_per_sender, "Messages each sender sends")
+                        ->check(count_within(1, max_messages_per_sender));
   app.add_option("--duration", o.duration, "Send for this many seconds instead of a fixed count (0: use the count)")
-      ->excludes(count_opt);
+      ->excludes(count_opt)
+      ->check(finite_within(0, max_duration_s));
   app.add_option("--aggregation", o.aggregation, "Batch small messages per destination (on) or send each alone (off)")
       ->check(CLI::IsMember({"on", "off"}));
   app.add_flag("--json", o.json, "One JSON line instead of text");
@@ -144,6 +154,7 @@ void add_options(CLI::App& app, options& o) {
       ->check(CLI::Range(std::size_t{256}, std::size_t{1} << 22))
       ->group(tuning);
   app.add_option("--flush_deadline_us", o.flush_deadline_us, "Max age of a partial batch while producers are busy")
+      ->check(finite_within(0, max_us))
       ->group(tuning);
   app.add_option("--credits", o.credits, "Frames in flight per destination before senders wait")
       ->check(CLI::Range(1u, 4096u))
@@ -151,10 +162,12 @@ void add_options(CLI::App& app, options& o) {
   app.add_option("--agent_spin_us", o.agent_spin_us,
                  "How long agent threads poll before sleeping (default: 20, or 0 when the agents, senders "
                  "and receiver outnumber the cores)")
+      ->check(finite_within(0, max_us))
       ->group(tuning);
   app.add_option("--receiver_spin_us", o.receiver_spin_us,
                  "How long the receiver polls an empty sink before sleeping (negative: never sleeps; default: "
                  "50, or 0 when oversubscribed)")
+      ->check(finite_within(-max_us, max_us))
       ->group(tuning);
   app.add_option("--sink_capacity", o.sink_capacity, "Slots in the receiver's channel (power of two)")->group(tuning);
   app.add_option("--rxm_buffer_bytes", o.rxm_buffer_bytes,
@@ -166,6 +179,7 @@ void add_options(CLI::App& app, options& o) {
       ->group(tuning);
   app.add_option("--stall_timeout", o.stall_timeout,
                  "Give up when nothing arrives for this many seconds (also each sender's send timeout)")
+      ->check(finite_within(0, max_duration_s))
       ->group(tuning);
 }
 

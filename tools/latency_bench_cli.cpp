@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli_checks.hpp"
 #include "latency_bandwidth.hpp"
 #include "man_help.hpp"
 #include "ping_pong_flags.hpp"
@@ -17,6 +18,8 @@ namespace {
 
 using result = cli_result<options>;
 constexpr int exit_usage = chanpool::tools::man::exit_usage;
+// The fabric modes cast the spins to long microseconds.
+constexpr double max_fabric_spin_us = 1e9;
 
 // The manual page printed by --help (tools/common/man_help.hpp).
 chanpool::tools::man::page manual() {
@@ -163,6 +166,7 @@ void add_options(CLI::App& app, options& o) {
       ->group(shm_only);
   app.add_option("--spin-us", o.spin_us, "Adaptive wait: spin this many microseconds before sleeping")
       ->check(CLI::Range(0.0, 1e7))
+      ->check(chanpool::tools::finite_number())
       ->group(shm_only);
   app.add_option("--path", o.path, "copy (send/recv), zerocopy (claim/commit) or auto (zerocopy above inline)")
       ->check(CLI::IsMember({"copy", "zerocopy", "auto"}))
@@ -182,9 +186,11 @@ void add_options(CLI::App& app, options& o) {
   // Defaults 0: with two cores and six threads on the path, a spinning thread only takes the
   // core from the one that has work (measured: longer spins give longer latencies here).
   app.add_option("--agent-spin-us", o.agent_spin_us, "Agent mode: agent threads poll this many microseconds before sleeping")
+      ->check(chanpool::tools::finite_within(0, max_fabric_spin_us))
       ->group(fabric_only);
   app.add_option("--receiver-spin-us", o.receiver_spin_us,
                  "Agent mode: the two processes poll their channel this many microseconds before sleeping")
+      ->check(chanpool::tools::finite_within(0, max_fabric_spin_us))
       ->group(fabric_only);
   app.add_flag("--hops", o.hops,
                "Agent mode: also say where the one-way time goes, hop by hop (the agents trace each message; "
@@ -229,6 +235,11 @@ cli_result<options> parse_command_line(int argc, const char* const* argv) {
   if (!chanpool::tools::parse_sizes(o.sizes_text, o.sizes))
     return refuse(r, exit_usage,
                   "latency_bench: --sizes must be a comma-separated list of byte counts, got '" + o.sizes_text + "'\n");
+  for (const std::size_t size : o.sizes)
+    if (size > max_message_bytes)  // both ends allocate the largest size (shm: a heap of 4x it)
+      return refuse(r, exit_usage,
+                    "latency_bench: --sizes: " + std::to_string(size) + " is out of range (0.." +
+                        std::to_string(max_message_bytes) + " bytes)\n");
   if (o.hops && (o.transport != "fabric" || o.fabric_mode == "direct" || o.sizes.size() != 1))
     return refuse(r, exit_usage,
                   "latency_bench: --hops traces the agent path of one size: give it with --transport fabric, "

@@ -13,6 +13,9 @@
 
 namespace chanpool::tools::latency_bench_cli {
 
+// The largest --sizes value, as for the other ping-pong tools (1 GiB); --bandwidth takes 4 MiB.
+constexpr std::size_t max_message_bytes = std::size_t{1} << 30;
+
 struct options {
   std::string transport = "shm";
   std::string sizes_text = "8,64,1024,65536,1048576";

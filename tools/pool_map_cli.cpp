@@ -7,16 +7,22 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 
+#include "cli_checks.hpp"
 #include "man_help.hpp"
+#include "mpi_pool_cli.hpp"  // the MPI pools' ranges: pool_map runs them with the same values
 
 namespace chanpool::tools::pool_map_cli {
 namespace {
 
 namespace man = chanpool::tools::man;
+namespace mpi_pool = chanpool::mpi_compare::pool;
+// run_shell() turns it into a steady_clock deadline: a finite number of seconds well within it.
+constexpr double max_mpi_timeout = 1e6;
 
 template <class T>
 std::vector<T> parse_list(const std::string& text, const char* what) {
@@ -24,6 +30,9 @@ std::vector<T> parse_list(const std::string& text, const char* what) {
   std::stringstream in(text);
   std::string part;
   while (std::getline(in, part, ',')) {
+    // istream reads "-1" as an unsigned count by wrapping it round (to 4294967295 nodes).
+    if (std::is_unsigned_v<T> && part.find('-') != std::string::npos)
+      throw CLI::ValidationError(what, "'" + part + "' is not a count (must be >= 1)");
     std::istringstream one(part);
     T v{};
     if (!(one >> v) || !one.eof()) throw CLI::ValidationError(what, "'" + part + "' is not a number");
@@ -120,7 +129,8 @@ void add_options(CLI::App& app, options& o, raw_args& args) {
                      "K: items sleep uniform(min_time, K*min_time); a list sweeps (with --plot and no K given: 1,8)")
           ->capture_default_str();
   app.add_option("--items_per_worker", o.items_per_worker, "Items per worker: the map has workers * this items")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(count_within(0, mpi_pool::max_items_per_worker));
   app.add_option("--num_iters", o.num_iters, "Maps per contender; the runtime is their mean")->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_option("--nodes", args.nodes, "Virtual nodes on this host; a list (1,2,4,...) sweeps")->capture_default_str();
@@ -134,6 +144,9 @@ void add_options(CLI::App& app, options& o, raw_args& args) {
             const double d = std::strtod(v.c_str(), &end);
             if (v.empty() || *end != '\0' || !std::isfinite(d) || d < 0)
               return "must be a number of seconds, 0 or more (0 measures task throughput), not '" + v + "'";
+            if (d > mpi_pool::max_min_time)
+              return "must be at most " + number_text(mpi_pool::max_min_time) +
+                     " seconds (as for the MPI pools), not '" + v + "'";
             return {};
           },
           "SECONDS >= 0"));
@@ -141,7 +154,8 @@ void add_options(CLI::App& app, options& o, raw_args& args) {
       ->capture_default_str();
   app.add_option("--mpi_args", o.mpi_args, "Extra mpirun arguments (e.g. \"--mca btl self,vader\"); default: none");
   app.add_option("--mpi_timeout", o.mpi_timeout, "Seconds an MPI pool may run before it is killed")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(finite_within(0, max_mpi_timeout));
   app.add_option("--seed", o.seed, "Seed of the work item list")->capture_default_str();
   app.add_option("--chunksize", o.chunksize, "Items per chunk; 0: ceil(items / (4 * workers)) as Python")
       ->capture_default_str();
@@ -167,8 +181,13 @@ std::optional<std::string> finish_options(options& o, raw_args& args) {
   try {
     o.imbalance_factors = parse_list<double>(args.factors, "--imbalance_factor");
     o.nodes = parse_list<unsigned>(args.nodes, "--nodes");
-    for (double k : o.imbalance_factors)
+    for (double k : o.imbalance_factors) {
       if (k < 1) throw CLI::ValidationError("--imbalance_factor", "must be >= 1");
+      if (k > mpi_pool::max_imbalance_factor)
+        throw CLI::ValidationError("--imbalance_factor", "must be at most " +
+                                                             number_text(mpi_pool::max_imbalance_factor) +
+                                                             " (as for the MPI pools)");
+    }
     for (unsigned n : o.nodes)
       if (n == 0) throw CLI::ValidationError("--nodes", "must be >= 1");
     if (o.mpi != "none" && o.mpi.find("round") == std::string::npos && o.mpi.find("dynamic") == std::string::npos)
