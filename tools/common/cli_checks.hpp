@@ -1,7 +1,7 @@
 // CLI11 checks for numbers the tools turn into durations, sleeps and counts. CLI11 reads "nan",
 // "inf" and "1e999" as doubles, and its Range lets NaN through (every comparison with NaN is
-// false), so a Range alone does not keep a tool's chrono casts defined. These checks have no
-// description: adding them leaves --help as it was.
+// false), so a Range alone does not keep a tool's chrono casts defined; it reads an empty value
+// ("--opt ''") as 0. These checks have no description: adding them leaves --help as it was.
 #pragma once
 
 #include <cmath>
@@ -23,8 +23,8 @@ inline std::string number_text(double v) {
 inline CLI::Validator finite_within(double lo, double hi) {
   return CLI::Validator(
       [lo, hi](std::string& v) -> std::string {
-        double d = 0;
-        if (!CLI::detail::lexical_cast(v, d)) return {};  // not a number: the option's own conversion says so
+        double d = 0;  // CLI11 gives an empty value the type's default, 0
+        if (!v.empty() && !CLI::detail::lexical_cast(v, d)) return {};  // not a number: its conversion says so
         if (std::isfinite(d) && d >= lo && d <= hi) return {};
         return "must be a number from " + number_text(lo) + " to " + number_text(hi) + ", not '" + v + "'";
       },
@@ -47,8 +47,8 @@ inline CLI::Validator finite_number() {
 inline CLI::Validator count_within(std::uint64_t lo, std::uint64_t hi) {
   return CLI::Validator(
       [lo, hi](std::string& v) -> std::string {
-        std::uint64_t n = 0;
-        if (!CLI::detail::lexical_cast(v, n)) return {};  // not a number: the option's own conversion says so
+        std::uint64_t n = 0;  // CLI11 gives an empty value the type's default, 0
+        if (!v.empty() && !CLI::detail::lexical_cast(v, n)) return {};  // not a number: its conversion says so
         if (n >= lo && n <= hi && v.find('-') == std::string::npos) return {};
         return "must be a whole number from " + std::to_string(lo) + " to " + std::to_string(hi) + ", not '" + v + "'";
       },
