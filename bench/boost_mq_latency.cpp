@@ -24,26 +24,25 @@
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
 #include <boost/interprocess/ipc/message_queue.hpp>
 #include <boost/version.hpp>
 
+#include "boost_mq_latency_cli.hpp"
 #include "latency_report.hpp"
-#include "man_help.hpp"
 
 namespace {
 
 namespace report = chanpool::tools;
 namespace bip = boost::interprocess;
+namespace cli_ns = chanpool::bench::boost_mq_cli;
+using cli_ns::options;
+using cli_ns::tool_name;
 
-constexpr const char* tool_name = "boost_mq_latency";
 constexpr const char* transport_name = "boost_mq";
-constexpr int exit_usage = 2;
 
 // Large messages are slow per round trip; capping them keeps a full size sweep short while
 // still giving thousands of samples. Every ping-pong tool applies the same cap.
 // Each queue holds queue_depth messages of the largest size in shared memory.
-constexpr std::size_t max_message_bytes = std::size_t{1} << 30;
 // measure_round_trips keeps one double per iteration for the p99 pass: 100 M = 800 MB.
 // A ping-pong never has more than one message in flight per direction.
 constexpr bip::message_queue::size_type queue_depth = 1;
@@ -56,78 +55,6 @@ constexpr const char* queue_synchronisation = "pthread process-shared mutex + co
 #else
 constexpr const char* queue_synchronisation = "Boost generic (spin/yield) mutex + condition emulation";
 #endif
-
-struct options {
-  std::vector<std::size_t> sizes;
-  std::uint64_t iterations = 100000;
-  std::uint64_t batch = 100;
-  bool json = false;
-  bool pin = true;
-};
-
-
-// The manual page printed by --help (tools/common/man_help.hpp).
-chanpool::tools::man::page manual() {
-  return {
-      .name = tool_name,
-      .summary = "Boost.Interprocess message_queue ping-pong latency baseline",
-      .synopsis = "boost_mq_latency [--sizes B,B,...] [--iterations N] [--batch N] [--no-pin] [--json]",
-      .description =
-          "A fork()ed child answers every message with one of the same size over a second queue;\n"
-          "one-way latency = round trip / 2. Both queues are boost::interprocess::message_queue\n"
-          "objects of depth 1 sized for the largest message: blocking, with a process-shared\n"
-          "mutex and condition variables (the table header says which synchronisation Boost was\n"
-          "built with). The \"blocking shared-memory queue\" baseline that latency_bench --transport\n"
-          "shm is compared against (scripts/compare_latency.sh). The queue names are removed right\n"
-          "after both processes have them mapped, so nothing is left in /dev/shm.\n"
-          "\n"
-          "Method, per size (shared with latency_bench and mpi_latency,\n"
-          "tools/common/latency_report.hpp): a warm-up of min(iterations, 10000) round trips, then a\n"
-          "pass that reads the clock every --batch round trips (the one-way figure is the median of\n"
-          "those batch means / 2) and a pass that times every round trip (clock read included; its\n"
-          "99th percentile / 2 is the p99). Sizes >= 65536 B run min(iterations, 2000) round trips.\n"
-          "\n"
-          "Unless --no-pin, the pinger and the ponger are pinned to the first two CPUs this process\n"
-          "may use (sched_setaffinity); with fewer than two they are not pinned.",
-      .output =
-          "Text (default):\n"
-          "# boost_mq_latency, transport boost_mq: one-way latency = round trip / 2\n"
-          "# Boost <version> message_queue x2 (depth 1, max <largest> B), fork()ed ponger <pinning>, ...\n"
-          "# median: of batch means; p99: of individually timed round trips (clock read included)\n"
-          "# size(B)   one-way(ns)   p99(ns)   iterations   (one row per size)\n"
-          "\n"
-          "--json: one JSON object (indented over several lines) {\"tool\":\"boost_mq_latency\",\n"
-          "\"transport\":\"boost_mq\",\"results\":[{\"size\":B,\"one_way_ns\":median,\"p99_ns\":p99,\n"
-          "\"iterations\":N}, ...]}.",
-      .exit_status = "0 every size was measured.\n"
-                     "1 a queue, fork or pinning failed, or the ponger died or exited with an error\n"
-                     "  (message on stderr).\n"
-                     "2 bad command line (unknown option, malformed --sizes, a size outside 1..2^30).",
-      .environment = "None of its own. CHANPOOL_JOB is not used: the queues are Boost objects\n"
-                     "(/dev/shm/chanpool_boost_mq_latency_<pid>_ping and _pong while they start).",
-      .examples = "boost_mq_latency --sizes 64 --iterations 200000 --json\n"
-                  "boost_mq_latency --sizes 8,64,1024,65536,1048576"};
-}
-
-// Returns an exit code when the program should stop (help shown or bad command line).
-std::optional<int> parse_command_line(int argc, char** argv, options& opts) {
-  CLI::App app;
-  chanpool::tools::man::apply(app, manual());
-  report::ping_pong_flags flags;
-  report::add_ping_pong_flags(app, flags);
-  app.add_flag("--no-pin{false}", opts.pin,
-               "Do not pin pinger and ponger to the first two CPUs this process may use (default: pinned)");
-  if (const auto exit_code = chanpool::tools::man::parse(app, argc, argv))
-    return *exit_code == EXIT_SUCCESS ? EXIT_SUCCESS : exit_usage;
-  opts.iterations = flags.iterations;
-  opts.batch = flags.batch;
-  opts.json = flags.json;
-  if (const auto error = report::size_list_error(flags.sizes_text, opts.sizes, max_message_bytes)) {
-    std::fprintf(stderr, "%s: %s\nRun with --help for more information.\n", tool_name, error->c_str());
-    return exit_usage;
-  }
-  return std::nullopt;
-}
 
 // Removes the queue names when it goes out of scope, whichever way that happens.
 class queue_names_guard {
@@ -327,8 +254,10 @@ int run(const options& opts) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  options opts;
-  if (const auto exit_code = parse_command_line(argc, argv, opts)) return *exit_code;
+  const auto cli = cli_ns::parse_command_line(argc, argv);
+  chanpool::tools::print_cli_messages(cli);
+  if (cli.exit_now) return cli.exit_code;
+  const options& opts = cli.options;
   try {
     return run(opts);
   } catch (const std::exception& e) {

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "chanpool/workload/work_items.hpp"
+#include "mpi_help.hpp"  // mpi_environment_help()
 
 namespace chanpool::mpi_compare {
 
@@ -20,18 +21,6 @@ using workload::work_items;
 
 // The MPI library's name and version. Open MPI reports several lines (version, repository,
 // date); the first one names it.
-// The ENVIRONMENT section of every MPI tool's --help; btl_example is an Open MPI btl list.
-inline std::string mpi_environment_help(const std::string& btl_example) {
-  return "OMPI_COMM_WORLD_RANK, PMIX_RANK, PMI_RANK\n"
-         "        read before MPI_Init: only the process whose rank is 0 (or one started without a\n"
-         "        launcher) prints --help and usage errors.\n"
-         "OMPI_ALLOW_RUN_AS_ROOT=1, OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1\n"
-         "        Open MPI's mpirun refuses to run as root without both.\n"
-         "OMPI_MCA_<param>\n"
-         "        Open MPI parameters, as mpirun --mca <param> <value> (e.g. OMPI_MCA_btl=" +
-         btl_example + ").";
-}
-
 // MPI_Init for a two-rank tool: returns this rank, or ends the job with `exit_code` (and a line
 // on rank 0 saying how to run it) when the job does not have exactly two ranks.
 inline int init_two_ranks(int& argc, char**& argv, const char* tool, int exit_code) {

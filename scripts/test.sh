@@ -43,10 +43,12 @@ if [ "${quick}" = 0 ]; then
   run_preset asan CHANPOOL_STRESS_MESSAGES=200000 CHANPOOL_FANIN_MESSAGES=200000
   run_preset tsan CHANPOOL_STRESS_MESSAGES=100000 CHANPOOL_FANIN_MESSAGES=100000
   # Short fuzz runs from the committed seed corpora (docs/fuzzing.md has the long ones). Only
-  # the fuzz targets and the channel library they link are built.
+  # the fuzz targets and what they link (the channel library, the tools' command-line parsers)
+  # are built.
   echo "=== preset fuzz: configure and build"
   cmake --preset fuzz >/dev/null
-  cmake --build --preset fuzz -j "${jobs}" --target fuzz_transport_frame fuzz_pool_wire fuzz_channel_segment fuzz_capi
+  cmake --build --preset fuzz -j "${jobs}" --target fuzz_transport_frame fuzz_pool_wire fuzz_channel_segment fuzz_capi \
+    fuzz_tool_cli
   echo "=== preset fuzz: ${CHANPOOL_FUZZ_SECONDS:-15} s per target"
   env CHANPOOL_FUZZ_SECONDS="${CHANPOOL_FUZZ_SECONDS:-15}" ctest --preset fuzz -j 1
 fi

@@ -3,6 +3,7 @@
 from the wire layouts in transport/include/chanpool/transport/wire.hpp, pool/src/wire.hpp and
 channels/src/layout.hpp. Run it again after a layout change; the output is committed."""
 import os
+import re
 import struct
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -99,8 +100,107 @@ def capi_seeds():
     write(t, "bad_name", bytes([0, 1, 1, 250]) + b"../../etc")
 
 
+# fuzz_tool_cli.cpp: the first byte picks the tool (its index below), the words follow, one a line.
+TOOLS = ["pool_map", "fanin_bench", "latency_bench", "chanpool_cleanup", "mpi_latency", "mpi_bandwidth",
+         "mpi_fanin", "mpi_pool_round", "mpi_pool_dynamic", "boost_mq_latency", "ring_floor"]
+COMMAND_LINES = {
+    "pool_map": ["--imbalance_factor=1", "--nodes 32 --workers_per_node 4 --imbalance_factor 8",
+                 "--nodes 1,2,4 --workers_per_node 4 --imbalance_factor 1,8 --plot s.svg --csv s.csv",
+                 "--min_time 0 --items_per_worker 500000 --mpi none --python off",
+                 "--apply_latency 10000 --nodes 2 --workers_per_node 1", "--from_json a.json b.json --csv x.csv",
+                 "--mpi_timeout 30 --seed 7 --chunksize 2 --prefetch 3 --num_iters 2 --json"],
+    "fanin_bench": ["--nodes 8 --senders_per_node 4 --messages_per_sender 500 --json",
+                    "--nodes 4 --duration 2 --aggregation off --msg_size 128",
+                    "--flush_bytes 4096 --flush_deadline_us 10 --credits 8 --agent_spin_us 5 --receiver_spin_us -1",
+                    "--sink_capacity 1024 --rxm_buffer_bytes 0 --rxm_queue_depth 0 --stall_timeout 5 --bootstrap embedded",
+                    "--mpi --mpi_args --mca=btl --provider tcp"],
+    "latency_bench": ["--sizes 8,64,4096,1048576 --iterations 2000 --json",
+                      "--channel spsc --wait idle --sizes 64 --iterations 500 --path zerocopy --spin-us 10",
+                      "--transport fabric --fabric-mode agent --sizes 64 --hops --agent-spin-us 50",
+                      "--transport fabric --bandwidth --sizes 65536 --window 16 --iterations 50 --json",
+                      "--no-pin --large-iterations 10 --batch 7 --receiver-spin-us 3 --provider tcp"],
+    "chanpool_cleanup": ["--list --json", "--dry-run --job vc1-n0", "-n -l --job x"],
+    "mpi_latency": ["--sizes 8,64,65536 --iterations 5000", "--sizes 64 --json --batch 10"],
+    "mpi_bandwidth": ["--sizes 4096,65536 --iterations 2 --warmup 1 --json",
+                      "--kinds put --sizes 65536 --window 16 --seconds 0.5"],
+    "mpi_fanin": ["--msg_size 64 --messages_per_sender 100000", "--duration 2 --json --stall_timeout 0",
+                  "--inject_fault corrupt --msg_size 32"],
+    "mpi_pool_round": ["--imbalance_factor 8 --json", "--min_time 0.01 --imbalance_factor 8 --num_iters 2",
+                       "--print_items 3 --seed 5 --items_per_worker 2", "--inject_fault"],
+    "mpi_pool_dynamic": ["--imbalance_factor 1 --json", "--print_items 4 --min_time 0"],
+    "boost_mq_latency": ["--sizes 64,65536 --iterations 500 --json", "--no-pin --sizes 8 --batch 3"],
+    "ring_floor": ["--version"],
+}
+
+
+# Values that reach the parsers' edge cases: what CLI11 reads as numbers (strtold, strtoull with
+# base 0, which wraps "-1"), the lists' separators, the words the tools compare with.
+EDGE_VALUES = ["nan", "inf", "-inf", "-1", "0", "1e999", "1e-999", "0x10", "010", "-0", ",", "=", "1,8",
+               "none", "off", "on", "auto", "fabric", "shm", "agent", "direct", "both", "embedded", "mpi", "spsc",
+               "idle", "spin", "zerocopy", "send,put,get", "4294967296", "18446744073709551616"]
+
+
+def tool_cli_dict():
+    """corpus/fuzz_tool_cli.dict: every option name of the tools' parsers, and EDGE_VALUES."""
+    root = os.path.dirname(os.path.dirname(HERE))
+    names = set()
+    for sub in ["tools", "mpi_compare", "bench", "tools/common"]:
+        for f in sorted(os.listdir(os.path.join(root, sub))):
+            if f.endswith("_cli.cpp") or f == "ping_pong_flags.hpp":
+                text = open(os.path.join(root, sub, f)).read()
+                for m in re.finditer(r'add_(?:option|flag)\("([^"]+)"', text):
+                    names.update(n.lstrip("!").split("{")[0] for n in m.group(1).split(","))
+    # Each word after a newline, so that an insertion makes a word of its own.
+    lines = ["# fuzz_tool_cli: the tools' option names and edge values (written by make_seeds.py)"]
+    lines += ['"\\x0a%s"' % w for w in sorted(names) + EDGE_VALUES]
+    with open(os.path.join(HERE, "corpus", "fuzz_tool_cli.dict"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+# Each tool's parser, to find its options for the seeds below.
+TOOL_SOURCES = {"pool_map": ["tools/pool_map_cli.cpp"], "fanin_bench": ["tools/fanin_bench_cli.cpp"],
+                "latency_bench": ["tools/latency_bench_cli.cpp"], "chanpool_cleanup": ["tools/chanpool_cleanup_cli.cpp"],
+                "mpi_latency": ["tools/common/ping_pong_flags.hpp"], "mpi_bandwidth": ["mpi_compare/mpi_bandwidth_cli.cpp"],
+                "mpi_fanin": ["mpi_compare/mpi_fanin_cli.cpp"], "mpi_pool_round": ["mpi_compare/mpi_pool_cli.cpp"],
+                "boost_mq_latency": ["tools/common/ping_pong_flags.hpp", "bench/boost_mq_latency_cli.cpp"]}
+
+
+def tool_cli_tokens():
+    """fuzz_tool_cli.cpp's kTokens, in order."""
+    text = open(os.path.join(HERE, "fuzz_tool_cli.cpp")).read()
+    table = text[text.index("kTokens[] = {"):text.index("};", text.index("kTokens[] = {"))]
+    return re.findall(r'"((?:[^"\\]|\\.)*)"', table)
+
+
+def tool_options(tool):
+    root = os.path.dirname(os.path.dirname(HERE))
+    names = []
+    for f in TOOL_SOURCES[tool]:
+        text = open(os.path.join(root, f)).read()
+        names += [m.group(1).split(",")[0] for m in re.finditer(r'add_option\("([^"]+)"', text)]
+    return names
+
+
+def tool_cli_seeds():
+    t = "fuzz_tool_cli"
+    tool_cli_dict()
+    # Every option and the value "1", both as tokens (a byte from 0x80 is a word of its own:
+    # kTokens in fuzz_tool_cli.cpp): one changed byte gives the option any token value (nan, -1,
+    # 1e999, ...), the values that get no new coverage of their own.
+    tokens = tool_cli_tokens()
+    one = bytes([0x80 + tokens.index("1")])
+    for tool in TOOL_SOURCES:
+        for name in tool_options(tool):
+            option = bytes([0x80 + tokens.index(name)]) if name in tokens else name.encode()
+            write(t, f"{tool}_{name.lstrip('-')}", bytes([TOOLS.index(tool)]) + option + one)
+    for tool, lines in COMMAND_LINES.items():
+        for i, line in enumerate(lines + ["--help", "--version", "--nosuch"]):
+            write(t, f"{tool}_{i}", bytes([TOOLS.index(tool)]) + "\n".join(line.split(" ")).encode())
+
+
 if __name__ == "__main__":
     transport_seeds()
     pool_seeds()
     segment_seeds()
     capi_seeds()
+    tool_cli_seeds()

@@ -17,8 +17,9 @@
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+
+#include "ping_pong_flags.hpp"  // the shared flags and --sizes
 
 namespace chanpool::tools {
 
@@ -74,27 +75,6 @@ inline std::uint64_t iterations_for(std::size_t size, std::uint64_t requested) {
 }
 inline std::uint64_t warm_up_for(std::uint64_t iterations) { return std::min(iterations, max_warm_up_round_trips); }
 
-// The flags every ping-pong tool shares, with the same names, defaults and help.
-struct ping_pong_flags {
-  std::string sizes_text = "8,64,1024,65536,1048576";
-  std::uint64_t iterations = 100000;
-  std::uint64_t batch = 100;
-  bool json = false;
-};
-inline constexpr std::uint64_t max_iterations = 100'000'000;
-
-inline void add_ping_pong_flags(CLI::App& app, ping_pong_flags& flags) {
-  app.add_option("--sizes", flags.sizes_text, "Comma-separated message sizes in bytes")->capture_default_str();
-  app.add_option("--iterations", flags.iterations,
-                 "Timed round trips per size and pass; sizes >= 65536 B use min(N, 2000)")
-      ->capture_default_str()
-      ->check(CLI::Range(std::uint64_t{1}, max_iterations));
-  app.add_option("--batch", flags.batch, "Round trips per clock read in the median pass")
-      ->capture_default_str()
-      ->check(CLI::Range(std::uint64_t{1}, max_iterations));
-  app.add_flag("--json", flags.json, "Print only one JSON object (tool, transport, results) on stdout");
-}
-
 // Total round trips the peer must answer for one size: both passes.
 inline std::uint64_t round_trips_per_size(std::uint64_t iterations) { return 2 * iterations; }
 
@@ -125,37 +105,6 @@ inline nlohmann::json to_json(const std::string& tool, const std::string& transp
                             {"round_trip_p99_ns", 2 * r.p99_ns},
                             {"iterations", r.iterations}});
   return j;
-}
-
-// Parses "8,64,1024" into sizes; returns false on a malformed list.
-inline bool parse_sizes(const std::string& text, std::vector<std::size_t>& out) {
-  out.clear();
-  std::size_t pos = 0;
-  while (pos <= text.size()) {
-    const auto comma = text.find(',', pos);
-    const std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-    // Digits only: stoull alone would accept " 8" and wrap "-1" around.
-    if (item.empty() || item.find_first_not_of("0123456789") != std::string::npos) return false;
-    std::size_t used = 0;
-    unsigned long long v = 0;
-    try { v = std::stoull(item, &used); } catch (...) { return false; }
-    if (used != item.size()) return false;
-    out.push_back(static_cast<std::size_t>(v));
-    if (comma == std::string::npos) break;
-    pos = comma + 1;
-  }
-  return !out.empty();
-}
-
-// Parses --sizes and checks each against [1, max_bytes]; returns the message for the user on error.
-inline std::optional<std::string> size_list_error(const std::string& text, std::vector<std::size_t>& sizes,
-                                                  std::size_t max_bytes) {
-  if (!parse_sizes(text, sizes))
-    return "--sizes: malformed size list '" + text + "' (expected comma-separated byte counts, e.g. 8,64,1024)";
-  for (const auto size : sizes)
-    if (size == 0 || size > max_bytes)
-      return "--sizes: " + std::to_string(size) + " is out of range (1.." + std::to_string(max_bytes) + " bytes)";
-  return std::nullopt;
 }
 
 }  // namespace chanpool::tools

@@ -11,7 +11,8 @@
 //   EXAMPLES
 //
 // Usage: fill a man::page, call man::apply(app, page) *before* adding options (it makes every
-// option added afterwards show its default), add the options, then parse with man::parse().
+// option added afterwards show its default), add the options, then parse with man::parse(), which
+// prints nothing: the tool prints what it returns (cli_result.hpp).
 // apply() also gives every tool --version ("<name> (chanpool) X.Y.Z", chanpool/version.h) and
 // a SYNOPSIS line for it and --help.
 // Section bodies are written without indentation; apply() indents them. tests/tools/help_test.py
@@ -20,6 +21,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli_result.hpp"
 #include "version_flag.hpp"
 
 #include <algorithm>
@@ -35,8 +37,7 @@
 
 namespace chanpool::tools::man {
 
-// Exit status of every tool for a bad command line (CLI11's own codes, 100-127, are not used).
-inline constexpr int exit_usage = 2;
+inline constexpr int exit_usage = chanpool::tools::exit_usage;  // cli_result.hpp
 
 struct page {
   std::string name;         // the program, e.g. "latency_bench"
@@ -142,18 +143,23 @@ inline void apply(CLI::App& app, const page& p) {
   app.set_version_flag("--version", chanpool::tools::version_line(p.name), "Print the tool's name and chanpool's version, and exit 0");
 }
 
-// Parses the command line. Returns the exit status when the program should stop now: 0 after
-// --help or --version, exit_usage after a bad command line (the message on stderr). `print` false keeps
-// quiet (the MPI tools' ranks other than 0).
-inline std::optional<int> parse(CLI::App& app, int argc, char** argv, bool print = true) {
-  std::ostream silent(nullptr);
+// Parses the command line without printing. Returns true when the program should stop now, with
+// `r` saying what to print and the exit status: 0 after --help or --version, exit_usage after a
+// bad command line (CLI11's message for stderr).
+template <class Options>
+bool parse(CLI::App& app, int argc, const char* const* argv, cli_result<Options>& r) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    app.exit(e, print ? std::cout : silent, print ? std::cerr : silent);
-    return e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success) ? 0 : exit_usage;
+    std::ostringstream out;
+    std::ostringstream err;
+    app.exit(e, out, err);
+    r.exit_now = true;
+    r.exit_code = e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success) ? 0 : exit_usage;
+    r.out = out.str();
+    r.err = err.str();
   }
-  return std::nullopt;
+  return r.exit_now;
 }
 
 }  // namespace chanpool::tools::man

@@ -15,15 +15,18 @@ inline std::string version_line(std::string_view name) {
   return std::string(name) + " (chanpool) " CHANPOOL_VERSION_STRING;
 }
 
+// True when argv has --version (the whole command line of ring_floor and wake_floor).
+inline bool asks_for_version(int argc, const char* const* argv) {
+  for (int i = 1; i < argc; ++i)
+    if (std::string_view(argv[i]) == "--version") return true;
+  return false;
+}
+
 // Prints the version line and returns true when argv has --version.
 inline bool print_version_if_asked(int argc, char** argv, std::string_view name) {
-  for (int i = 1; i < argc; ++i) {
-    if (std::string_view(argv[i]) == "--version") {
-      std::printf("%s\n", version_line(name).c_str());
-      return true;
-    }
-  }
-  return false;
+  if (!asks_for_version(argc, argv)) return false;
+  std::printf("%s\n", version_line(name).c_str());
+  return true;
 }
 
 }  // namespace chanpool::tools
