@@ -64,11 +64,7 @@ cli_result<options> parse_command_line(int argc, const char* const* argv) {
   chanpool::tools::ping_pong_flags flags;
   chanpool::tools::add_ping_pong_flags(app, flags);
   if (chanpool::tools::man::parse(app, argc, argv, r)) return r;
-  r.options.iterations = flags.iterations;
-  r.options.batch = flags.batch;
-  r.options.json = flags.json;
-  if (const auto error = chanpool::tools::size_list_error(flags.sizes_text, r.options.sizes, max_message_bytes))
-    return refuse(r, exit_usage, std::string(tool_name) + ": " + *error + "\nRun with --help for more information.\n");
+  chanpool::tools::take_ping_pong_flags(flags, max_message_bytes, tool_name, r);
   return r;
 }
 

@@ -12,6 +12,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli_result.hpp"
+
 namespace chanpool::tools {
 
 struct ping_pong_flags {
@@ -63,6 +65,21 @@ inline std::optional<std::string> size_list_error(const std::string& text, std::
     if (size == 0 || size > max_bytes)
       return "--sizes: " + std::to_string(size) + " is out of range (1.." + std::to_string(max_bytes) + " bytes)";
   return std::nullopt;
+}
+
+// After a ping-pong tool's command line is parsed: the shared flags into its options (iterations,
+// batch, json, sizes), or the command line refused for its --sizes list. True when `r` says stop.
+template <class Options>
+bool take_ping_pong_flags(const ping_pong_flags& flags, std::size_t max_bytes, const char* tool,
+                          cli_result<Options>& r) {
+  r.options.iterations = flags.iterations;
+  r.options.batch = flags.batch;
+  r.options.json = flags.json;
+  if (const auto error = size_list_error(flags.sizes_text, r.options.sizes, max_bytes)) {
+    refuse(r, exit_usage, std::string(tool) + ": " + *error + "\nRun with --help for more information.\n");
+    return true;
+  }
+  return false;
 }
 
 }  // namespace chanpool::tools
