@@ -26,12 +26,12 @@
 namespace chanpool::tools::fanin {
 
 // Fills in the spin times the command line left unset. `agents` and `senders` are those on this
-// host; each agent has two threads, and the receiver is one more. When they outnumber the cores,
+// host; each agent has a progress thread, and the receiver is one more. When they outnumber the cores,
 // a thread that polls takes the core from the thread that would give it something to find:
 // here, spinning agents cost a fan-in of 32 virtual nodes on 2 cores about a tenth of its rate.
 void choose_spins(options& o, std::uint32_t agents, std::uint32_t senders) {
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-  const bool oversubscribed = 2u * agents + senders + 1u > cores;
+  const bool oversubscribed = agents + senders + 1u > cores;
   if (!o.agent_spin_us) o.agent_spin_us = oversubscribed ? 0.0 : 20.0;
   if (!o.receiver_spin_us) o.receiver_spin_us = oversubscribed ? 0.0 : 50.0;
 }

@@ -60,10 +60,10 @@ bool analyze_hops(const process_marks& node0, const process_marks& node1, const 
   if (!direction(node0, node1, trace0, trace1, "node 0 -> node 1", ping, error)) return false;
   if (!direction(node1, node0, trace1, trace0, "node 1 -> node 0", pong, error)) return false;
   static const std::array<std::pair<const char*, const char*>, 6> names = {{
-      {"process -> agent TX", "inbox put, TX thread wake-up, inbox take"},
-      {"agent TX", "batch built, fi_send posted"},
-      {"fabric -> agent RX", "provider, loopback TCP, the far RX thread's wake-up"},
-      {"agent RX", "frame checks, copy into the channel, receiver's futex wake"},
+      {"process -> agent", "inbox put, the agent's wake-up (doorbell), inbox take"},
+      {"agent, outbound", "batch built, fi_send posted"},
+      {"fabric -> far agent", "provider, loopback TCP, the far agent's wake-up"},
+      {"far agent, inbound", "frame checks, copy into the channel, receiver's futex wake"},
       {"channel -> process", "receiver runs and recv() returns (the wake is in the hop before)"},
       {"one way", "send() called to recv() returned"},
   }};

@@ -80,6 +80,18 @@ result<std::unique_ptr<agent>> agent::create(std::uint32_t node, std::uint32_t n
   auto ep = fabric_endpoint::open(ec);
   if (!ep) return ep.error();
   p->endpoint = std::move(*ep);
+  // The progress thread sleeps on the CQ's file descriptor where the provider has one.
+  if (fi_wait_obj kind = FI_WAIT_NONE; fi_control(&p->endpoint.cq()->fid, FI_GETWAITOBJ, &kind) == 0 && kind == FI_WAIT_FD) {
+    int fd = -1;
+    if (fi_control(&p->endpoint.cq()->fid, FI_GETWAIT, &fd) == 0 && fd >= 0) p->cq_wait_fd = fd;
+  }
+  auto bell = detail::doorbell::open(node_job);
+  if (!bell) {
+    diagnose("chanpool agent (node " + std::to_string(node) + "): cannot open the node's doorbell socket: " +
+             bell.error().message());
+    return bell.error();
+  }
+  p->bell = std::move(*bell);
   fabric_endpoint* registrar = &p->endpoint;  // stable: p outlives the table (see ~agent)
   // Where the provider leaves remote keys to us (no FI_MR_PROV_KEY: tcp, shm), a key is this
   // agent's random salt xor the region's generation, not the bare generation: another process
@@ -181,8 +193,8 @@ std::error_code agent::connect(const std::vector<std::vector<std::byte>>& peers,
   detail::store_peer(p.shared.state, p.node, peer_state::alive);
   p.in->source(p.node).hello_seen = true;
 
-  p.rx_thread = std::thread([&p] { p.rx_loop(); });
-  ::pthread_setname_np(p.rx_thread.native_handle(), "cp-agent-rx");  // for top -H and perf
+  p.progress_thread = std::thread([&p] { p.progress_loop(); });
+  ::pthread_setname_np(p.progress_thread.native_handle(), "cp-agent");  // for top -H and perf
   for (std::uint32_t peer = 0; peer < p.node_count; ++peer)
     if (peer != p.node) p.send_control(peer, wire::frame_kind::hello, 0, nullptr, 0);
 
@@ -198,8 +210,8 @@ std::error_code agent::connect(const std::vector<std::vector<std::byte>>& peers,
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  p.tx_thread = std::thread([&p] { p.tx_loop(); });
-  ::pthread_setname_np(p.tx_thread.native_handle(), "cp-agent-tx");
+  p.inbox_open.store(true, std::memory_order_release);
+  detail::doorbell_ringer(p.node_job).ring();  // it may be asleep without watching the inbox
   std::atomic_ref<std::uint32_t>(p.shared.state->phase)
       .store(static_cast<std::uint32_t>(detail::node_phase::ready), std::memory_order_release);
   return {};
@@ -209,7 +221,7 @@ void agent::stop() noexcept {
   if (!impl_) return;
   impl& p = *impl_;
   if (p.stopped.exchange(true)) return;
-  if (p.rx_thread.joinable()) {
+  if (p.progress_thread.joinable()) {
     for (std::uint32_t peer = 0; peer < p.node_count; ++peer)
       if (peer != p.node && !p.destinations[peer]->dead.load()) p.send_control(peer, wire::frame_kind::goodbye, 0, nullptr, 0);
     // Give the goodbyes a moment to leave before the endpoint closes.
@@ -218,8 +230,10 @@ void agent::stop() noexcept {
   p.stopping.store(true);
   p.wake_stalled();
   p.inbox.seal();
-  if (p.tx_thread.joinable()) p.tx_thread.join();
-  if (p.rx_thread.joinable()) p.rx_thread.join();
+  if (p.progress_thread.joinable()) {
+    detail::doorbell_ringer(p.node_job).ring();
+    p.progress_thread.join();
+  }
   p.fail_all_rma();
   p.release_all_reads();
   p.regions->close_all();  // those still leased by the provider go in ~agent

@@ -39,25 +39,8 @@ agent::impl::impl(std::uint32_t node_index, std::uint32_t nodes, std::string job
     : node(node_index), node_count(nodes), node_job(std::move(job)), config(std::move(cfg)), tx_replies(node_job),
       rx_replies(node_job), rma_replies(node_job) {}
 
-void agent::impl::wake_stalled() {
-  // seq_cst pair with wait_stalled(): the epoch moves before the waiter count is read, the
-  // count rises before the waiter reads the epoch, so one of the two sees the other.
-  stall_epoch.fetch_add(1, std::memory_order_seq_cst);
-  if (stall_waiters.load(std::memory_order_seq_cst) == 0) return;
-  { std::lock_guard lock(stall_mu); }  // a waiter between its check and its sleep finishes first
-  stall_cv.notify_all();
-}
-
-void agent::impl::wait_stalled(std::uint64_t seen) {
-  stall_waiters.fetch_add(1, std::memory_order_seq_cst);
-  {
-    std::unique_lock lock(stall_mu);
-    stall_cv.wait_for(lock, std::chrono::milliseconds(100), [&] {
-      return stall_epoch.load(std::memory_order_seq_cst) != seen || stopping.load(std::memory_order_relaxed);
-    });
-  }
-  stall_waiters.fetch_sub(1, std::memory_order_relaxed);
-}
+// What wait_stalled() waits for changed (credit, a free buffer, large-message room, a death).
+void agent::impl::wake_stalled() noexcept { stall_epoch.fetch_add(1, std::memory_order_release); }
 
 void agent::impl::fill_header(w::frame_header& h, w::frame_kind kind, std::size_t bytes, std::uint32_t count) const noexcept {
   h.magic = w::frame_magic;
@@ -107,7 +90,7 @@ void agent::impl::post_control(std::unique_ptr<detail::control_frame> f) {
   }
 }
 
-// RX thread: retries control frames, in order per destination.
+// Progress thread: retries control frames, in order per destination.
 void agent::impl::retry_backlog() {
   if (backlog_size.load(std::memory_order_relaxed) == 0) return;
   std::vector<std::pair<std::uint32_t, long>> refused;

@@ -1,4 +1,4 @@
-// The RX thread's handling of a received frame: the checks every frame passes, then one handler
+// The progress thread's handling of a received frame: the checks every frame passes, then one handler
 // per kind. Everything in a frame is untrusted; a handler returns false for a malformed one.
 #include <rdma/fi_errno.h>
 #include <rdma/fi_tagged.h>
@@ -146,7 +146,7 @@ void agent::impl::drop_late_frame(std::uint32_t s, detail::source_state& src) {
   send_control(s, w::frame_kind::declared_dead, 0, nullptr, 0);
 }
 
-// The RX thread was not scheduled for longer than peer_timeout (the process was stopped, or
+// The progress thread was not scheduled for longer than peer_timeout (the process was stopped, or
 // starved): every peer has declared this node dead by now. It leaves before handling anything
 // that arrived meanwhile, rather than act on a view the others no longer share.
 void agent::impl::frozen_for(std::uint64_t ns) {

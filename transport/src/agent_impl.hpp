@@ -4,21 +4,26 @@
 //   inbound.*        per source: sequence order, delivery into channels, credits owed (no libfabric)
 //   reply_cache.*    the reply channels of this node's processes
 //   agent_control.cpp  control frames and their backlog, peer death, failure
-//   agent_tx.cpp     the TX thread: the inbox, batches
+//   agent_progress.cpp the progress thread: one loop over the completion queue and the inbox,
+//                    and its sleep on both (doorbell.hpp)
+//   agent_tx.cpp     the outbound side of that loop: the inbox, batches
 //   agent_large.cpp  large messages: read by the receiver from the inbox's heap, or sent tagged
 //   agent_frames.cpp one handler per frame kind
-//   agent_rx.cpp     the RX thread: completions, receive buffers, heartbeats
+//   agent_rx.cpp     the inbound side: completions, receive buffers, heartbeats
 //   agent_rma.cpp    regions and one-sided transfers (region_table.* keeps the regions)
 //   agent.cpp        the public surface: create, connect, stop
 //
-// Threads: TX drains the inbox and owns each destination's partial batch; RX owns the completion
-// queue, the receive buffers and everything inbound. They share the destinations (under a mutex
-// each), the control backlog and the large-send tokens. Each field says who owns it.
+// Threads: one progress thread per agent does all the agent's work: it drains the inbox, owns
+// each destination's partial batch, the completion queue, the receive buffers and everything
+// inbound. A second thread would hand every message over (a wake-up) and contend with the first
+// for the provider's locks; on a host with fewer cores than threads both cost more than the
+// work. The owner's thread (create, connect, stop) touches the destinations, the control
+// backlog and the failure record too, so those keep their mutexes. "TX" and "RX" below name the
+// outbound and inbound halves of the progress thread's work.
 #pragma once
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <deque>
 #include <map>
 #include <memory>
@@ -35,6 +40,7 @@
 #include "chanpool/channels/channel.hpp"
 #include "chanpool/transport/agent.hpp"
 #include "chanpool/transport/wire.hpp"
+#include "doorbell.hpp"
 #include "frame_check.hpp"
 #include "hop_log.hpp"
 #include "inbound.hpp"
@@ -95,17 +101,17 @@ struct agent::impl {
   std::unique_ptr<detail::recv_arena> recv_memory;                 // the receive slots' memory
   std::vector<std::unique_ptr<detail::recv_slot>> recv_slots;      // each posted to the provider
 
-  // --- TX thread ---
+  // --- progress thread, outbound half ---
   // Destinations that may hold a partial batch: the idle-time and deadline checks walk this,
   // not all node_count destinations (a fan-in sends to one of 32).
   std::vector<detail::destination*> partials;
   detail::reply_cache tx_replies;
 
-  // --- RX thread ---
+  // --- progress thread, inbound half ---
   std::unique_ptr<detail::inbound> in;  // made in create(), once the counters are mapped
   detail::reply_cache rx_replies;
 
-  // --- hop trace (config.hop_trace_file set, else null): one log per thread, written by stop() ---
+  // --- hop trace (config.hop_trace_file set, else null): one log per half, written by stop() ---
   std::unique_ptr<detail::hop_log> tx_hops;
   std::unique_ptr<detail::hop_log> rx_hops;
 
@@ -122,23 +128,30 @@ struct agent::impl {
   std::unordered_map<detail::rma_target_op*, std::unique_ptr<detail::rma_target_op>> rma_serving;
 
   // --- thread control ---
-  std::thread tx_thread;
-  std::thread rx_thread;
+  std::thread progress_thread;
+  detail::doorbell bell;   // the node's processes wake the sleeping progress thread with it
+  int cq_wait_fd = -1;     // the CQ's wait file descriptor (FI_WAIT_FD), or -1: then naps
+  // The inbox is drained once every peer said hello (connect()); before, the progress thread
+  // only answers the fabric.
+  std::atomic<bool> inbox_open{false};
+  // Progress thread: when it last did work, and when its periodic duties are due.
+  struct progress_clock {
+    std::uint64_t last_activity = 0;
+    std::uint64_t last_pass = 0;  // a pass waits at most 50 ms; longer means the process was stopped
+    std::uint64_t next_tick = 0;
+    std::uint64_t next_heartbeat = 0;
+    std::uint32_t since_room_check = 0;  // inbox records since the last flush/room check
+  } clock;
+  std::vector<std::uint32_t> touched;  // progress thread: sources that sent frames this CQ read
   std::atomic<bool> stopping{false};
   std::atomic<bool> stopped{false};
   std::atomic<bool> evicted{false};  // stopped for longer than peer_timeout (frozen_for)
   std::atomic<std::uint32_t> hellos{0};
-  // TX waits here for credit, buffers or a dead peer. Whoever changes one of those bumps
-  // stall_epoch and notifies (wake_stalled); TX waits only while the epoch it saw before
-  // checking is unchanged, so a notification between its check and its wait is not lost.
-  // The mutex and the notification are paid only while TX waits (stall_waiters): every send
-  // completion calls wake_stalled(), and most find nobody waiting.
-  std::mutex stall_mu;
-  std::condition_variable stall_cv;
+  // The outbound half waits for credit, buffers or a dead peer by making progress
+  // (wait_stalled) until stall_epoch moves: whoever changes one of those bumps it (wake_stalled).
   std::atomic<std::uint64_t> stall_epoch{0};
-  std::atomic<std::uint32_t> stall_waiters{0};
 
-  // --- shared by TX and RX ---
+  // --- shared by the progress thread and the owner's thread ---
   std::mutex backlog_mu;
   // Control frames the provider refused for now, per destination (backlog_mu): one unreachable
   // peer must not hold back the heartbeats and credits of the others.
@@ -166,8 +179,18 @@ struct agent::impl {
   std::string failure_text;
 
   detail::node_counters& counters() noexcept { return shared.state->counters; }
-  void wake_stalled();
-  void wait_stalled(std::uint64_t seen);
+  void wake_stalled() noexcept;
+  void wait_stalled(std::uint64_t seen);  // progress thread, handling an inbox record
+
+  // agent_progress.cpp (progress thread)
+  void progress_loop();
+  bool poll_completions();  // one CQ read and its handling, the periodic duties; true if it did work
+  bool drain_inbox();       // a few runs of inbox records; true if it took any
+  void idle_duties();       // the inbox and the CQ ran dry: partial batches, credits, room
+  std::uint64_t idle_sleep_ns();
+  // Sleeps until a completion, a ring of the doorbell, or timeout_ns. With watch_inbox, only
+  // while the inbox is empty (and a sender that publishes meanwhile rings).
+  void sleep_until_work(std::uint64_t timeout_ns, bool watch_inbox);
 
   // agent_control.cpp (any thread)
   void fill_header(wire::frame_header& h, wire::frame_kind kind, std::size_t bytes, std::uint32_t count) const noexcept;
@@ -184,8 +207,7 @@ struct agent::impl {
   void fail(const char* what, std::error_code ec);  // RX: the agent cannot go on
   void record_failure(std::error_code ec, std::string text);
 
-  // agent_tx.cpp (TX thread)
-  void tx_loop();
+  // agent_tx.cpp (progress thread, outbound)
   void handle_inbox_record(channels::recv_run& run, std::size_t i);
   bool ensure_current(detail::destination& d);
   void append_message(detail::destination& d, const wire::message_header& m, std::span<const std::byte> body);
@@ -195,7 +217,7 @@ struct agent::impl {
   bool partial_due();
   void wake_room_waiters() noexcept;
 
-  // agent_frames.cpp (RX thread); a handler returns false for a malformed frame.
+  // agent_frames.cpp (progress thread, inbound); a handler returns false for a malformed frame.
   void handle_frame(const std::byte* data, std::size_t len);
   bool on_hello(std::uint32_t s);
   bool on_goodbye(std::uint32_t s);
@@ -235,8 +257,7 @@ struct agent::impl {
   void fail_all_rma();                   // at stop
   void reply_rma(std::uint32_t pid, std::uint64_t token, std::error_code ec);  // caller holds rma_mu
 
-  // agent_rx.cpp (RX thread)
-  void rx_loop();
+  // agent_rx.cpp (progress thread, inbound)
   std::error_code post_recv(detail::recv_slot& slot);
   void handle_completion(const fi_cq_data_entry& e, std::vector<std::uint32_t>& touched);
   void handle_error_completion();

@@ -1,7 +1,7 @@
 // Regions and one-sided transfers (rma.hpp, wire.hpp's rma section).
 //
-// The initiator's agent (TX thread) checks the local side, leases its region, and sends an
-// rma_request to the agent of the target region's node. That agent (RX thread) checks the
+// The initiator's agent (the outbound half of its progress thread) checks the local side, leases its region, and sends an
+// rma_request to the agent of the target region's node. That agent (the inbound half) checks the
 // request against its region table, leases the target range, and moves the bytes itself:
 // fi_read from the initiator's region into its own (put) or fi_write from its own into the
 // initiator's with FI_DELIVERY_COMPLETE (get), then answers rma_done. Both leases are held until

@@ -1,6 +1,6 @@
-// The RX thread: reads the completion queue, hands frames to their handlers (agent_frames.cpp),
-// reposts receive buffers, returns credits and acks, retries what the provider refused for now,
-// and keeps the heartbeats.
+// The inbound half of the progress thread: what a completion means, frames to their handlers
+// (agent_frames.cpp), receive buffers reposted, retries of what the provider refused for now,
+// and the heartbeats.
 #include <rdma/fi_endpoint.h>
 #include <rdma/fi_errno.h>
 
@@ -158,59 +158,6 @@ void agent::impl::tick(std::uint64_t now, std::uint64_t& next_heartbeat) {
       continue;
     }
     send_control(p, w::frame_kind::heartbeat, 0, nullptr, 0);
-  }
-}
-
-void agent::impl::rx_loop() {
-  constexpr std::size_t batch = 64;
-  fi_cq_data_entry entries[batch];
-  std::vector<std::uint32_t> touched;
-  std::uint64_t next_heartbeat = detail::now_ns();
-  std::uint64_t last_activity = detail::now_ns();
-  std::uint64_t next_tick = 0;
-  const std::uint64_t spin_ns = detail::as_ns(config.spin);
-  const std::uint64_t timeout_ns = detail::as_ns(config.peer_timeout);
-  std::uint64_t last_pass = detail::now_ns();  // a pass waits at most 50 ms
-  while (!stopping.load(std::memory_order_relaxed)) {
-    ssize_t n = fi_cq_read(endpoint.cq(), entries, batch);
-    std::uint64_t now = detail::now_ns();
-    if (n == -FI_EAGAIN) {
-      return_all_credits();
-      const bool pending = in->any_pending();
-      if (now - last_activity > spin_ns && !pending) {
-        // Sleep until a completion arrives (the CQ's wait object) or a tick is due: soon when
-        // something waits to be retried, else at the next heartbeat (at most 50 ms).
-        const bool retry_soon =
-            backlog_size.load(std::memory_order_relaxed) > 0 || provider_busy.load(std::memory_order_relaxed);
-        const std::uint64_t until_heartbeat = next_heartbeat > now ? (next_heartbeat - now) / 1'000'000 : 0;
-        const int ms = retry_soon ? 1 : static_cast<int>(std::clamp<std::uint64_t>(until_heartbeat, 1, 50));
-        if (endpoint.info().cq_fd_wait) {
-          n = fi_cq_sread(endpoint.cq(), entries, batch, nullptr, ms);
-        } else {
-          std::this_thread::sleep_for(std::chrono::microseconds(100));
-          n = fi_cq_read(endpoint.cq(), entries, batch);
-        }
-        now = detail::now_ns();
-      } else if (pending) {
-        std::this_thread::sleep_for(std::chrono::microseconds(50));
-      }
-    }
-    if (now - last_pass > timeout_ns) frozen_for(now - last_pass);  // before what arrived meanwhile
-    last_pass = now;
-    if (n > 0) {
-      last_activity = now;
-      touched.clear();
-      for (ssize_t i = 0; i < n; ++i) handle_completion(entries[i], touched);
-      std::sort(touched.begin(), touched.end());
-      touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
-      for (std::uint32_t s : touched) send_owed(s, false);
-    } else if (n == -FI_EAVAIL) {
-      handle_error_completion();
-    }
-    if (now >= next_tick) {
-      next_tick = now + 1'000'000;  // 1 ms
-      tick(now, next_heartbeat);
-    }
   }
 }
 

@@ -1,5 +1,6 @@
-// The TX thread: drains the inbox, appends each message to its destination's batch, seals
-// batches by the flush rules (outbound.hpp), and hands large payloads to agent_large.cpp.
+// The outbound half of the progress thread: drains the inbox, appends each message to its
+// destination's batch, seals batches by the flush rules (outbound.hpp), and hands large payloads
+// to agent_large.cpp.
 #include <rdma/fi_errno.h>
 #include <rdma/fi_tagged.h>
 
@@ -175,37 +176,26 @@ void agent::impl::wake_room_waiters() noexcept {
 }
 
 // The inbox is drained in runs of up to channels::max_run records: one claim and one release
-// (one index update, one wake-up of waiting producers) per run instead of per record.
-void agent::impl::tx_loop() {
+// (one index update, one wake-up of waiting producers) per run instead of per record. A few runs
+// at a time, then the completion queue gets its turn.
+bool agent::impl::drain_inbox() {
+  constexpr int runs_per_turn = 4;
   channels::recv_run run;
-  std::uint32_t since_check = 0;
-  while (!stopping.load(std::memory_order_relaxed)) {
-    status st = inbox.claim_recv_run(channels::max_run, run, channels::try_once);
-    if (st == status::empty) {
-      wake_room_waiters();
-      flush_partials(true);
-      // Sleep on the inbox. A partial batch that credit would let go is looked at again by its
-      // deadline; one waiting for credit is not (the credit's arrival posts a flush record):
-      // waking every few µs for it would burn the core its producers need.
-      const bool due = partial_due();
-      st = inbox.claim_recv_run(channels::max_run, run,
-                                due ? std::chrono::duration_cast<std::chrono::nanoseconds>(config.flush_deadline)
-                                    : std::chrono::nanoseconds(100'000'000));
-      if (st == status::timeout) flush_partials(true);
-      if (st != status::ok) continue;
-    } else if (st != status::ok) {
-      if (st == status::closed) return;
-      continue;
-    }
+  bool took = false;
+  for (int k = 0; k < runs_per_turn && !stopping.load(std::memory_order_relaxed); ++k) {
+    if (inbox.claim_recv_run(channels::max_run, run, channels::try_once) != status::ok) break;
+    took = true;
     for (std::size_t i = 0; i < run.size(); ++i) handle_inbox_record(run, i);
-    since_check += static_cast<std::uint32_t>(run.size());
+    clock.since_room_check += static_cast<std::uint32_t>(run.size());
     inbox.release(run);
-    if (since_check >= 64) {
-      since_check = 0;
+    if (clock.since_room_check >= 64) {
+      clock.since_room_check = 0;
       flush_partials(false);
       wake_room_waiters();
     }
   }
+  if (took) clock.last_activity = detail::now_ns();
+  return took;
 }
 
 }  // namespace chanpool::transport

@@ -24,8 +24,7 @@ std::string virtual_node_job(const std::string& job, std::uint32_t node) {
 client::~client() = default;
 
 result<client> client::attach(const std::string& node_job, timeout wait_for_agent) {
-  auto sh = std::make_shared<detail::client_state>();
-  sh->node_job = node_job;
+  auto sh = std::make_shared<detail::client_state>(node_job);
   sh->pid = channels::detail::current_pid();
   const auto deadline = clock_type::now() + wait_for_agent;
   while (true) {
@@ -149,9 +148,9 @@ status remote_channel::claim(std::size_t bytes, remote_claim& c, timeout t) noex
 
 status remote_channel::commit(remote_claim& c) noexcept {
   if (!client_ || !c.active()) return status::invalid;
-  channel& ch = c.local_ ? local_ : client_->inbox;
-  const status st = ch.commit(c.claim_);
-  return st == status::closed && !c.local_ ? status::peer_dead : st;
+  if (c.local_) return local_.commit(c.claim_);
+  const status st = client_->commit_record(c.claim_);
+  return st == status::closed ? status::peer_dead : st;
 }
 
 status remote_channel::abandon(remote_claim& c) noexcept {

@@ -14,6 +14,7 @@
 #include "chanpool/channels/channel.hpp"
 #include "chanpool/transport/client.hpp"
 #include "chanpool/transport/wire.hpp"
+#include "doorbell.hpp"
 #include "futex.hpp"  // channels/src: shared (not private) futex
 #include "node_state.hpp"
 
@@ -27,9 +28,12 @@ namespace w = wire;
 inline constexpr auto liveness_slice = std::chrono::milliseconds(50);
 
 struct client_state {
+  explicit client_state(std::string job) : node_job(std::move(job)), bell(node_job) {}
+
   std::string node_job;
   detail::node_state_mapping state;
   channel inbox;
+  doorbell_ringer bell;  // wakes the agent when it sleeps (doorbell.hpp)
   channel replies;
   std::uint32_t pid = 0;
   std::atomic<std::uint64_t> next_token{1};
@@ -61,7 +65,14 @@ struct client_state {
     channels::send_claim claim;
     if (const status st = claim_record(h, payload.size(), claim, t); st != status::ok) return st;
     if (!payload.empty()) std::memcpy(claim.data().data() + sizeof h, payload.data(), payload.size());
-    return inbox.commit(claim);
+    return commit_record(claim);
+  }
+
+  // Publishes a claimed inbox record and wakes the agent if it sleeps.
+  status commit_record(channels::send_claim& claim) noexcept {
+    const status st = inbox.commit(claim);
+    if (st == status::ok && should_ring(state.state->agent_asleep)) bell.ring();
+    return st;
   }
 
   // Claims an inbox record of header + `payload_bytes` and writes the header: the caller fills

@@ -3,7 +3,7 @@
 // owed to the source. No libfabric calls: a large message's transfer is started through a
 // hook, so the rules are tested directly (tests/transport/inbound_test.cpp).
 //
-// Thread: the RX thread alone calls every method (the agent's TX side never touches it).
+// Thread: the agent's progress thread alone calls every method (its inbound half).
 #pragma once
 
 #include <cstddef>

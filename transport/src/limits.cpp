@@ -16,9 +16,9 @@ constexpr std::uint64_t unlimited = UINT64_MAX / 4;
 
 // Per-node costs, measured on Debian 12 (libfabric 1.17, tcp;ofi_rxm) with 4 and 12 nodes and
 // rounded up (docs/pool.md, "Limits"): an agent had 3 threads, 15 + 1 per node descriptors and
-// a Pss of 12.3 MiB; the starting process 5 + 1 per node descriptors. The check is meant to
+// a Pss of 12.3 MiB (it has 2 threads now); the starting process 5 + 1 per node descriptors. The check is meant to
 // catch sizes far off, not to be exact.
-constexpr std::uint64_t agent_tasks = 3;              // main, RX and TX threads
+constexpr std::uint64_t agent_tasks = 2;              // main and progress threads
 constexpr std::uint64_t agent_files_base = 32;
 constexpr std::uint64_t agent_files_per_peer = 2;     // a connection each way at most
 constexpr std::uint64_t agent_memory = 16 * MiB;

@@ -22,7 +22,7 @@
 namespace chanpool::transport::detail {
 
 inline constexpr std::uint64_t node_state_magic = 0x3130545344'4F4E43ull;  // "CNODST01"
-inline constexpr std::uint32_t node_state_version = 3;  // 3: phase failed and failure_code
+inline constexpr std::uint32_t node_state_version = 4;  // 3: phase failed and failure_code; 4: agent_asleep
 inline constexpr std::uint32_t max_nodes = 4096;
 inline constexpr const char* node_state_name = "agent-state";
 inline constexpr const char* inbox_name = "agent-inbox";
@@ -40,7 +40,7 @@ struct alignas(64) node_counters {
   std::uint64_t dropped_peer_dead;
   std::uint64_t inbox_malformed;
   std::uint64_t large_read_sent;
-  // RX side on its own lines: the two agent threads do not share a line.
+  // Inbound counters on their own lines, apart from the outbound ones read by other processes.
   alignas(64) std::uint64_t messages_delivered;
   std::uint64_t frames_received;
   std::uint64_t bytes_received;
@@ -75,6 +75,10 @@ struct node_state {
   // and wakes them once the inbox is half empty, not for every slot it frees.
   alignas(64) std::uint32_t inbox_room;
   std::uint32_t inbox_waiters;
+  // 1 while the agent's progress thread sleeps or is about to; a sender that publishes an inbox
+  // record and turns it to 0 rings the node's doorbell (doorbell.hpp). Read on every send: a
+  // line of its own, written by the agent only around its sleeps.
+  alignas(64) std::uint32_t agent_asleep;
   alignas(64) std::uint32_t peers[max_nodes];   // peer_state per node (atomic)
 };
 static_assert(offsetof(node_state, version) == 8);

@@ -3,9 +3,10 @@
 // frame is a function the caller passes (pump_locked), so the window's rules are tested directly
 // (tests/transport/outbound_test.cpp).
 //
-// Threads: the TX thread fills `current` and seals it; the RX thread returns credits and frees
-// buffers on send completions. Fields marked (mu) are guarded by `mu`; (TX) are the TX thread's
-// alone; the atomics are read by either.
+// Threads: the agent's progress thread fills `current`, seals it, returns credits and frees
+// buffers on send completions; the owner's thread (stop, a peer's death found by a failed call)
+// may mark a destination dead. Fields marked (mu) are guarded by `mu`; (TX) are the progress
+// thread's alone, touched by its outbound half; the atomics are read by either.
 #pragma once
 
 #include <sys/types.h>

@@ -4,8 +4,8 @@
 // transfer using it ended: the provider is never left pointing at unmapped memory.
 //
 // No libfabric here: registration is a hook, so the rules are tested directly
-// (tests/transport/region_table_test.cpp). Threadsafe: the agent's TX thread creates, closes and
-// leases for outgoing transfers; its RX thread leases for incoming ones and reaps.
+// (tests/transport/region_table_test.cpp). Threadsafe: the agent's progress thread creates, closes
+// and leases for outgoing and incoming transfers and reaps; the owner's thread closes all at stop.
 #pragma once
 
 #include <cstddef>

@@ -20,7 +20,7 @@ extern "C" {
 
 typedef struct chanpool_agent chanpool_agent_t; /* this node's agent, running in this process */
 
-/* Collective over comm: every rank starts its agent (two threads of this process), and returns
+/* Collective over comm: every rank starts its agent (a thread of this process), and returns
  * once every agent has heard from every other. job: the job name shared by all ranks (not NULL
  * or empty); provider: a libfabric provider or NULL for the transport's choice. Returns
  * CHANPOOL_OK, CHANPOOL_E_TIMED_OUT, CHANPOOL_E_PEER_UNREACHABLE (a rank's agent failed: every

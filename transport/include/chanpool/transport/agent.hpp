@@ -1,15 +1,19 @@
 // The per-node agent: owns the node's libfabric endpoint, and moves messages between the
 // processes of its node (through shared-memory channels) and the agents of other nodes.
 //
+// One progress thread does the agent's work. It sleeps on the completion queue's file descriptor
+// and the node's doorbell at once; a process that writes into the inbox while the agent sleeps
+// rings the doorbell. So a message wakes one thread per node on its way.
+//
 // Outbound: processes write records into the agent's inbox channel ("agent-inbox" in the node's
-// job). One thread (TX) drains it and appends each small message to the batch of its destination
+// job). The progress thread drains it and appends each small message to the batch of its destination
 // node, flushing a batch when it reaches flush_bytes, when the inbox runs dry (the producers are
 // idle), or flush_deadline after its first message while the inbox stays busy. A destination
 // takes at most `credits` batches that its agent has not yet delivered; beyond that, batches
-// wait (at most ready_batches of them), then the TX thread stops draining the inbox and the
+// wait (at most ready_batches of them), then the agent stops draining the inbox and the
 // producers block on the full inbox: memory is bounded and nothing is dropped.
 //
-// Inbound: the other thread (RX) reads the completion queue in batches. Batches land in posted
+// Inbound: the same thread reads the completion queue in batches. Batches land in posted
 // receive slots; each message is copied into its target channel. A target channel that is full
 // holds back that source only (its remaining messages are kept, its credit is returned once they
 // are delivered). Large messages go point to point straight into the target channel's claimed
@@ -89,7 +93,7 @@ struct agent_stats {
   std::uint64_t messages_delivered = 0;   // into target channels on this node
   std::uint64_t frames_received = 0;      // batch frames accepted
   std::uint64_t bytes_received = 0;
-  std::uint64_t credit_stalls = 0;        // times the TX thread waited for a destination's credit
+  std::uint64_t credit_stalls = 0;        // times the agent waited for a destination's credit
   // Times a full target channel on this node held back the rest of a source's batch (its credit
   // waits until they are in): the receiving process, not the network, is the bottleneck.
   std::uint64_t delivery_holds = 0;

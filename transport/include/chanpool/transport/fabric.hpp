@@ -172,6 +172,7 @@ class fabric_endpoint {
   // once and reuse. errc-like fabric errors; -FI_EOPNOTSUPP when the endpoint has no FI_RMA.
   result<rma_registration> register_rma(void* buffer, std::size_t bytes, std::uint64_t requested_key);
 
+  fid_fabric* fabric() const noexcept { return fabric_; }
   fid_ep* ep() const noexcept { return ep_; }
   fid_cq* cq() const noexcept { return cq_; }
   fid_domain* domain() const noexcept { return domain_; }

@@ -17,7 +17,7 @@
 
 namespace chanpool::transport {
 
-// Collective over comm. The agent runs on two threads of the calling process until stop().
+// Collective over comm. The agent runs on a thread of the calling process until stop().
 // When the ranks span several hosts and config.listen_address is the loopback default, the
 // agents listen on the provider's choice of interface instead (set FI_TCP_IFACE to pick one).
 result<std::unique_ptr<agent>> start_agent_mpi(MPI_Comm comm, const std::string& job, const agent_config& config);
