@@ -33,8 +33,13 @@ echo "### ${fanin[*]} --aggregation on --mpi"
 echo "### ${fanin[*]} --aggregation off"
 "${fanin[@]}" --aggregation off
 echo "### MPI baseline over TCP: mpirun -np 129 ... --mca pml ob1 --mca btl self,tcp --mca btl_tcp_if_include lo mpi_fanin"
-mpirun -np 129 --oversubscribe --bind-to none --mca pml ob1 --mca btl self,tcp --mca btl_tcp_if_include lo \
-  "$BUILD/mpi_compare/mpi_fanin" --msg_size 64 --messages_per_sender "$per_sender"
+# 129 ranks over TCP on 2 cores: Open MPI's own connection set-up has been seen to stall here
+# (mpi_fanin then gives up after 60 s and exits non-zero). The anchor is then missing from the
+# run, said so, and the rest still runs.
+if ! mpirun -np 129 --oversubscribe --bind-to none --mca pml ob1 --mca btl self,tcp --mca btl_tcp_if_include lo \
+  "$BUILD/mpi_compare/mpi_fanin" --msg_size 64 --messages_per_sender "$per_sender"; then
+  echo "(the MPI-over-TCP baseline failed in this run: no figure for it)"
+fi
 "$BUILD/bench/ring_floor" | tail -2
 echo
 echo "## fabric latency, side by side"

@@ -190,7 +190,8 @@ struct agent::impl {
   std::uint64_t idle_sleep_ns();
   // Sleeps until a completion, a ring of the doorbell, or timeout_ns. With watch_inbox, only
   // while the inbox is empty (and a sender that publishes meanwhile rings).
-  void sleep_until_work(std::uint64_t timeout_ns, bool watch_inbox);
+  // Returns true when the CQ's descriptor fired (or may have: no descriptor, or no sleep).
+  bool sleep_until_work(std::uint64_t timeout_ns, bool watch_inbox);
 
   // agent_control.cpp (any thread)
   void fill_header(wire::frame_header& h, wire::frame_kind kind, std::size_t bytes, std::uint32_t count) const noexcept;

@@ -17,13 +17,17 @@ void agent::impl::progress_loop() {
   const std::uint64_t spin_ns = detail::as_ns(config.spin);
   const std::uint64_t start = detail::now_ns();
   clock.last_activity = clock.last_pass = clock.next_heartbeat = start;
+  bool look_at_cq = true;
   while (!stopping.load(std::memory_order_relaxed)) {
-    bool worked = poll_completions();
+    // After a wake by the doorbell alone the CQ was empty when the thread went to sleep and has
+    // not signalled since: the inbox first (the CQ is read again on the next turn).
+    bool worked = look_at_cq ? poll_completions() : false;
+    look_at_cq = true;
     if (inbox_open.load(std::memory_order_acquire)) worked |= drain_inbox();
     if (worked) continue;
     idle_duties();
     if (detail::now_ns() - clock.last_activity <= spin_ns) continue;  // config.spin: poll a while first
-    sleep_until_work(idle_sleep_ns(), inbox_open.load(std::memory_order_relaxed));
+    look_at_cq = sleep_until_work(idle_sleep_ns(), inbox_open.load(std::memory_order_relaxed));
   }
 }
 
@@ -85,7 +89,7 @@ std::uint64_t agent::impl::idle_sleep_ns() {
   return ns;
 }
 
-void agent::impl::sleep_until_work(std::uint64_t timeout_ns, bool watch_inbox) {
+bool agent::impl::sleep_until_work(std::uint64_t timeout_ns, bool watch_inbox) {
   std::atomic_ref<std::uint32_t> asleep(shared.state->agent_asleep);
   if (watch_inbox) {
     // The agent's half of the doorbell protocol (doorbell.hpp); should_ring() is the sender's.
@@ -93,7 +97,7 @@ void agent::impl::sleep_until_work(std::uint64_t timeout_ns, bool watch_inbox) {
     channels::detail::full_fence();
     if (inbox.poll().readable) {
       asleep.store(0, std::memory_order_relaxed);
-      return;
+      return true;
     }
   }
   pollfd fds[2] = {{bell.fd(), POLLIN, 0}, {cq_wait_fd, POLLIN, 0}};
@@ -108,12 +112,15 @@ void agent::impl::sleep_until_work(std::uint64_t timeout_ns, bool watch_inbox) {
       timeout_ns = 0;
     }
   }
+  int ready = 0;
   if (timeout_ns != 0) {
     const timespec ts{static_cast<time_t>(timeout_ns / 1'000'000'000), static_cast<long>(timeout_ns % 1'000'000'000)};
-    (void)::ppoll(fds, watched, &ts, nullptr);
+    ready = ::ppoll(fds, watched, &ts, nullptr);
   }
   if (watch_inbox) asleep.store(0, std::memory_order_relaxed);
   if (fds[0].revents & POLLIN) bell.drain();
+  // Only the doorbell fired: the CQ had nothing pending (fi_trywait) and has not signalled.
+  return !(watched == 2 && ready == 1 && (fds[0].revents & POLLIN) && fds[1].revents == 0);
 }
 
 // Called while an inbox record waits for credit, a free frame buffer or large-message room: all

@@ -183,7 +183,12 @@ bool agent::impl::drain_inbox() {
   channels::recv_run run;
   bool took = false;
   for (int k = 0; k < runs_per_turn && !stopping.load(std::memory_order_relaxed); ++k) {
-    if (inbox.claim_recv_run(channels::max_run, run, channels::try_once) != status::ok) break;
+    if (inbox.claim_recv_run(channels::max_run, run, channels::try_once) != status::ok) {
+      // Dry after taking something: the producers paused, so a partial batch on an idle pipe
+      // leaves now, not after another look at the CQ (the flush rules, outbound.hpp).
+      if (took) flush_partials(true);
+      break;
+    }
     took = true;
     for (std::size_t i = 0; i < run.size(); ++i) handle_inbox_record(run, i);
     clock.since_room_check += static_cast<std::uint32_t>(run.size());

@@ -44,7 +44,7 @@ class doorbell {
   // Binds the node job's doorbell. EADDRINUSE: an agent of the same node job is running.
   static result<doorbell> open(const std::string& node_job);
   int fd() const noexcept { return fd_; }
-  // Reads every pending ring (non-blocking). Returns how many there were.
+  // Reads pending rings (non-blocking, up to 16). Returns how many it read.
   std::uint32_t drain() noexcept;
 
  private:
