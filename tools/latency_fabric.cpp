@@ -1,7 +1,7 @@
 // latency_bench --transport fabric: ping-pong between two virtual nodes.
 //  - agent:  the full path. Process A on node 0 sends to channel "ping" on node 1 through its
 //            agent; process B receives it there and answers to "pong" on node 0 the same way.
-//            Each one-way trip is: inbox -> agent TX -> fabric -> agent RX -> channel -> process.
+//            Each one-way trip is: inbox -> agent -> fabric -> agent -> channel -> process.
 //  - direct: two processes, each with its own libfabric endpoint (same provider, same hints as
 //            the agents), fi_send/fi_recv and a busy-polled CQ: what fi_pingpong measures.
 #include <sys/prctl.h>

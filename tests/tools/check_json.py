@@ -32,7 +32,7 @@ def check_latency(doc, command):
             fail(f"implausible row: {row}")
 
 
-HOPS = ["process -> agent TX", "agent TX", "fabric -> agent RX", "agent RX", "channel -> process", "one way"]
+HOPS = ["process -> agent", "agent, outbound", "fabric -> far agent", "far agent, inbound", "channel -> process", "one way"]
 
 
 def check_latency_pairs(doc, command):

@@ -224,8 +224,18 @@ void agent::stop() noexcept {
   if (p.progress_thread.joinable()) {
     for (std::uint32_t peer = 0; peer < p.node_count; ++peer)
       if (peer != p.node && !p.destinations[peer]->dead.load()) p.send_control(peer, wire::frame_kind::goodbye, 0, nullptr, 0);
-    // Give the goodbyes a moment to leave before the endpoint closes.
+    // Give the goodbyes a moment to leave before the endpoint closes, and when the whole job is
+    // stopping (every peer says goodbye too), stay until each peer has: a peer that has not yet
+    // read our goodbye may still send to us, and would find the connection closed and report
+    // this node unreachable. A lone agent leaving a running job waits the 50 ms bound.
+    const auto until = clock_type::now() + std::chrono::milliseconds(50);
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    auto all_gone = [&p] {
+      for (std::uint32_t peer = 0; peer < p.node_count; ++peer)
+        if (peer != p.node && detail::load_peer(p.shared.state, peer) == peer_state::alive) return false;
+      return true;
+    };
+    while (!all_gone() && clock_type::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   p.stopping.store(true);
   p.wake_stalled();

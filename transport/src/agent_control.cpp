@@ -147,7 +147,8 @@ void agent::impl::mark_dead(std::uint32_t peer, detail::death_cause why, long co
 // state (status::peer_dead).
 void agent::impl::mark_dead_locked(destination& d, detail::death_cause why, long code) {
   if (d.node == node || d.dead.exchange(true)) return;
-  if (why != detail::death_cause::left) {
+  // Once this agent is stopping, a peer found closed is one that stopped first: not news.
+  if (why != detail::death_cause::left && !stopped.load(std::memory_order_relaxed)) {
     char line[256];
     std::snprintf(line, sizeof line, "chanpool agent (node %u): node %u is unreachable: %s%s%s", node, d.node,
                   detail::describe(why), code ? ": " : "", code ? fi_strerror(static_cast<int>(code < 0 ? -code : code)) : "");

@@ -60,13 +60,13 @@ bool agent::impl::poll_completions() {
 
 // The inbox ran dry and the CQ is empty: what was held back for more traffic goes now.
 void agent::impl::idle_duties() {
+  // Credits go back as soon as the link is quiet: besides the window, they are what tells the far
+  // agent that its pipe is idle, which lets its next partial batch go at once (outbound.hpp).
+  return_all_credits();
   if (inbox_open.load(std::memory_order_relaxed)) {
     wake_room_waiters();
     flush_partials(true);
   }
-  // Credits go back as soon as the link is quiet: besides the window, they are what tells the far
-  // agent that its pipe is idle, which lets its next partial batch go at once (outbound.hpp).
-  return_all_credits();
 }
 
 // How long an idle progress thread may sleep: soon when something waits to be retried, else until

@@ -185,8 +185,13 @@ bool agent::impl::drain_inbox() {
   for (int k = 0; k < runs_per_turn && !stopping.load(std::memory_order_relaxed); ++k) {
     if (inbox.claim_recv_run(channels::max_run, run, channels::try_once) != status::ok) {
       // Dry after taking something: the producers paused, so a partial batch on an idle pipe
-      // leaves now, not after another look at the CQ (the flush rules, outbound.hpp).
-      if (took) flush_partials(true);
+      // leaves now, not after another look at the CQ (the flush rules, outbound.hpp). Credits
+      // owed go first: a peer answering this batch finds its own pipe idle only once it has
+      // our credit for what it sent before, and frames to one peer arrive in order.
+      if (took) {
+        return_all_credits();
+        flush_partials(true);
+      }
       break;
     }
     took = true;
