@@ -143,7 +143,7 @@ void rma_window(tr::client& c, const tr::region& mine, const tr::region_descript
 // The process on node 0: every kind, as the initiator.
 std::vector<bandwidth_row> run_initiator(const fabric_bandwidth_options& o, const std::string& node_job, ch::channel& acks,
                                          int fd, std::string& rma_note) {
-  if (o.pin) pin_to_core(0);
+  const scoped_pin pinned(o.pin, 0);  // core 0 while measuring; the CPUs back after
   auto c = tr::client::attach(node_job);
   if (!c) die("attach node 0", c.error().message());
   auto to_bw = c->open({1, "bw"});

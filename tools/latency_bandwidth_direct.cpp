@@ -192,7 +192,7 @@ bandwidth_part run_direct_bandwidth(const fabric_bandwidth_options& o) {
   ec.provider = o.provider;
   if (auto e = tr::preload_providers(ec); e) die("libfabric provider", e.message());
   const auto [fd, child] = fabric_util::fork_peer([&](int peer_fd) { run_target(o, peer_fd); });
-  if (o.pin) pin_to_core(0);
+  const scoped_pin pinned(o.pin, 0);  // core 0 while measuring; the CPUs back after
   bw_peer p = open_peer(o, fd);
   const auto target = receive_value<rma_target>(fd);
   bandwidth_part part;

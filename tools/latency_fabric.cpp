@@ -69,7 +69,7 @@ std::vector<latency_row> run_direct(const fabric_latency_options& o, std::string
     std::_Exit(0);
   }
   ::close(sv[1]);
-  if (o.pin) pin_to_core(0);
+  const scoped_pin pinned(o.pin, 0);  // core 0 while measuring; the CPUs back after
   direct_peer p = open_peer(sv[0]);
   fabric_summary = p.ep.info().summary();
   std::vector<latency_row> rows;
@@ -155,7 +155,7 @@ std::vector<latency_row> run_agents(const fabric_latency_options& o, std::string
     if (hops && !write_marks(trace_base + ".ponger", marks)) die("writing the ponger's marks", trace_base + ".ponger");
     std::_Exit(0);
   }
-  if (o.pin) pin_to_core(0);
+  const scoped_pin pinned(o.pin, 0);  // core 0 while measuring; the CPUs back after
   auto c = tr::client::attach(vc->node_job(0));
   if (!c) die("attach node 0", c.error().message());
   auto to_ping = c->open({1, "ping"});

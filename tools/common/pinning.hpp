@@ -3,6 +3,7 @@
 #pragma once
 
 #include <hwloc.h>
+#include <sched.h>
 
 #include <string>
 
@@ -30,6 +31,31 @@ inline std::string pin_to_core(unsigned core_index) {
   hwloc_topology_destroy(topo);
   return why;
 }
+
+// Pins the calling process to one core for a scope, and gives the calling thread its former CPU
+// set back at the end. For the measuring process of a tool that forks more processes afterwards
+// (a virtual cluster's agents inherit the CPU set of the thread that forks them): without the
+// restore, a later phase's agents would all share the core the earlier phase pinned to.
+class scoped_pin {
+ public:
+  scoped_pin(bool on, unsigned core_index) {
+    if (!on) return;
+    CPU_ZERO(&saved_);
+    saved_ok_ = ::sched_getaffinity(0, sizeof saved_, &saved_) == 0;
+    why_ = pin_to_core(core_index);
+  }
+  scoped_pin(const scoped_pin&) = delete;
+  scoped_pin& operator=(const scoped_pin&) = delete;
+  ~scoped_pin() {
+    if (saved_ok_) ::sched_setaffinity(0, sizeof saved_, &saved_);
+  }
+  const std::string& why() const noexcept { return why_; }  // empty: pinned (or not asked to)
+
+ private:
+  cpu_set_t saved_{};
+  bool saved_ok_ = false;
+  std::string why_;
+};
 
 inline unsigned core_count() {
   hwloc_topology_t topo;
