@@ -692,14 +692,14 @@ void engine::join() {
     if (joined_) return;
   }
   // The scheduler finishes the work, then sends each worker a stop message; the supervisors
-  // exit once all their workers have.
-  for (node_record& n : nodes_) {
-    if (n.supervisor <= 0) continue;
-    ::waitpid(n.supervisor, nullptr, 0);
-    n.supervisor = -1;
-  }
+  // exit once all their workers have. The scheduler thread reads the node records until it is
+  // joined (its liveness checks), and nothing but that join orders its reads before a write
+  // here (the stop went to another process): the records are written only after it.
+  for (const node_record& n : nodes_)
+    if (n.supervisor > 0) ::waitpid(n.supervisor, nullptr, 0);
   stop_scheduler_.store(true, std::memory_order_release);
   if (scheduler_.joinable()) scheduler_.join();
+  for (node_record& n : nodes_) n.supervisor = -1;  // reaped above
   stop_processes(false);
   std::lock_guard lock(inbox_mutex_);
   joined_ = true;
