@@ -114,9 +114,6 @@ result<std::unique_ptr<agent>> agent::create(std::uint32_t node, std::uint32_t n
   auto inbox = channel::create(detail::inbox_name, inbox_cfg, {node_job});
   if (!inbox) return inbox.error();
   p->inbox = std::move(*inbox);
-  channels::wait_config wc;
-  wc.spin_for = config.spin;
-  p->inbox.set_wait(wc);
   p->register_inbox_heap();
 
   // Frames: a batch of flush_bytes plus one message that overflowed it, rounded, and never

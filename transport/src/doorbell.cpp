@@ -1,6 +1,5 @@
 #include "doorbell.hpp"
 
-#include <fcntl.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
