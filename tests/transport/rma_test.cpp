@@ -204,6 +204,31 @@ TEST(Rma, ManyTransfersInFlightCompleteEachWithItsOutcome) {
   EXPECT_EQ(c.wait(1s), rma_errc::cancelled);
 }
 
+// Every transfer leases a range of the owner's region until the provider is done with it. Were a
+// lease never given back, the region would outlive its close (a retired region goes when its last
+// lease does).
+TEST(Rma, GetsGiveTheirLeasesBackSoClosedRegionsGo) {
+  two_nodes t;
+  {
+    constexpr std::size_t chunk = 65536, count = 16;
+    auto a = tr::region::create(t.c0, chunk * count).value();
+    auto b = tr::region::create(t.c1, chunk * count).value();
+    fill(b.bytes(), 5);
+    std::vector<tr::rma_op> ops;
+    for (std::size_t i = 0; i < count; ++i) ops.push_back(t.c0.get_async(b.descriptor(), i * chunk, chunk, a, i * chunk).value());
+    for (auto& op : ops) ASSERT_FALSE(op.wait(30s));
+    EXPECT_TRUE(same(a.bytes(), b.bytes()));
+    // A get the owner refuses is answered without a grant.
+    EXPECT_EQ(t.c0.get(tr::narrow(b.descriptor(), 0, 64, tr::rma_write).value(), 0, 64, a, 0, 10s), rma_errc::no_rights);
+  }
+  const auto until = std::chrono::steady_clock::now() + 10s;
+  while (region_segments(t.vj.cluster.node_job(0)) + region_segments(t.vj.cluster.node_job(1)) > 0 &&
+         std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(region_segments(t.vj.cluster.node_job(1)), 0) << "the owner's region is still leased";
+  EXPECT_EQ(region_segments(t.vj.cluster.node_job(0)), 0);
+}
+
 TEST(Rma, ManyProcessesPutIntoOneRegionAtOnce) {
   two_nodes t;
   constexpr int procs = 4;
@@ -273,12 +298,17 @@ TEST(Rma, KilledOwnersRegionIsClosedAndItsDescriptorsGoStale) {
   kill_and_reap(owner);
 }
 
-TEST(Rma, LostNodeFailsTransfersWithoutHanging) {
+class RmaLostNode : public ::testing::TestWithParam<bool> {};
+
+// Puts (the lost node reads) or gets (this node reads what the lost node granted).
+TEST_P(RmaLostNode, FailsTransfersWithoutHanging) {
+  const bool gets = GetParam();
   two_nodes t;
   auto a = tr::region::create(t.c0, 4 << 20).value();
   auto b = tr::region::create(t.c1, 4 << 20).value();
   std::vector<tr::rma_op> ops;
-  for (int i = 0; i < 8; ++i) ops.push_back(t.c0.put_async(a, 0, 4 << 20, b.descriptor(), 0).value());
+  for (int i = 0; i < 8; ++i)
+    ops.push_back((gets ? t.c0.get_async(b.descriptor(), 0, 4 << 20, a, 0) : t.c0.put_async(a, 0, 4 << 20, b.descriptor(), 0)).value());
   ASSERT_TRUE(t.vj.cluster.signal_agent(1, SIGKILL));
   const auto start = std::chrono::steady_clock::now();
   int failed = 0;
@@ -295,8 +325,19 @@ TEST(Rma, LostNodeFailsTransfersWithoutHanging) {
   const auto until = std::chrono::steady_clock::now() + 10s;
   while (t.c0.peer(1) != tr::peer_state::dead && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(10ms);
   EXPECT_EQ(t.c0.put(a, 0, 64, b.descriptor(), 0, 1s), rma_errc::peer_dead);
-  std::printf("[   INFO   ] %d of 8 transfers in flight failed with peer_dead\n", failed);
+  EXPECT_EQ(t.c0.get(b.descriptor(), 0, 64, a, 0, 1s), rma_errc::peer_dead);
+  std::printf("[   INFO   ] %d of 8 %s in flight failed with peer_dead\n", failed, gets ? "gets" : "puts");
+  // What this node's provider was still doing for those transfers ends too, so the region can go
+  // once closed.
+  a = tr::region{};
+  const auto gone = std::chrono::steady_clock::now() + 10s;
+  while (region_segments(t.vj.cluster.node_job(0)) > 0 && std::chrono::steady_clock::now() < gone)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(region_segments(t.vj.cluster.node_job(0)), 0);
 }
+
+INSTANTIATE_TEST_SUITE_P(Rma, RmaLostNode, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "Gets" : "Puts"; });
 
 }  // namespace
 }  // namespace chanpool::test
