@@ -9,7 +9,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <stdexcept>
 #include <system_error>
 
@@ -18,6 +17,7 @@
 #include "node.hpp"
 #include "placement.hpp"
 #include "preflight.hpp"
+#include "process_watch.hpp"
 #include "wire_decode.hpp"
 #include "report.hpp"
 
@@ -40,19 +40,6 @@ std::atomic<std::uint32_t> pools_started{0};
 constexpr const char* warm_up_task_name = "chanpool::pool::warm_up";
 void warm_up_noop() {}
 CHANPOOL_TASK_NAMED(warm_up_noop, warm_up_task_name);
-
-// True once `pid` has exited (gone, or a zombie not yet reaped by its parent).
-bool process_exited(pid_t pid) {
-  if (pid <= 0) return true;
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  if (!stat) return true;
-  std::string line;
-  std::getline(stat, line);
-  const auto paren = line.rfind(')');
-  if (paren == std::string::npos || paren + 2 >= line.size()) return true;
-  const char state = line[paren + 2];
-  return state == 'Z' || state == 'X';
-}
 
 [[noreturn]] void throw_start_error(const std::string& what, std::error_code ec = {}) {
   if (ec) throw std::system_error(ec, "chanpool pool: " + what);
@@ -569,14 +556,18 @@ void engine::run_callback(job& j) {
 void engine::check_liveness() {
   // Embedded, every agent and supervisor is a process of this host we can look at; launched
   // (mpirun/srun), only ours, and the other nodes are judged by their heartbeats.
-  const bool own_agent_gone = !launched_ && process_exited(cluster_.agent_pid(0));
+  // One poll for every agent and supervisor (process_watch), not a /proc read each: this runs on
+  // the scheduler thread every liveness_period.
+  liveness_watch_.refresh();
+  auto gone = [this](pid_t pid) { return liveness_watch_.exited(pid); };
+  const bool own_agent_gone = !launched_ && gone(cluster_.agent_pid(0));
   for (std::uint32_t k = 0; k < nodes_.size(); ++k) {
     node_record& node = nodes_[k];
     if (!dispatch_.alive(k) || node.stop_sent) continue;  // a stopped node's processes exit: not a loss
     std::string why;
-    if (node.supervisor > 0 && process_exited(node.supervisor)) {
+    if (node.supervisor > 0 && gone(node.supervisor)) {
       why = "node " + std::to_string(k) + "'s supervisor exited";
-    } else if (!launched_ && process_exited(cluster_.agent_pid(k))) {
+    } else if (!launched_ && gone(cluster_.agent_pid(k))) {
       why = "node " + std::to_string(k) + "'s agent exited";
     } else if (k != 0 && own_agent_gone) {
       why = "node 0's agent exited: node " + std::to_string(k) + " cannot reach the orchestrator";

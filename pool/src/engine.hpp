@@ -25,6 +25,7 @@
 #include "chanpool/transport/client.hpp"
 #include "dispatch.hpp"
 #include "node.hpp"
+#include "process_watch.hpp"
 #include "wire.hpp"
 
 namespace chanpool::pool::detail {
@@ -131,6 +132,7 @@ class engine {
   dispatcher dispatch_;  // which node holds what, and which chunk goes where next
   std::string send_buffer_;
   std::chrono::steady_clock::time_point next_liveness_check_{};
+  process_watch liveness_watch_;  // scheduler thread (check_liveness)
   std::string broken_;  // a fatal problem (an initializer that fails): new work fails with it
 
   mutable std::mutex counters_mutex_;
