@@ -42,8 +42,21 @@ std::int64_t allocate_in(const channel_view& v, std::uint32_t lo, std::uint32_t 
 
 }  // namespace
 
+// Where a message's blocks come from. First the low end of the heap, a window of about 256 KiB:
+// while few messages are in flight (the common case: a receiver keeping up) they reuse the same
+// blocks, which stay in the caches and, after their first use, cost no page fault. Next-fit from
+// the cursor over the whole heap only when that window is full: it cycles through the heap, which
+// suits a backlog (FIFO frees) but gives every message memory untouched for a whole lap, cold in
+// the caches and, on the first lap, a page fault per page (12-17 µs each on a VM measured here).
 std::int64_t heap_allocate(const channel_view& v, std::uint32_t count, std::uint32_t owner) noexcept {
   if (count == 0 || count > v.heap_blocks) return -1;
+  constexpr std::uint64_t warm_window_bytes = 256u << 10;
+  constexpr std::uint32_t warm_window_max_blocks = 1024;  // bounds the scan with small blocks
+  const std::uint32_t window = static_cast<std::uint32_t>(std::min<std::uint64_t>(
+      v.heap_blocks,
+      std::max<std::uint64_t>(std::uint64_t{count} * 2,
+                              std::min<std::uint64_t>(warm_window_max_blocks, warm_window_bytes >> v.heap_block_shift))));
+  if (const std::int64_t warm = allocate_in(v, 0, window, count, owner); warm >= 0) return warm;
   std::atomic_ref<std::uint32_t> cursor(v.control->heap_cursor);
   const std::uint32_t start = cursor.load(std::memory_order_relaxed) % v.heap_blocks;
   std::int64_t first = allocate_in(v, start, v.heap_blocks, count, owner);

@@ -637,6 +637,42 @@ TEST_F(ChannelUnit, HeapExhaustionByClaims) {
   EXPECT_EQ(c.abandon(whole), status::ok);
 }
 
+// While few messages are in flight, heap messages reuse the blocks at the heap's low end (warm in
+// the caches, faulted in once) instead of walking the whole heap; a backlog beyond that window
+// still finds room anywhere, and once it drains the low end is used again.
+TEST_F(ChannelUnit, HeapMessagesReuseWarmBlocksWhileFewAreInFlight) {
+  channel c = make(unique_name(), {.capacity = 1024, .slot_bytes = 128, .heap_bytes = 16 << 20, .heap_block_bytes = 4096});
+  ASSERT_OPEN(c);
+  const std::byte* heap = c.heap_memory().data();
+  constexpr std::size_t size = 8192, warm = 256 << 10;
+  auto m = pattern(size, 3);
+  std::vector<std::byte> got;
+  std::size_t highest = 0;
+  for (int i = 0; i < 2000; ++i) {  // 16 MiB through the heap, one or two messages at a time
+    ch::send_claim sc;
+    ASSERT_EQ(c.claim_send(size, sc, ch::try_once), status::ok);
+    highest = std::max<std::size_t>(highest, static_cast<std::size_t>(sc.data().data() - heap));
+    std::memcpy(sc.data().data(), m.data(), size);
+    ASSERT_EQ(c.commit(sc), status::ok);
+    if (i % 2 == 1) {
+      ASSERT_EQ(recv_into(c, got), status::ok);
+      ASSERT_EQ(recv_into(c, got), status::ok);
+      ASSERT_TRUE(got == m);
+    }
+  }
+  EXPECT_LT(highest, warm) << "messages walked the heap";
+  // A backlog of 8 MiB: past the window, into the rest of the heap.
+  for (int i = 0; i < 1024; ++i) ASSERT_EQ(c.try_send(as_bytes(m)), status::ok) << i;
+  for (int i = 0; i < 1024; ++i) {
+    ASSERT_EQ(recv_into(c, got), status::ok);
+    ASSERT_TRUE(got == m);
+  }
+  ch::send_claim sc;
+  ASSERT_EQ(c.claim_send(size, sc, ch::try_once), status::ok);
+  EXPECT_LT(static_cast<std::size_t>(sc.data().data() - heap), warm) << "the low end is used again once drained";
+  EXPECT_EQ(c.abandon(sc), status::ok);
+}
+
 TEST_F(ChannelUnit, HeapExhaustionByQueuedMessages) {
   channel c = make(unique_name(), {.capacity = 16, .slot_bytes = 128, .heap_bytes = 64 << 10, .heap_block_bytes = 4096});
   ASSERT_OPEN(c);
