@@ -97,7 +97,7 @@ struct alignas(cache_line) control_block {
   std::uint32_t send_waiters;       // senders sleeping on space_seq
   std::uint32_t poll_waiters;       // poll_set waiters (on either word): wake all, not one
   std::uint32_t closed;             // closed_state: `sealing` while seal() runs, `sealed` after
-  std::uint32_t heap_cursor;        // next-fit hint for the heap allocator
+  std::uint32_t heap_cursor;        // next-fit hint for the heap allocator past its low window (heap.cpp)
   std::uint8_t pad2[cache_line - 28];
   // line 3: repair counters (rarely written)
   std::uint64_t lost_messages;
