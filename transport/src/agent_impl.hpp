@@ -184,7 +184,9 @@ struct agent::impl {
 
   // agent_progress.cpp (progress thread)
   void progress_loop();
-  bool poll_completions();  // one CQ read and its handling, the periodic duties; true if it did work
+  // One CQ read and its handling, the periodic duties; true if it did work. *drained: the read
+  // returned less than a full batch (the CQ was empty at that moment).
+  bool poll_completions(bool* drained = nullptr);
   bool drain_inbox();       // a few runs of inbox records; true if it took any
   void idle_duties();       // the inbox and the CQ ran dry: partial batches, credits, room
   std::uint64_t idle_sleep_ns();

@@ -21,20 +21,27 @@ void agent::impl::progress_loop() {
   while (!stopping.load(std::memory_order_relaxed)) {
     // After a wake by the doorbell alone the CQ was empty when the thread went to sleep and has
     // not signalled since: the inbox first (the CQ is read again on the next turn).
-    bool worked = look_at_cq ? poll_completions() : false;
+    bool cq_drained = false;
+    bool worked = look_at_cq ? poll_completions(&cq_drained) : false;
     look_at_cq = true;
-    if (inbox_open.load(std::memory_order_acquire)) worked |= drain_inbox();
-    if (worked) continue;
+    bool inbox_worked = false;
+    if (inbox_open.load(std::memory_order_acquire)) inbox_worked = drain_inbox();
+    // A CQ read that returned less than it could was the CQ emptied, and the inbox had nothing:
+    // go on to the idle path rather than read the CQ again. A read costs several system calls in
+    // tcp;ofi_rxm (epoll_wait on its sockets and on its connection events), and what arrived
+    // meanwhile is not lost: fi_trywait before the sleep sees it, and the CQ's fd stays readable.
+    if (inbox_worked || (worked && !cq_drained)) continue;
     idle_duties();
     if (detail::now_ns() - clock.last_activity <= spin_ns) continue;  // config.spin: poll a while first
     look_at_cq = sleep_until_work(idle_sleep_ns(), inbox_open.load(std::memory_order_relaxed));
   }
 }
 
-bool agent::impl::poll_completions() {
+bool agent::impl::poll_completions(bool* drained) {
   constexpr std::size_t batch = 64;
   fi_cq_data_entry entries[batch];
   const ssize_t n = fi_cq_read(endpoint.cq(), entries, batch);
+  if (drained) *drained = n == -FI_EAGAIN || (n >= 0 && static_cast<std::size_t>(n) < batch);
   const std::uint64_t now = detail::now_ns();
   if (now - clock.last_pass > detail::as_ns(config.peer_timeout)) frozen_for(now - clock.last_pass);
   clock.last_pass = now;
