@@ -5,25 +5,31 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
-#include <cstring>
+#include <cstdint>
+#include <vector>
+
+#include "process.hpp"  // channels/src: read_process_stat
 
 namespace chanpool::pool::detail {
+namespace {
+
+// A pidfd for `pid`, -1 where pidfds are refused, or -2 when `pid` is gone already (and reaped).
+int open_pidfd(pid_t pid) {
+#ifdef SYS_pidfd_open
+  const long fd = ::syscall(SYS_pidfd_open, pid, 0);
+  if (fd >= 0) return static_cast<int>(fd);
+  if (errno == ESRCH) return -2;
+#endif
+  return -1;
+}
+
+}  // namespace
 
 bool process_exited(pid_t pid) {
-  if (pid <= 0) return true;
-  char path[48];
-  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
-  std::FILE* f = std::fopen(path, "re");
-  if (!f) return true;
-  char line[512];
-  const bool read = std::fgets(line, sizeof line, f) != nullptr;
-  std::fclose(f);
-  if (!read) return true;
-  // The state follows the command name, which may itself hold ')' and spaces: the last ')'.
-  const char* paren = std::strrchr(line, ')');
-  if (!paren || paren[1] != ' ' || paren[2] == '\0') return true;
-  return paren[2] == 'Z' || paren[2] == 'X';
+  char state = 0;
+  std::uint64_t start_time = 0;
+  if (pid <= 0 || !channels::detail::read_process_stat(static_cast<std::uint32_t>(pid), state, start_time)) return true;
+  return state == 'Z' || state == 'X';
 }
 
 process_watch::~process_watch() {
@@ -31,57 +37,36 @@ process_watch::~process_watch() {
     if (e.fd >= 0) ::close(e.fd);
 }
 
-process_watch::entry& process_watch::track(pid_t pid) {
-  auto [it, fresh] = entries_.try_emplace(pid);
-  if (!fresh) return it->second;
-  entry& e = it->second;
-#ifdef SYS_pidfd_open
-  const long fd = ::syscall(SYS_pidfd_open, pid, 0);
-  if (fd >= 0) {
-    e.fd = static_cast<int>(fd);
-    order_.push_back(pid);
-    return e;
-  }
-  if (errno == ESRCH) {  // gone already (and reaped)
-    e.gone = true;
-    return e;
-  }
-#endif
-  order_.push_back(pid);  // no pidfd: /proc at each refresh
-  return e;
-}
-
 void process_watch::refresh() {
   std::vector<pollfd> fds;
-  std::vector<pid_t> polled;
-  fds.reserve(order_.size());
-  for (pid_t pid : order_) {
-    entry& e = entries_[pid];
+  std::vector<entry*> polled;
+  for (auto& [pid, e] : entries_) {
     if (e.gone) continue;
     if (e.fd < 0) {
       e.gone = process_exited(pid);
       continue;
     }
     fds.push_back({e.fd, POLLIN, 0});
-    polled.push_back(pid);
+    polled.push_back(&e);
   }
-  if (fds.empty()) return;
-  if (::poll(fds.data(), fds.size(), 0) <= 0) return;
+  if (fds.empty() || ::poll(fds.data(), fds.size(), 0) <= 0) return;
   for (std::size_t i = 0; i < fds.size(); ++i)
-    if (fds[i].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) entries_[polled[i]].gone = true;
+    if (fds[i].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) polled[i]->gone = true;
 }
 
 bool process_watch::exited(pid_t pid) {
   if (pid <= 0) return true;
-  const bool known = entries_.count(pid) != 0;
-  entry& e = track(pid);
-  if (!known && !e.gone) {
+  auto [it, fresh] = entries_.try_emplace(pid);
+  entry& e = it->second;
+  if (fresh) {
     // First question about this pid: answer it now rather than at the next refresh.
-    if (e.fd < 0) {
-      e.gone = process_exited(pid);
-    } else {
-      pollfd p{e.fd, POLLIN, 0};
+    const int fd = open_pidfd(pid);
+    if (fd >= 0) {
+      e.fd = fd;
+      pollfd p{fd, POLLIN, 0};
       e.gone = ::poll(&p, 1, 0) > 0;
+    } else {
+      e.gone = fd == -2 || process_exited(pid);
     }
   }
   return e.gone;

@@ -11,7 +11,6 @@
 #include <sys/types.h>
 
 #include <unordered_map>
-#include <vector>
 
 namespace chanpool::pool::detail {
 
@@ -25,21 +24,18 @@ class process_watch {
   process_watch& operator=(const process_watch&) = delete;
   ~process_watch();
 
-  // Looks at every process asked about since the last refresh, in one poll (pids seen for the
-  // first time get a pidfd now). Call before a round of exited().
+  // Looks again at every process asked about so far, in one poll. Call before a round of exited().
   void refresh();
   // True if `pid` had exited at the last refresh(), or (a pid not watched yet) has exited now.
   bool exited(pid_t pid);
 
  private:
   struct entry {
-    int fd = -1;          // pidfd, or -1: use /proc
+    int fd = -1;  // pidfd, or -1: use /proc
     bool gone = false;
   };
-  entry& track(pid_t pid);
 
   std::unordered_map<pid_t, entry> entries_;
-  std::vector<pid_t> order_;  // pids in poll order (refresh)
 };
 
 }  // namespace chanpool::pool::detail
