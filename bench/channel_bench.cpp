@@ -1,6 +1,8 @@
 // Google Benchmark microbenchmarks of chanpool channels.
 //
-//   send_recv_pair/<size>        one thread: send then recv (the cost of the two calls, no contention)
+//   send_recv_pair/mpmc|spsc/<size>  one thread: send then recv (the cost of the two calls, no
+//                                contention), on an MPMC channel and on one declared single-producer
+//                                and single-consumer
 //   send_recv_after_dead_sleepers/<n>  the same on a channel where n receiver processes were
 //                                SIGKILLed while asleep in recv() (their wait must not stay counted)
 //   spsc_cross_process/<size>         1 -> 1 process over a channel declared single-producer and
@@ -102,9 +104,9 @@ void send_recv_after_dead_sleepers(benchmark::State& state) {
   ch::channel::unlink("deadsleep", bench_job());
 }
 
-void send_recv_pair(benchmark::State& state) {
+void send_recv_pair(benchmark::State& state, bool single) {
   const auto size = static_cast<std::size_t>(state.range(0));
-  auto c = make_channel("pair", size);
+  auto c = make_channel("pair", size, single);
   std::vector<std::byte> msg(size, std::byte{7}), buffer(size);
   std::size_t length = 0;
   for (auto _ : state) {
@@ -279,7 +281,8 @@ void mpmc_batch_1p1c_cross_process(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(send_recv_pair)->Arg(64)->Arg(4096);
+BENCHMARK_CAPTURE(send_recv_pair, mpmc, false)->Arg(64)->Arg(4096);
+BENCHMARK_CAPTURE(send_recv_pair, spsc, true)->Arg(64)->Arg(4096);
 BENCHMARK(send_recv_after_dead_sleepers)->Arg(2);
 BENCHMARK(spsc_cross_process)->Arg(64)->Arg(4096)->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);
 BENCHMARK(mpmc_channel_1p1c_cross_process)->Arg(64)->Arg(4096)->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);

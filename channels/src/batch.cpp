@@ -159,13 +159,13 @@ status channel::commit(send_run& run, std::span<const std::size_t> lengths) noex
   }
   // One fence for the run orders every publish before the waiter checks in notify().
   if (v.single_producer) {
-    publish_side_fence(v.control->data_seq, run.position_, lengths.size());
+    publish_single_to_receivers(v, run.position_, lengths.size());
   } else {
     full_fence();
+    notify_receivers(v, lengths.size());
   }
   run.position_ += lengths.size();
   run.count_ -= lengths.size();
-  notify_receivers(v, lengths.size());
   return status::ok;
 }
 
@@ -293,13 +293,12 @@ status channel::release(recv_run& run) noexcept {
     aref(s->ctrl).store(make_ctrl(pos + v.capacity, slot_empty, 0), std::memory_order_release);
   }
   if (v.single_consumer) {
-    publish_side_fence(v.control->space_seq, run.position_, run.count_);
+    publish_single_to_senders(v, run.position_, run.count_);
   } else {
     full_fence();
+    notify_senders(v, run.count_);
   }
-  const std::size_t freed = run.count_;
   run.count_ = 0;
-  notify_senders(v, freed);
   return status::ok;
 }
 

@@ -63,8 +63,7 @@ void channel::attach(detail::segment* seg, std::string_view name) noexcept {
   lease_token_ = next_lease_token.fetch_add(1, std::memory_order_relaxed);
 }
 
-bool channel::hold_lease(std::uint64_t& lease) noexcept {
-  const std::uint64_t mine = (std::uint64_t{current_pid()} << 32) | lease_token_;
+bool channel::take_lease(std::uint64_t& lease, std::uint64_t mine) noexcept {
   std::uint64_t holder = aref(lease).load(std::memory_order_acquire);
   while (holder != mine) {
     if (holder != 0 && process_alive(static_cast<std::uint32_t>(holder >> 32), view_->registry, view_->registry_entries))
@@ -135,7 +134,11 @@ channel_config channel::config() const noexcept {
 
 // --- send ----------------------------------------------------------------------------------------
 
-status channel::send_once(std::size_t bytes, send_claim& claim, std::uint64_t& blocker) noexcept {
+// Inline into the copying calls and claim_send(): a message's whole fast path is one function, so
+// a sender keeps few stores in flight besides the slot's own (stack frames would fill the store
+// buffer while the slot's line is on its way from the receiver).
+[[gnu::always_inline]] inline status channel::send_once(std::size_t bytes, send_claim& claim,
+                                                        std::uint64_t& blocker) noexcept {
   const channel_view& v = *view_;
   blocker = 0;
   const bool single = v.single_producer;
@@ -219,17 +222,21 @@ status channel::commit(send_claim& claim, std::size_t bytes) noexcept {
   if (!view_ || !claim.active()) return status::invalid;
   if (bytes == SIZE_MAX) bytes = claim.size_;
   if (bytes > claim.size_) return status::invalid;
+  return publish(claim, bytes);
+}
+
+[[gnu::always_inline]] inline status channel::publish(send_claim& claim, std::size_t bytes) noexcept {
   const channel_view& v = *view_;
   slot_header* s = v.slot(claim.position_);
   aref(s->length).store(static_cast<std::uint32_t>(bytes), std::memory_order_relaxed);
   if (v.single_producer) {
     aref(s->ctrl).store(make_ctrl(claim.position_, slot_full, 0), std::memory_order_release);
-    publish_side_fence(v.control->data_seq, claim.position_, 1);
+    publish_single_to_receivers(v, claim.position_);
   } else {
     aref(s->ctrl).exchange(make_ctrl(claim.position_, slot_full, 0), std::memory_order_seq_cst);
+    notify_receivers(v);
   }
   claim = send_claim{};
-  notify_receivers(v);
   return status::ok;
 }
 
@@ -242,8 +249,60 @@ status channel::abandon(send_claim& claim) noexcept {
   return status::ok;
 }
 
+// A single producer's copy of an inline message: the payload goes into the slot before the claim,
+// so that the slot's first line is written in one burst (payload, claim, publish). A receiver
+// polling that line takes it back after each of its reads, and every store there between two
+// reads would cost another line transfer. The slot is EMPTY for this lap while the payload is
+// written: no receiver reads it, and a producer killed before its claim leaves nothing behind.
+// The claim (WRITING, stamped with the pid) still comes before the seal check, as in send_once.
+[[gnu::always_inline]] inline status channel::send_single(std::span<const std::byte> message,
+                                                          std::uint64_t& blocker) noexcept {
+  const channel_view& v = *view_;
+  blocker = 0;
+  if (!hold_lease(v.control->producer_lease)) return status::invalid;
+  if (aref(v.control->closed).load(std::memory_order_relaxed)) return status::closed;
+  auto& tail = v.control->tail;
+  for (;;) {
+    const std::uint64_t pos = aref(tail).load(std::memory_order_relaxed);
+    slot_header* s = v.slot(pos);
+    const std::uint64_t c = aref(s->ctrl).load(std::memory_order_acquire);
+    if (ctrl_seq_diff(c, pos) == 0 && ctrl_state(c) == slot_empty) {
+      copy_payload(v.inline_payload(s), message.data(), message.size());
+      aref(s->length).store(static_cast<std::uint32_t>(message.size()), std::memory_order_relaxed);
+      aref(s->flags).store(0, std::memory_order_relaxed);
+      aref(s->ctrl).store(make_ctrl(pos, slot_writing, current_pid()), std::memory_order_relaxed);
+      aref(tail).store(pos + 1, std::memory_order_release);
+      if (aref(v.control->closed).load(std::memory_order_seq_cst) != open_state) {
+        publish_abandoned(v, s, pos & ctrl_seq_mask);
+        return status::closed;
+      }
+      aref(s->ctrl).store(make_ctrl(pos, slot_full, 0), std::memory_order_release);
+      publish_single_to_receivers(v, pos);
+      return status::ok;
+    }
+    if (send_blocked(v, pos, c, blocker)) return status::full;
+  }
+}
+
 status channel::send(std::span<const std::byte> message, timeout t) noexcept {
+  if (view_ && message.size() <= view_->inline_capacity && view_->single_producer) {
+    std::uint64_t blocker = 0;
+    const status st = send_single(message, blocker);
+    if (st != status::full) return st;
+    heap_starved = false;
+    return wait_until_done([&](std::uint64_t& b) { return send_single(message, b); }, true, t);
+  }
   send_claim claim;
+  if (view_ && message.size() <= view_->inline_capacity) {
+    // One attempt inline; a full ring (or any wait) goes through claim_send() below.
+    std::uint64_t blocker = 0;
+    const status st = send_once(message.size(), claim, blocker);
+    if (st == status::ok) {
+      if (!message.empty()) std::memcpy(claim.data_, message.data(), message.size());
+      return publish(claim, message.size());
+    }
+    if (st != status::full) return st;
+  }
   const status st = claim_send(message.size(), claim, t);
   if (st != status::ok) return st;
   if (!message.empty()) std::memcpy(claim.data_, message.data(), message.size());
@@ -252,7 +311,9 @@ status channel::send(std::span<const std::byte> message, timeout t) noexcept {
 
 // --- receive -------------------------------------------------------------------------------------
 
-status channel::recv_once(recv_claim& claim, std::size_t limit, std::size_t& length, std::uint64_t& blocker) noexcept {
+// Inline for the same reason as send_once.
+[[gnu::always_inline]] inline status channel::recv_once(recv_claim& claim, std::size_t limit, std::size_t& length,
+                                                        std::uint64_t& blocker) noexcept {
   const channel_view& v = *view_;
   blocker = 0;
   const bool single = v.single_consumer;
@@ -323,14 +384,17 @@ status channel::claim_recv(recv_claim& claim, timeout t) noexcept {
 
 status channel::release(recv_claim& claim) noexcept {
   if (!view_ || !claim.active()) return status::invalid;
+  return give_back(claim);
+}
+
+[[gnu::always_inline]] inline status channel::give_back(recv_claim& claim) noexcept {
   const channel_view& v = *view_;
   slot_header* s = v.slot(claim.position_);
   if (aref(s->flags).load(std::memory_order_relaxed) & slot_flag_heap)
     heap_free(v, aref(s->heap_first()).load(std::memory_order_relaxed), aref(s->heap_count()).load(std::memory_order_relaxed));
   if (v.single_consumer) {
     aref(s->ctrl).store(make_ctrl(claim.position_ + v.capacity, slot_empty, 0), std::memory_order_release);
-    publish_side_fence(v.control->space_seq, claim.position_, 1);
-    notify_senders(v);
+    publish_single_to_senders(v, claim.position_);
   } else {
     release_slot(v, s, claim.position_ & ctrl_seq_mask);
   }
@@ -338,15 +402,74 @@ status channel::release(recv_claim& claim) noexcept {
   return status::ok;
 }
 
+// A single consumer's copy of an inline message: copied out while the slot is FULL (only the
+// lease's holder takes FULL slots, so it cannot change under the copy), then handed back to the
+// producer in one store, as in the bare ring: no READING stamp, so the producer polling the slot
+// on a full ring sees one store, not two. A receiver killed before that store leaves the message
+// FULL for the next holder of the lease (the copy it made never reached its caller). A heap
+// message sets `general` and is left for the claiming path (its blocks are freed under a claim).
+[[gnu::always_inline]] inline status channel::recv_single(std::span<std::byte> buffer, std::size_t& length,
+                                                          std::uint64_t& blocker, bool& general) noexcept {
+  const channel_view& v = *view_;
+  blocker = 0;
+  if (!hold_lease(v.control->consumer_lease)) return status::invalid;
+  auto& head = v.control->head;
+  for (;;) {
+    const std::uint64_t pos = aref(head).load(std::memory_order_relaxed);
+    slot_header* s = v.slot(pos);
+    const std::uint64_t c = aref(s->ctrl).load(std::memory_order_seq_cst);
+    if (ctrl_seq_diff(c, pos) == 0 && ctrl_state(c) == slot_full) {
+      const std::uint32_t len = aref(s->length).load(std::memory_order_relaxed);
+      const std::uint32_t flags = aref(s->flags).load(std::memory_order_relaxed);
+      if (flags & slot_flag_heap) {
+        general = true;
+        return status::ok;
+      }
+      const bool abandoned = flags & slot_flag_abandoned;
+      if (!abandoned && len > buffer.size()) {
+        length = len;
+        return status::too_large;
+      }
+      const bool sound = len <= v.inline_capacity;
+      if (!abandoned && sound) copy_payload(buffer.data(), v.inline_payload(s), len);
+      // The slot first: a receiver killed between the two stores leaves head behind an EMPTY
+      // slot of the next lap, which the next receiver steps over (recv_blocked); the other order
+      // would leave head past a FULL slot that nobody would ever take.
+      aref(s->ctrl).store(make_ctrl(pos + v.capacity, slot_empty, 0), std::memory_order_release);
+      aref(head).store(pos + 1, std::memory_order_release);
+      publish_single_to_senders(v, pos);
+      if (abandoned) continue;
+      if (!sound) {
+        // Damaged slot (someone wrote over the segment): dropped, never read out of bounds.
+        aref(v.control->corrupted_messages).fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      length = len;
+      return status::ok;
+    }
+    if (const status st = recv_blocked(v, pos, c, blocker); st != status::ok) return st;
+  }
+}
+
 status channel::recv(std::span<std::byte> buffer, std::size_t& length, timeout t) noexcept {
   if (!view_) return status::invalid;
+  if (view_->single_consumer) {
+    std::uint64_t blocker = 0;
+    bool general = false;
+    status st = recv_single(buffer, length, blocker, general);
+    if (st == status::empty)
+      st = wait_until_done([&](std::uint64_t& b) { return recv_single(buffer, length, b, general); }, false, t);
+    if (!general) return st;
+  }
   recv_claim claim;
-  const status st = wait_until_done(
-      [&](std::uint64_t& blocker) { return recv_once(claim, buffer.size(), length, blocker); }, false, t);
+  std::uint64_t blocker = 0;
+  status st = recv_once(claim, buffer.size(), length, blocker);  // one attempt inline, then the waits
+  if (st == status::empty)
+    st = wait_until_done([&](std::uint64_t& b) { return recv_once(claim, buffer.size(), length, b); }, false, t);
   if (st != status::ok) return st;
   if (claim.size_) std::memcpy(buffer.data(), claim.data_, claim.size_);
   length = claim.size_;
-  return release(claim);
+  return give_back(claim);
 }
 
 status channel::recv(std::vector<std::byte>& out, timeout t) {

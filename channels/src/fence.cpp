@@ -12,17 +12,14 @@
 namespace chanpool::channels::detail {
 namespace {
 
-// pid for which registration was attempted (fork gives a child its own mm to register), and
-// whether it succeeded. Registration is per process and cheap; it happens on first use.
-std::atomic<std::uint32_t> registered_for{0};
-std::atomic<bool> registered_ok{false};
-
+// Registration is per process and cheap; it happens on first use.
 bool registered() noexcept {
   const std::uint32_t pid = current_pid();
-  if (registered_for.load(std::memory_order_acquire) == pid) return registered_ok.load(std::memory_order_relaxed);
+  if (membarrier_registered_for.load(std::memory_order_acquire) == pid)
+    return membarrier_registered_ok.load(std::memory_order_relaxed);
   const bool ok = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0;
-  registered_ok.store(ok, std::memory_order_relaxed);
-  registered_for.store(pid, std::memory_order_release);
+  membarrier_registered_ok.store(ok, std::memory_order_relaxed);
+  membarrier_registered_for.store(pid, std::memory_order_release);
   return ok;
 }
 
@@ -72,7 +69,7 @@ void slow_side_fence() noexcept {
 //   sees no mode and pays its membarrier. Only the holder of `switching` sets `confirmed`, and
 //   nobody clears while it is held, so `confirmed` always follows a membarrier issued after the
 //   `publishers` bit it vouches for.
-void publish_side_fence(std::uint32_t& word, std::uint64_t first, std::size_t count) noexcept {
+void publish_side_fence_slow(std::uint32_t& word, std::uint64_t first, std::size_t count) noexcept {
   std::atomic_signal_fence(std::memory_order_seq_cst);
   if (!registered()) return full_fence();
   std::uint32_t w = word_ref(word).load(std::memory_order_relaxed);

@@ -18,15 +18,39 @@
 // it back. Why each step is safe is written beside the code in fence.cpp.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
+#include "layout.hpp"
+#include "process.hpp"
+
 namespace chanpool::channels::detail {
+
+// The process's membarrier registration: the pid it was attempted for (a forked child has its
+// own mm to register) and whether it succeeded. Per process, on first use (fence.cpp).
+inline std::atomic<std::uint32_t> membarrier_registered_for{0};
+inline std::atomic<bool> membarrier_registered_ok{false};
+
+void publish_side_fence_slow(std::uint32_t& word, std::uint64_t first, std::size_t count) noexcept;
 
 // Publisher side, single producer or single consumer: call after the release stores that
 // published the positions [first, first + count) and before reading the waiter state of `word`
-// (notify()). Only the one holder of the side's lease calls it.
-void publish_side_fence(std::uint32_t& word, std::uint64_t first, std::size_t count) noexcept;
+// (notify()). Only the one holder of the side's lease calls it. Inline: in the common case (the
+// process registered, the word not in the publisher-fences mode) it is a compiler barrier and
+// two loads, on every message of a single-side channel.
+// Whether this process registered for membarrier (then a single side's publisher may skip its fence).
+inline bool membarrier_ready() noexcept {
+  return membarrier_registered_for.load(std::memory_order_acquire) == current_pid() &&
+         membarrier_registered_ok.load(std::memory_order_relaxed);
+}
+
+inline void publish_side_fence(std::uint32_t& word, std::uint64_t first, std::size_t count) noexcept {
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  if (membarrier_ready() && !(std::atomic_ref<std::uint32_t>(word).load(std::memory_order_relaxed) & futex_fence_publishers))
+    return;
+  publish_side_fence_slow(word, first, count);
+}
 
 // Sleeper side, for waits whose publisher is single: call right after arming `word` with a
 // seq_cst read-modify-write that returned `armed` (the armed bit included), before re-checking

@@ -15,11 +15,11 @@
 namespace chanpool::channels::detail {
 namespace {
 
-std::atomic<std::uint32_t> cached_pid{0};
-
 void refresh_pid_after_fork() noexcept { cached_pid.store(static_cast<std::uint32_t>(::getpid()), std::memory_order_relaxed); }
 
-std::uint32_t init_pid() noexcept {
+}  // namespace
+
+std::uint32_t init_current_pid() noexcept {
   static const bool registered = [] {
     pthread_atfork(nullptr, nullptr, &refresh_pid_after_fork);
     return true;
@@ -27,13 +27,6 @@ std::uint32_t init_pid() noexcept {
   (void)registered;
   refresh_pid_after_fork();
   return cached_pid.load(std::memory_order_relaxed);
-}
-
-}  // namespace
-
-std::uint32_t current_pid() noexcept {
-  const std::uint32_t pid = cached_pid.load(std::memory_order_relaxed);
-  return pid != 0 ? pid : init_pid();
 }
 
 bool read_process_stat(std::uint32_t pid, char& state, std::uint64_t& start_time) noexcept {

@@ -1,6 +1,7 @@
 // Process identity and liveness for crash repair.
 #pragma once
 
+#include <atomic>
 #include <csignal>
 #include <cstdint>
 
@@ -8,8 +9,15 @@ namespace chanpool::channels::detail {
 
 struct registry_entry;
 
-// getpid() without a system call; refreshed in the child after fork().
-std::uint32_t current_pid() noexcept;
+// The calling process's pid, 0 until first asked for; refreshed in the child after fork().
+inline std::atomic<std::uint32_t> cached_pid{0};
+std::uint32_t init_current_pid() noexcept;
+
+// getpid() without a system call (inline: every send and receive asks for it).
+inline std::uint32_t current_pid() noexcept {
+  const std::uint32_t pid = cached_pid.load(std::memory_order_relaxed);
+  return pid != 0 ? pid : init_current_pid();
+}
 
 // Kernel start time of `pid` (clock ticks since boot, /proc/<pid>/stat field 22); 0 if unknown.
 std::uint64_t process_start_time(std::uint32_t pid) noexcept;

@@ -7,6 +7,8 @@
 #include <climits>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
 
 #include "chanpool/channels/status.hpp"
 #include "fence.hpp"
@@ -30,6 +32,28 @@ inline void cpu_relax() noexcept {
 #elif defined(__aarch64__)
   asm volatile("yield" ::: "memory");
 #endif
+}
+
+// memcpy for a slot's inline payload: up to 64 bytes as two overlapping 32-byte halves (or
+// smaller pairs) with sizes known at compile time, so the copy is a few moves in the caller
+// instead of a call into the C library's size dispatch; larger copies go to memcpy.
+inline void copy_payload(void* dst, const void* src, std::size_t n) noexcept {
+  auto* d = static_cast<unsigned char*>(dst);
+  const auto* s = static_cast<const unsigned char*>(src);
+  auto pair = [&](auto width) {
+    constexpr std::size_t w = decltype(width)::value;
+    unsigned char lo[w], hi[w];
+    __builtin_memcpy(lo, s, w);
+    __builtin_memcpy(hi, s + n - w, w);
+    __builtin_memcpy(d, lo, w);
+    __builtin_memcpy(d + n - w, hi, w);
+  };
+  if (n >= 32 && n <= 64) pair(std::integral_constant<std::size_t, 32>{});
+  else if (n >= 16 && n < 32) pair(std::integral_constant<std::size_t, 16>{});
+  else if (n >= 8 && n < 16) pair(std::integral_constant<std::size_t, 8>{});
+  else if (n > 64) std::memcpy(d, s, n);
+  else if (n >= 4) pair(std::integral_constant<std::size_t, 4>{});
+  else if (n > 0) std::memcpy(d, s, n);
 }
 
 inline std::uint32_t blocks_for(const channel_view& v, std::size_t bytes) noexcept {
@@ -83,6 +107,27 @@ inline void notify_receivers(const channel_view& v, std::size_t published = 1) n
 }
 inline void notify_senders(const channel_view& v, std::size_t freed = 1) noexcept {
   notify(v, v.control->space_seq, v.control->send_waiters, freed);
+}
+
+// After a single side's release stores published the positions [first, first + count): its
+// fence (publish_side_fence) and the wake-up (notify), sharing one load of the futex word in the
+// common case, where nobody sleeps or polls and the word is not in the publisher-fences mode.
+// Only the holder of the side's lease calls it.
+inline void publish_single(const channel_view& v, std::uint32_t& word, std::uint32_t& waiters, std::uint64_t first,
+                           std::size_t count) noexcept {
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  const std::uint32_t w = aref(word).load(std::memory_order_relaxed);
+  if (!(w & (futex_armed | futex_fence_publishers)) && membarrier_ready() &&
+      aref(v.control->poll_waiters).load(std::memory_order_relaxed) == 0)
+    return;
+  publish_side_fence(word, first, count);
+  notify(v, word, waiters, count);
+}
+inline void publish_single_to_receivers(const channel_view& v, std::uint64_t first, std::size_t count = 1) noexcept {
+  publish_single(v, v.control->data_seq, v.control->recv_waiters, first, count);
+}
+inline void publish_single_to_senders(const channel_view& v, std::uint64_t first, std::size_t count = 1) noexcept {
+  publish_single(v, v.control->space_seq, v.control->send_waiters, first, count);
 }
 
 // Moves `index` past the slot serving sequence `seq40`, if it still points at it.

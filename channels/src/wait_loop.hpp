@@ -7,9 +7,15 @@
 #include <algorithm>
 
 #include "chanpool/channels/channel.hpp"
+#include "process.hpp"
 #include "ring.hpp"
 
 namespace chanpool::channels {
+
+inline bool channel::hold_lease(std::uint64_t& lease) noexcept {
+  const std::uint64_t mine = (std::uint64_t{detail::current_pid()} << 32) | lease_token_;
+  return detail::aref(lease).load(std::memory_order_acquire) == mine || take_lease(lease, mine);
+}
 
 template <class Once>
 status channel::wait_until_done(Once&& once, bool sender, timeout t) noexcept {

@@ -306,6 +306,13 @@ class channel {
   // way when another process holds it (0 otherwise), for the liveness probe.
   status send_once(std::size_t bytes, send_claim& claim, std::uint64_t& blocker) noexcept;
   status recv_once(recv_claim& claim, std::size_t limit, std::size_t& length, std::uint64_t& blocker) noexcept;
+  // The copying send()/recv() of a single-side channel: slot written before its claim, read
+  // before its release (channel.cpp).
+  status send_single(std::span<const std::byte> message, std::uint64_t& blocker) noexcept;
+  status recv_single(std::span<std::byte> buffer, std::size_t& length, std::uint64_t& blocker, bool& general) noexcept;
+  // commit() and release() after their argument checks.
+  status publish(send_claim& claim, std::size_t bytes) noexcept;
+  status give_back(recv_claim& claim) noexcept;
   // Batch counterparts of send_once / recv_once: claim up to `count` consecutive slots.
   status send_run_once(std::size_t count, send_run& run, std::uint64_t& blocker) noexcept;
   status recv_run_once(std::size_t count, std::size_t budget, recv_run& run, std::size_t& first_length,
@@ -315,7 +322,11 @@ class channel {
   // Repairs the slot whose control word was observed as `blocker` if its holder is dead.
   bool repair_if_dead(std::uint64_t blocker) noexcept;
   void attach(detail::segment* segment, std::string_view name) noexcept;
+  // Whether this handle holds the single-side `lease`, taking it when it is free or its holder
+  // died. The check is inline (wait_loop.hpp: every message of a single-side channel makes it);
+  // taking is not.
   bool hold_lease(std::uint64_t& lease) noexcept;
+  bool take_lease(std::uint64_t& lease, std::uint64_t mine) noexcept;
   // Probes the slots at head and tail (cheap; for poll_set, which never calls send/recv).
   bool repair_ends() noexcept;
   friend class poll_set;
