@@ -22,16 +22,6 @@ using namespace detail;
 
 namespace {
 
-bool free_at(const channel_view& v, std::uint64_t pos, std::uint64_t& c) noexcept {
-  c = aref(v.slot(pos)->ctrl).load(std::memory_order_acquire);
-  return ctrl_seq_diff(c, pos) == 0 && ctrl_state(c) == slot_empty;
-}
-
-bool full_at(const channel_view& v, std::uint64_t pos, std::uint64_t& c) noexcept {
-  c = aref(v.slot(pos)->ctrl).load(std::memory_order_acquire);
-  return ctrl_seq_diff(c, pos) == 0 && ctrl_state(c) == slot_full;
-}
-
 // Moves a monotonic index up to `target`, unless a helper moved it there or beyond already.
 void advance_to(std::uint64_t& index, std::uint64_t target) noexcept {
   std::uint64_t at = aref(index).load(std::memory_order_relaxed);
@@ -192,6 +182,17 @@ status channel::send_many(std::span<const std::span<const std::byte>> messages, 
     }
     std::size_t k = 1;
     while (k < max_run && sent + k < messages.size() && messages[sent + k].size() <= inline_bytes) ++k;
+    if (view_->single_producer) {
+      const auto part = messages.subspan(sent, k);
+      std::size_t n = 0;
+      std::uint64_t blocker = 0;
+      status st = send_run_single(part, n, blocker);
+      if (st == status::full)
+        st = wait_until_done([&](std::uint64_t& b) { return send_run_single(part, n, b); }, true, deadline.left());
+      if (st != status::ok) return deadline.tag(st);
+      sent += n;
+      continue;
+    }
     send_run run;
     const status st = claim_send_run(k, run, deadline.left());
     if (st != status::ok) return deadline.tag(st);
@@ -309,9 +310,24 @@ status channel::recv_many(std::span<std::byte> buffer, std::span<std::size_t> le
   std::size_t used = 0;
   timeout wait = t;
   while (received < lengths.size()) {
+    const std::size_t want = std::min(lengths.size() - received, max_run);
+    if (view_->single_consumer) {
+      bool general = false;
+      std::size_t got = 0;
+      const auto out = lengths.subspan(received, want);
+      auto once = [&](std::uint64_t& b) { return recv_run_single(buffer, used, out, got, b, general); };
+      std::uint64_t blocker = 0;
+      status st = once(blocker);
+      if (st == status::empty) st = wait_until_done(once, false, wait);
+      if (!general) {
+        received += got;
+        if (st != status::ok) return st;
+        wait = try_once;
+        continue;
+      }
+    }
     recv_run run;
     std::size_t first_length = 0;
-    const std::size_t want = std::min(lengths.size() - received, max_run);
     const std::size_t budget = buffer.size() - used;
     const status st = wait_until_done(
         [&](std::uint64_t& blocker) { return recv_run_once(want, budget, run, first_length, blocker); }, false,

@@ -130,6 +130,16 @@ inline void publish_single_to_senders(const channel_view& v, std::uint64_t first
   publish_single(v, v.control->space_seq, v.control->send_waiters, first, count);
 }
 
+// Whether the slot at `pos` is EMPTY (FULL) for that position's lap; `c` is its control word.
+inline bool free_at(const channel_view& v, std::uint64_t pos, std::uint64_t& c) noexcept {
+  c = aref(v.slot(pos)->ctrl).load(std::memory_order_acquire);
+  return ctrl_seq_diff(c, pos) == 0 && ctrl_state(c) == slot_empty;
+}
+inline bool full_at(const channel_view& v, std::uint64_t pos, std::uint64_t& c) noexcept {
+  c = aref(v.slot(pos)->ctrl).load(std::memory_order_acquire);
+  return ctrl_seq_diff(c, pos) == 0 && ctrl_state(c) == slot_full;
+}
+
 // Moves `index` past the slot serving sequence `seq40`, if it still points at it.
 inline void help_past(std::uint64_t& index, std::uint64_t seq40) noexcept {
   std::uint64_t at = aref(index).load(std::memory_order_relaxed);

@@ -310,6 +310,11 @@ class channel {
   // before its release (channel.cpp).
   status send_single(std::span<const std::byte> message, std::uint64_t& blocker) noexcept;
   status recv_single(std::span<std::byte> buffer, std::size_t& length, std::uint64_t& blocker, bool& general) noexcept;
+  // Their batch counterparts (batch_single.cpp): a run of inline messages, up to max_run.
+  status send_run_single(std::span<const std::span<const std::byte>> messages, std::size_t& sent,
+                         std::uint64_t& blocker) noexcept;
+  status recv_run_single(std::span<std::byte> buffer, std::size_t& used, std::span<std::size_t> lengths,
+                         std::size_t& received, std::uint64_t& blocker, bool& general) noexcept;
   // commit() and release() after their argument checks.
   status publish(send_claim& claim, std::size_t bytes) noexcept;
   status give_back(recv_claim& claim) noexcept;
