@@ -7,6 +7,7 @@
 // slots, after them WRITING slots that name it; a receiver killed before its hand-back leaves
 // the run FULL for the next holder of the lease.
 #include <algorithm>
+#include <cstring>
 
 #include "chanpool/channels/channel.hpp"
 #include "process.hpp"
@@ -37,7 +38,7 @@ status channel::send_run_single(std::span<const std::span<const std::byte>> mess
     do {
       slot_header* s = v.slot(pos + n);
       const std::span<const std::byte> m = messages[n];
-      copy_payload(v.inline_payload(s), m.data(), m.size());
+      if (!m.empty()) std::memcpy(v.inline_payload(s), m.data(), m.size());
       aref(s->length).store(static_cast<std::uint32_t>(m.size()), std::memory_order_relaxed);
       aref(s->flags).store(0, std::memory_order_relaxed);
       aref(s->ctrl).store(make_ctrl(pos + n, slot_writing, pid), std::memory_order_relaxed);
@@ -96,7 +97,7 @@ status channel::recv_run_single(std::span<std::byte> buffer, std::size_t& used, 
         }
         break;
       }
-      copy_payload(buffer.data() + used, v.inline_payload(s), len);
+      if (len) std::memcpy(buffer.data() + used, v.inline_payload(s), len);
       used += len;
       lengths[n] = len;
     } while (++n < lengths.size() && full_at(v, pos + n, c));

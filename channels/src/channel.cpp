@@ -267,7 +267,7 @@ status channel::abandon(send_claim& claim) noexcept {
     slot_header* s = v.slot(pos);
     const std::uint64_t c = aref(s->ctrl).load(std::memory_order_acquire);
     if (ctrl_seq_diff(c, pos) == 0 && ctrl_state(c) == slot_empty) {
-      copy_payload(v.inline_payload(s), message.data(), message.size());
+      if (!message.empty()) std::memcpy(v.inline_payload(s), message.data(), message.size());
       aref(s->length).store(static_cast<std::uint32_t>(message.size()), std::memory_order_relaxed);
       aref(s->flags).store(0, std::memory_order_relaxed);
       aref(s->ctrl).store(make_ctrl(pos, slot_writing, current_pid()), std::memory_order_relaxed);
@@ -431,7 +431,7 @@ status channel::release(recv_claim& claim) noexcept {
         return status::too_large;
       }
       const bool sound = len <= v.inline_capacity;
-      if (!abandoned && sound) copy_payload(buffer.data(), v.inline_payload(s), len);
+      if (!abandoned && sound && len) std::memcpy(buffer.data(), v.inline_payload(s), len);
       // The slot first: a receiver killed between the two stores leaves head behind an EMPTY
       // slot of the next lap, which the next receiver steps over (recv_blocked); the other order
       // would leave head past a FULL slot that nobody would ever take.

@@ -7,8 +7,6 @@
 #include <climits>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
-#include <type_traits>
 
 #include "chanpool/channels/status.hpp"
 #include "fence.hpp"
@@ -32,28 +30,6 @@ inline void cpu_relax() noexcept {
 #elif defined(__aarch64__)
   asm volatile("yield" ::: "memory");
 #endif
-}
-
-// memcpy for a slot's inline payload: up to 64 bytes as two overlapping 32-byte halves (or
-// smaller pairs) with sizes known at compile time, so the copy is a few moves in the caller
-// instead of a call into the C library's size dispatch; larger copies go to memcpy.
-inline void copy_payload(void* dst, const void* src, std::size_t n) noexcept {
-  auto* d = static_cast<unsigned char*>(dst);
-  const auto* s = static_cast<const unsigned char*>(src);
-  auto pair = [&](auto width) {
-    constexpr std::size_t w = decltype(width)::value;
-    unsigned char lo[w], hi[w];
-    __builtin_memcpy(lo, s, w);
-    __builtin_memcpy(hi, s + n - w, w);
-    __builtin_memcpy(d, lo, w);
-    __builtin_memcpy(d + n - w, hi, w);
-  };
-  if (n >= 32 && n <= 64) pair(std::integral_constant<std::size_t, 32>{});
-  else if (n >= 16 && n < 32) pair(std::integral_constant<std::size_t, 16>{});
-  else if (n >= 8 && n < 16) pair(std::integral_constant<std::size_t, 8>{});
-  else if (n > 64) std::memcpy(d, s, n);
-  else if (n >= 4) pair(std::integral_constant<std::size_t, 4>{});
-  else if (n > 0) std::memcpy(d, s, n);
 }
 
 inline std::uint32_t blocks_for(const channel_view& v, std::size_t bytes) noexcept {
