@@ -4,6 +4,7 @@
 //   plain  claim and publish with plain stores (a single-producer / single-consumer ring with
 //          no crash safety and no API: the ceiling)
 //   cas    the same ring, each side claiming its slot with a CAS (what any MPMC ring pays)
+// and the one-way latency of a bare cache-line hand-off between the two processes (line_handoff_ns).
 // Not a chanpool API: a calibration, like a memcpy anchor.
 #pragma once
 
@@ -12,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -92,6 +94,56 @@ inline double ring_floor_rate(bool cas, std::uint64_t messages = 20'000'000) {
   if (have_saved) sched_setaffinity(0, sizeof saved, &saved);
   munmap(mem, sizeof(ring));
   return static_cast<double>(messages) / seconds;
+}
+
+// One way of a cache-line hand-off between two processes (ns, median of `rounds` batches): the
+// caller (pinned to CPU 0) and a child (CPU 1) bounce one 64-byte line, each writing the turn
+// the other waits for. The latency floor of any cross-process message on this machine: a
+// message's one way cannot beat the line that tells the receiver it is there.
+inline double line_handoff_ns(std::uint64_t round_trips = 100'000, int rounds = 11) {
+  using namespace ring_floor_detail;
+  void* mem = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) return 0;
+  auto* turn = static_cast<std::atomic<std::uint64_t>*>(mem);
+  turn->store(0);
+  cpu_set_t saved;
+  const bool have_saved = sched_getaffinity(0, sizeof saved, &saved) == 0;
+  const std::uint64_t total = round_trips * static_cast<std::uint64_t>(rounds);
+  const pid_t child = fork();
+  if (child < 0) {
+    munmap(mem, 4096);
+    return 0;
+  }
+  if (child == 0) {
+    pin(1);
+    for (std::uint64_t i = 0; i < total; ++i) {
+      while (turn->load(std::memory_order_acquire) != 2 * i + 1) __builtin_ia32_pause();
+      turn->store(2 * i + 2, std::memory_order_release);
+    }
+    _exit(0);
+  }
+  pin(0);
+  double batches[64];
+  const int n = std::min(rounds, 64);
+  std::uint64_t i = 0;
+  for (int r = 0; r < n; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (std::uint64_t k = 0; k < round_trips; ++k, ++i) {
+      turn->store(2 * i + 1, std::memory_order_release);
+      while (turn->load(std::memory_order_acquire) != 2 * i + 2) __builtin_ia32_pause();
+    }
+    batches[r] = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count() /
+                 static_cast<double>(round_trips) / 2;
+  }
+  for (; i < total; ++i) {  // rounds beyond 64: let the child finish
+    turn->store(2 * i + 1, std::memory_order_release);
+    while (turn->load(std::memory_order_acquire) != 2 * i + 2) __builtin_ia32_pause();
+  }
+  waitpid(child, nullptr, 0);
+  if (have_saved) sched_setaffinity(0, sizeof saved, &saved);
+  munmap(mem, 4096);
+  std::sort(batches, batches + n);
+  return batches[n / 2];
 }
 
 }  // namespace chanpool::bench
