@@ -27,7 +27,7 @@ if [ ! -x "$BUILD/tools/fanin_bench" ] || [ ! -x "$BUILD/mpi_compare/mpi_fanin" 
 fi
 fanin=("$BUILD/tools/fanin_bench" --nodes 32 --senders_per_node 4 --msg_size 64 --messages_per_sender "$per_sender")
 echo "## fan-in ($(date -Iseconds), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
-"$BUILD/bench/ring_floor" | tail -2
+"$BUILD/bench/ring_floor" | tail -n +2
 echo "### ${fanin[*]} --aggregation on --mpi"
 "${fanin[@]}" --aggregation on --mpi
 echo "### ${fanin[*]} --aggregation off"
@@ -40,7 +40,7 @@ if ! mpirun -np 129 --oversubscribe --bind-to none --mca pml ob1 --mca btl self,
   "$BUILD/mpi_compare/mpi_fanin" --msg_size 64 --messages_per_sender "$per_sender"; then
   echo "(the MPI-over-TCP baseline failed in this run: no figure for it)"
 fi
-"$BUILD/bench/ring_floor" | tail -2
+"$BUILD/bench/ring_floor" | tail -n +2
 echo
 echo "## fabric latency, side by side"
 scripts/compare_fabric_latency.sh --sizes 64,4096,65536 --iterations 10000
