@@ -38,6 +38,17 @@ class ChannelCrash : public channel_test {
   std::chrono::seconds round_deadline_{kSanitized ? 60 : 20};
 };
 
+// The tests that run on both kinds of channel: GetParam() is true for a channel declared single
+// producer and single consumer (one consumer process, and a survivor that takes a dead holder's
+// lease over), false for an MPMC channel.
+class ChannelCrashModes : public ChannelCrash, public ::testing::WithParamInterface<bool> {
+ protected:
+  ch::channel_config mode_config() const {
+    return {.capacity = 64, .slot_bytes = 128, .heap_bytes = 1 << 20, .single_producer = GetParam(),
+            .single_consumer = GetParam()};
+  }
+};
+
 #define ASSERT_OPEN(c) ASSERT_TRUE((c).is_open()) << "channel could not be created"
 
 // Opens `name` in a child with the fast liveness check; nullopt on failure.
@@ -76,10 +87,11 @@ pid_t fork_claim_holder(child_guard& guard, const std::string& name, const ch::o
 
 // ---------------------------------------------------------------------------------------------
 // A producer sending in a loop (inline and heap sizes, send and claim/commit) is SIGKILLed at a
-// random time while 2 consumer processes receive. A surviving producer then sends N tagged
+// random time while 2 consumer processes receive (one on a single-consumer channel). A surviving
+// producer (on a single-producer channel, the next holder of the lease) then sends N tagged
 // messages: all must arrive, intact and once; at most one message is lost per kill.
 
-TEST_F(ChannelCrash, ProducerKilledWhileSending) {
+TEST_P(ChannelCrashModes, ProducerKilledWhileSending) {
   const auto seed = test_seed();
   std::mt19937_64 rng(seed);
   constexpr std::uint32_t kVictim = 1, kSurvivor = 2;
@@ -94,12 +106,12 @@ TEST_F(ChannelCrash, ProducerKilledWhileSending) {
     SCOPED_TRACE("round " + std::to_string(round) + " seed " + std::to_string(seed));
     const auto name = unique_name();
     const auto o = options();
-    channel c = round_channel(name, {.capacity = 64, .slot_bytes = 128, .heap_bytes = 1 << 20});
+    channel c = round_channel(name, mode_config());
     ASSERT_OPEN(c);
     shared_object<shared_state> st;
     child_guard guard;
     std::vector<pid_t> waitees;
-    for (int k = 0; k < 2; ++k) {
+    for (int k = 0; k < (GetParam() ? 1 : 2); ++k) {
       waitees.push_back(guard.add(fork_child([&]() -> int {
         auto r = child_open(name, o);
         if (!r) return 10;
@@ -311,9 +323,13 @@ TEST_F(ChannelCrash, ConsumerKilledHoldingRecvClaim) {
 
 // ---------------------------------------------------------------------------------------------
 // One of two consumers is killed at a random point of its recv loop; between what it recorded
-// and what the survivor received, at most one message is missing, none duplicated.
+// and what the survivor received, at most one message is missing, none duplicated. On a
+// single-consumer channel the survivor starts after the kill (it takes the lease over) and the
+// messages are inline: a copying receive hands its slot back only after the copy, so a kill
+// inside recv() leaves the message for the survivor and nothing is lost (the one message that may
+// be missing was received and not yet recorded).
 
-TEST_F(ChannelCrash, ConsumerKilledInRecvLoop) {
+TEST_P(ChannelCrashModes, ConsumerKilledInRecvLoop) {
   const auto seed = test_seed();
   std::mt19937_64 rng(seed);
   constexpr std::uint64_t kCount = 30000;
@@ -328,7 +344,7 @@ TEST_F(ChannelCrash, ConsumerKilledInRecvLoop) {
     SCOPED_TRACE("round " + std::to_string(round) + " seed " + std::to_string(seed));
     const auto name = unique_name();
     const auto o = options();
-    channel c = round_channel(name, {.capacity = 64, .slot_bytes = 128, .heap_bytes = 1 << 20});
+    channel c = round_channel(name, mode_config());
     ASSERT_OPEN(c);
     shared_object<shared_state> st;
     auto consume = [&](bool survivor, gate* ready) -> int {
@@ -359,14 +375,15 @@ TEST_F(ChannelCrash, ConsumerKilledInRecvLoop) {
     };
     gate victim_ready, go;
     child_guard guard;
-    pid_t survivor = guard.add(fork_child([&] { return consume(true, nullptr); }));
+    const bool single = GetParam();
+    pid_t survivor = single ? 0 : guard.add(fork_child([&] { return consume(true, nullptr); }));
     pid_t victim = guard.add(fork_child([&] { return consume(false, &victim_ready); }));
     ASSERT_TRUE(victim_ready.wait(10s));
     pid_t producer = guard.add(fork_child([&]() -> int {
       auto r = child_open(name, o);
       if (!r) return 10;
       for (std::uint64_t i = 0; i < kCount; ++i) {
-        auto m = make_message((i % 20 == 3) ? 5000 : 24 + i % 70, 4, i);
+        auto m = make_message((i % 20 == 3 && !single) ? 5000 : 24 + i % 70, 4, i);
         if (r->send(as_bytes(m), 10s) != status::ok) return 11;
         if (i % 1000 == 999) std::this_thread::sleep_for(1ms);  // keep the stream going ~30 ms+
       }
@@ -376,6 +393,7 @@ TEST_F(ChannelCrash, ConsumerKilledInRecvLoop) {
     const auto delay = std::chrono::microseconds(std::uniform_int_distribution<int>(0, 25000)(rng));
     std::this_thread::sleep_for(delay);
     kill_and_reap(victim);
+    if (single) survivor = guard.add(fork_child([&] { return consume(true, nullptr); }));
     expect_children_ok(wait_children({producer, survivor}, round_deadline_), "producer/survivor");
     std::uint64_t missing = 0;
     for (auto& s : st->seen) missing += s.load() == 0;
@@ -383,7 +401,8 @@ TEST_F(ChannelCrash, ConsumerKilledInRecvLoop) {
     EXPECT_LE(missing, 1u) << "killed after " << delay.count() << " us";
     EXPECT_EQ(st->dups.load(), 0u);
     EXPECT_EQ(st->bad.load(), 0u);
-    EXPECT_LE(c.stats().lost_messages, 1u);
+    EXPECT_LE(c.stats().lost_messages, single ? 0u : 1u)
+        << (single ? "a copying receive of an inline message was dropped" : "more than one message lost for one kill");
     c.close();
     (void)channel::unlink(name, o);
     if (HasFailure()) break;
@@ -391,186 +410,8 @@ TEST_F(ChannelCrash, ConsumerKilledInRecvLoop) {
   std::printf("messages missing over all rounds: %llu\n", static_cast<unsigned long long>(missing_total));
 }
 
-// ---------------------------------------------------------------------------------------------
-// A single-producer, single-consumer channel: the one consumer, receiving copies of inline
-// messages in a loop, is SIGKILLed at a random time; a second consumer takes the lease over from
-// the dead one and receives the rest. A copying receive hands its slot back only after the copy,
-// so a kill inside recv() leaves the message for the next consumer: nothing is lost (at most one
-// message is missing, killed between recv() returning and the victim recording it), nothing
-// arrives twice.
-TEST_F(ChannelCrash, SingleConsumerKilledInRecvLoopLosesNothing) {
-  const auto seed = test_seed();
-  std::mt19937_64 rng(seed);
-  constexpr std::uint64_t kCount = 30000;
-  struct shared_state {
-    std::atomic<std::uint64_t> recorded{0}, dups{0}, bad{0};
-    std::atomic<int> producer_done{0};
-    std::atomic<std::uint8_t> seen[kCount];
-  };
-  const auto start = clock::now();
-  for (int round = 0; round < rounds() && budget_left(start); ++round) {
-    SCOPED_TRACE("round " + std::to_string(round) + " seed " + std::to_string(seed));
-    const auto name = unique_name();
-    const auto o = options();
-    channel c = round_channel(name, {.capacity = 64, .slot_bytes = 128, .heap_bytes = 1 << 20,
-                                     .single_producer = true, .single_consumer = true});
-    ASSERT_OPEN(c);
-    shared_object<shared_state> st;
-    auto consume = [&](bool survivor, gate* ready) -> int {
-      auto r = child_open(name, o);
-      if (!r) return 10;
-      if (ready) ready->signal();
-      std::vector<std::byte> buf(16384);
-      int idle = 0;
-      for (;;) {
-        std::size_t len = 0;
-        status s = r->recv(buf, len, 20ms);
-        if (s == status::timeout) {
-          if (survivor && st->producer_done.load() != 0 && (st->recorded.load() >= kCount || ++idle >= 50)) return 0;
-          continue;
-        }
-        if (s != status::ok) return 11;
-        idle = 0;
-        msg_info info;
-        if (!verify_message({buf.data(), len}, info) || info.seq >= kCount) {
-          st->bad.fetch_add(1);
-          continue;
-        }
-        if (st->seen[info.seq].exchange(1) != 0) st->dups.fetch_add(1);
-        st->recorded.fetch_add(1);
-      }
-    };
-    gate victim_ready;
-    child_guard guard;
-    pid_t victim = guard.add(fork_child([&] { return consume(false, &victim_ready); }));
-    ASSERT_TRUE(victim_ready.wait(10s));
-    pid_t producer = guard.add(fork_child([&]() -> int {
-      auto r = child_open(name, o);
-      if (!r) return 10;
-      for (std::uint64_t i = 0; i < kCount; ++i) {
-        auto m = make_message(24 + i % 88, 4, i);  // inline sizes only (slots hold 112 bytes)
-        if (r->send(as_bytes(m), 10s) != status::ok) return 11;
-        if (i % 1000 == 999) std::this_thread::sleep_for(1ms);
-      }
-      st->producer_done.store(1);
-      return 0;
-    }));
-    const auto delay = std::chrono::microseconds(std::uniform_int_distribution<int>(0, 25000)(rng));
-    std::this_thread::sleep_for(delay);
-    kill_and_reap(victim);
-    pid_t survivor = guard.add(fork_child([&] { return consume(true, nullptr); }));
-    expect_children_ok(wait_children({producer, survivor}, round_deadline_), "producer/survivor");
-    std::uint64_t missing = 0;
-    for (auto& s : st->seen) missing += s.load() == 0;
-    EXPECT_LE(missing, 1u) << "killed after " << delay.count() << " us";
-    EXPECT_EQ(st->dups.load(), 0u);
-    EXPECT_EQ(st->bad.load(), 0u);
-    EXPECT_EQ(c.stats().lost_messages, 0u) << "a copying receive of an inline message was dropped";
-    c.close();
-    (void)channel::unlink(name, o);
-    if (HasFailure()) break;
-  }
-}
-
-// A single-producer channel's one producer, sending copies (inline and heap sizes) and zero-copy
-// claims in a loop, is SIGKILLed at a random time; a second producer takes the lease over and
-// sends tagged messages, which all arrive once and intact; the kill costs at most one message.
-TEST_F(ChannelCrash, SingleProducerKilledWhileSending) {
-  const auto seed = test_seed();
-  std::mt19937_64 rng(seed);
-  constexpr std::uint32_t kVictim = 1, kSurvivor = 2;
-  constexpr std::uint64_t kTagged = 500;
-  struct shared_state {
-    std::atomic<std::uint64_t> tagged{0}, dups{0}, bad{0}, errors{0};
-    std::atomic<std::uint8_t> seen[kTagged];
-  };
-  const auto start = clock::now();
-  for (int round = 0; round < rounds() && budget_left(start); ++round) {
-    SCOPED_TRACE("round " + std::to_string(round) + " seed " + std::to_string(seed));
-    const auto name = unique_name();
-    const auto o = options();
-    channel c = round_channel(name, {.capacity = 64, .slot_bytes = 128, .heap_bytes = 1 << 20,
-                                     .single_producer = true, .single_consumer = true});
-    ASSERT_OPEN(c);
-    shared_object<shared_state> st;
-    child_guard guard;
-    pid_t consumer = guard.add(fork_child([&]() -> int {
-      auto r = child_open(name, o);
-      if (!r) return 10;
-      std::vector<std::byte> buf(16384);
-      auto last_progress = clock::now();
-      while (st->tagged.load() < kTagged) {
-        std::size_t len = 0;
-        status s = r->recv(buf, len, 20ms);
-        if (s == status::timeout) {
-          if (clock::now() - last_progress > 15s) return 12;
-          continue;
-        }
-        if (s != status::ok) {
-          st->errors.fetch_add(1);
-          return 11;
-        }
-        last_progress = clock::now();
-        msg_info info;
-        if (!verify_message({buf.data(), len}, info)) {
-          st->bad.fetch_add(1);
-        } else if (info.producer == kSurvivor && info.seq < kTagged) {
-          if (st->seen[info.seq].exchange(1) != 0)
-            st->dups.fetch_add(1);
-          else
-            st->tagged.fetch_add(1);
-        } else if (info.producer != kVictim) {
-          st->bad.fetch_add(1);
-        }
-      }
-      return 0;
-    }));
-    gate started;
-    pid_t victim = guard.add(fork_child([&]() -> int {
-      auto r = child_open(name, o);
-      if (!r) return 10;
-      started.signal();
-      std::vector<std::byte> buf(16384);
-      for (std::uint64_t i = 0;; ++i) {
-        const std::size_t n = (i % 4 == 1) ? 2000 + (i * 977) % 12000 : 24 + (i * 13) % 88;
-        if (i % 3 == 2) {
-          ch::send_claim sc;
-          if (r->claim_send(n, sc, 10s) != status::ok) return 11;
-          fill_message(sc.data(), kVictim, i);
-          if (r->commit(sc) != status::ok) return 12;
-        } else {
-          std::span<std::byte> m{buf.data(), n};
-          fill_message(m, kVictim, i);
-          if (r->send(m, 10s) != status::ok) return 13;
-        }
-      }
-    }));
-    ASSERT_TRUE(started.wait(10s)) << "victim producer did not start";
-    const auto delay = std::chrono::microseconds(std::uniform_int_distribution<int>(0, 15000)(rng));
-    std::this_thread::sleep_for(delay);
-    ASSERT_EQ(waitpid(victim, nullptr, WNOHANG), 0) << "victim producer exited early";
-    kill_and_reap(victim);
-    pid_t survivor = guard.add(fork_child([&]() -> int {
-      auto r = child_open(name, o);
-      if (!r) return 10;
-      for (std::uint64_t i = 0; i < kTagged; ++i) {
-        auto m = make_message((i % 5 == 0) ? 6000 : 48, kSurvivor, i);
-        if (r->send(as_bytes(m), 10s) != status::ok) return 11;
-      }
-      return 0;
-    }));
-    expect_children_ok(wait_children({consumer, survivor}, round_deadline_), "consumer/survivor");
-    EXPECT_EQ(st->tagged.load(), kTagged) << "tagged messages lost after the kill (delay " << delay.count() << " us)";
-    EXPECT_EQ(st->dups.load(), 0u);
-    EXPECT_EQ(st->bad.load(), 0u) << "a partially written message was delivered";
-    EXPECT_EQ(st->errors.load(), 0u);
-    EXPECT_LE(c.stats().lost_messages, 1u) << "more than one message lost for one kill";
-    EXPECT_EQ(c.stats().corrupted_messages, 0u);
-    c.close();
-    (void)channel::unlink(name, o);
-    if (HasFailure()) break;
-  }
-}
+INSTANTIATE_TEST_SUITE_P(Modes, ChannelCrashModes, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& info) { return info.param ? "single" : "mpmc"; });
 
 // ---------------------------------------------------------------------------------------------
 // Heap blocks of a producer killed between claim_send of a large message and commit come back:
