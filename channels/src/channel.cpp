@@ -8,7 +8,8 @@
 //        release exchange ctrl -> (pos + capacity, EMPTY)
 // Claiming the slot (not the index) makes the claim and the owner stamp one atomic step, so a
 // holder that dies is always named in the slot. head/tail are hints that anyone may advance
-// past a slot that is already claimed.
+// past a slot that is already claimed. A single side's copying calls (send_single, recv_single)
+// fill before the claim and read before the release: see their comments.
 #include "chanpool/channels/channel.hpp"
 
 #include <sched.h>
