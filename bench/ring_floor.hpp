@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 namespace chanpool::bench {
 
@@ -101,6 +102,7 @@ inline double ring_floor_rate(bool cas, std::uint64_t messages = 20'000'000) {
 // the other waits for. The latency floor of any cross-process message on this machine: a
 // message's one way cannot beat the line that tells the receiver it is there.
 inline double line_handoff_ns(std::uint64_t round_trips = 100'000, int rounds = 11) {
+  if (rounds < 1) return 0;
   using namespace ring_floor_detail;
   void* mem = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (mem == MAP_FAILED) return 0;
@@ -123,27 +125,22 @@ inline double line_handoff_ns(std::uint64_t round_trips = 100'000, int rounds = 
     _exit(0);
   }
   pin(0);
-  double batches[64];
-  const int n = std::min(rounds, 64);
+  std::vector<double> batches(static_cast<std::size_t>(rounds));
   std::uint64_t i = 0;
-  for (int r = 0; r < n; ++r) {
+  for (auto& batch : batches) {
     const auto t0 = std::chrono::steady_clock::now();
     for (std::uint64_t k = 0; k < round_trips; ++k, ++i) {
       turn->store(2 * i + 1, std::memory_order_release);
       while (turn->load(std::memory_order_acquire) != 2 * i + 2) __builtin_ia32_pause();
     }
-    batches[r] = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count() /
-                 static_cast<double>(round_trips) / 2;
-  }
-  for (; i < total; ++i) {  // rounds beyond 64: let the child finish
-    turn->store(2 * i + 1, std::memory_order_release);
-    while (turn->load(std::memory_order_acquire) != 2 * i + 2) __builtin_ia32_pause();
+    batch = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count() /
+            static_cast<double>(round_trips) / 2;
   }
   waitpid(child, nullptr, 0);
   if (have_saved) sched_setaffinity(0, sizeof saved, &saved);
   munmap(mem, 4096);
-  std::sort(batches, batches + n);
-  return batches[n / 2];
+  std::sort(batches.begin(), batches.end());
+  return batches[batches.size() / 2];
 }
 
 }  // namespace chanpool::bench

@@ -69,7 +69,7 @@ void slow_side_fence() noexcept {
 //   sees no mode and pays its membarrier. Only the holder of `switching` sets `confirmed`, and
 //   nobody clears while it is held, so `confirmed` always follows a membarrier issued after the
 //   `publishers` bit it vouches for.
-void publish_side_fence_slow(std::uint32_t& word, std::uint64_t first, std::size_t count) noexcept {
+void publish_side_fence(std::uint32_t& word, std::uint64_t first, std::size_t count) noexcept {
   std::atomic_signal_fence(std::memory_order_seq_cst);
   if (!registered()) return full_fence();
   std::uint32_t w = word_ref(word).load(std::memory_order_relaxed);

@@ -32,25 +32,19 @@ namespace chanpool::channels::detail {
 inline std::atomic<std::uint32_t> membarrier_registered_for{0};
 inline std::atomic<bool> membarrier_registered_ok{false};
 
-void publish_side_fence_slow(std::uint32_t& word, std::uint64_t first, std::size_t count) noexcept;
-
-// Publisher side, single producer or single consumer: call after the release stores that
-// published the positions [first, first + count) and before reading the waiter state of `word`
-// (notify()). Only the one holder of the side's lease calls it. Inline: in the common case (the
-// process registered, the word not in the publisher-fences mode) it is a compiler barrier and
-// two loads, on every message of a single-side channel.
-// Whether this process registered for membarrier (then a single side's publisher may skip its fence).
+// Whether this process registered for membarrier: then a single side's publisher may skip its
+// fence while the word is not in the publisher-fences mode (the inline check in publish_single(),
+// ring.hpp, on every message of a single-side channel).
 inline bool membarrier_ready() noexcept {
   return membarrier_registered_for.load(std::memory_order_acquire) == current_pid() &&
          membarrier_registered_ok.load(std::memory_order_relaxed);
 }
 
-inline void publish_side_fence(std::uint32_t& word, std::uint64_t first, std::size_t count) noexcept {
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  if (membarrier_ready() && !(std::atomic_ref<std::uint32_t>(word).load(std::memory_order_relaxed) & futex_fence_publishers))
-    return;
-  publish_side_fence_slow(word, first, count);
-}
+// Publisher side, single producer or single consumer: call after the release stores that
+// published the positions [first, first + count) and before reading the waiter state of `word`
+// (notify()). Only the one holder of the side's lease calls it. publish_single() calls it when
+// its inline check finds the process unregistered, the mode on, or somebody waiting.
+void publish_side_fence(std::uint32_t& word, std::uint64_t first, std::size_t count) noexcept;
 
 // Sleeper side, for waits whose publisher is single: call right after arming `word` with a
 // seq_cst read-modify-write that returned `armed` (the armed bit included), before re-checking
