@@ -286,16 +286,17 @@ status channel::abandon(send_claim& claim) noexcept {
 }
 
 status channel::send(std::span<const std::byte> message, timeout t) noexcept {
-  send_claim claim;
-  if (view_ && message.size() <= view_->inline_capacity) {
+  if (view_ && message.size() <= view_->inline_capacity && view_->single_producer) {
     std::uint64_t blocker = 0;
-    if (view_->single_producer) {
-      const status st = send_single(message, blocker);
-      if (st != status::full) return st;
-      heap_starved = false;
-      return wait_until_done([&](std::uint64_t& b) { return send_single(message, b); }, true, t);
-    }
+    const status st = send_single(message, blocker);
+    if (st != status::full) return st;
+    heap_starved = false;
+    return wait_until_done([&](std::uint64_t& b) { return send_single(message, b); }, true, t);
+  }
+  send_claim claim;  // after the single path, which needs no claim (its stores would be wasted there)
+  if (view_ && message.size() <= view_->inline_capacity) {
     // One attempt inline; a full ring (or any wait) goes through claim_send() below.
+    std::uint64_t blocker = 0;
     const status st = send_once(message.size(), claim, blocker);
     if (st == status::ok) {
       if (!message.empty()) std::memcpy(claim.data_, message.data(), message.size());
