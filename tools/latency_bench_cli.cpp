@@ -152,7 +152,7 @@ chanpool::tools::man::page manual() {
           "latency_bench --channel spsc --sizes 8,64 --json   # declared single producer/consumer\n"
           "latency_bench --wait idle --sizes 64               # a receiver that sleeps at once\n"
           "latency_bench --transport fabric --sizes 64,4096 --iterations 2000\n"
-          "latency_bench --transport fabric --fabric-mode agent --agent-spin-us 50 --sizes 64\n"
+          "latency_bench --transport fabric --fabric-mode agent --agent-spin-us 0 --sizes 64   # agents that sleep at once\n"
           "latency_bench --transport fabric --fabric-mode agent --sizes 64 --hops   # where the time goes\n"
           "latency_bench --transport fabric --bandwidth                # seven kinds, 4 KiB to 4 MiB\n"
           "latency_bench --transport fabric --bandwidth --sizes 65536 --window 16 --iterations 50 --json\n"
@@ -199,9 +199,13 @@ void add_options(CLI::App& app, options& o) {
       ->group(fabric_only);
   app.add_option("--provider", o.provider, "libfabric provider (default: $FI_PROVIDER, else tcp;ofi_rxm)")
       ->group(fabric_only);
-  // Defaults 0: with two cores and six threads on the path, a spinning thread only takes the
-  // core from the one that has work (measured: longer spins give longer latencies here).
-  app.add_option("--agent-spin-us", o.agent_spin_us, "Agent mode: agent threads poll this many microseconds before sleeping")
+  // The agents keep their own default (50 us): an agent that just sent a large message's
+  // descriptor is then still awake to serve its read, and the far agent for the data (64 KiB one
+  // way 95-101 against 146-163 us without it, 64 B 38-40 against 50-56 us, docs/benchmarks.md).
+  // The processes sleep at once: a polling process holds the core a woken agent needs.
+  app.add_option("--agent-spin-us", o.agent_spin_us,
+                 "Agent mode: agent threads poll this many microseconds before sleeping (default: the agents' "
+                 "own, 50)")
       ->check(chanpool::tools::finite_within(0, max_fabric_spin_us))
       ->group(fabric_only);
   app.add_option("--receiver-spin-us", o.receiver_spin_us,

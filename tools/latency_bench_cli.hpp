@@ -30,7 +30,7 @@ struct options {
   bool json = false;
   std::string fabric_mode = "both";
   std::string provider;
-  double agent_spin_us = 0;
+  double agent_spin_us = 50;     // the agents' own default (agent_config::spin; latency_bench.cpp checks)
   double receiver_spin_us = 0;
   bool hops = false;
   bool bandwidth = false;

@@ -3,6 +3,7 @@
 // "fuzz_tool_cli" are what the fuzz target found (docs/fuzzing.md).
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <initializer_list>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "boost_mq_latency_cli.hpp"
+#include "chanpool/transport/agent.hpp"
 #include "chanpool_cleanup_cli.hpp"
 #include "fanin_bench_cli.hpp"
 #include "latency_bench_cli.hpp"
@@ -140,6 +142,16 @@ TEST(ToolCli, NotANumberIsRefusedWhereARangeChecked) {
   expect_refused(latency({"--spin-us", "nan"}), "--spin-us");
   EXPECT_FALSE(mpi_bandwidth({"--seconds", "0.5"}).exit_now);
   EXPECT_FALSE(mpi_fanin({"--duration", "2", "--stall_timeout", "0"}).exit_now);
+}
+
+// latency_bench measures the agents as a user gets them: their own spin unless told otherwise.
+TEST(ToolCli, LatencyBenchAgentsKeepTheirDefaultSpin) {
+  const auto plain = latency({"--transport", "fabric"});
+  ASSERT_FALSE(plain.exit_now) << plain.err;
+  const std::chrono::duration<double, std::micro> library = chanpool::transport::agent_config{}.spin;
+  EXPECT_EQ(plain.options.agent_spin_us, library.count());
+  EXPECT_EQ(plain.options.receiver_spin_us, 0);
+  EXPECT_EQ(latency({"--transport", "fabric", "--agent-spin-us", "0"}).options.agent_spin_us, 0);
 }
 
 // fuzz_tool_cli: seconds and microseconds that were not checked at all, then cast to long or
