@@ -98,7 +98,8 @@ struct alignas(cache_line) control_block {
   std::uint32_t poll_waiters;       // poll_set waiters (on either word): wake all, not one
   std::uint32_t closed;             // closed_state: `sealing` while seal() runs, `sealed` after
   std::uint32_t heap_cursor;        // next-fit hint for the heap allocator past its low window (heap.cpp)
-  std::uint8_t pad2[cache_line - 28];
+  std::uint32_t heap_used_top;      // hint: blocks below it have held a message (touched memory; heap.cpp)
+  std::uint8_t pad2[cache_line - 32];
   // line 3: repair counters (rarely written)
   std::uint64_t lost_messages;
   std::uint64_t repaired_slots;
@@ -115,6 +116,7 @@ struct alignas(cache_line) control_block {
 static_assert(sizeof(control_block) == 4 * cache_line);
 static_assert(offsetof(control_block, head) == cache_line);
 static_assert(offsetof(control_block, data_seq) == 2 * cache_line);
+static_assert(offsetof(control_block, heap_used_top) == 2 * cache_line + 28, "heap_used_top took zeroed padding");
 static_assert(offsetof(control_block, lost_messages) == 3 * cache_line);
 static_assert(std::is_trivially_copyable_v<control_block>);
 
