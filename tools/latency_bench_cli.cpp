@@ -204,8 +204,8 @@ void add_options(CLI::App& app, options& o) {
   // way 95-101 against 146-163 us without it, 64 B 38-40 against 50-56 us, docs/benchmarks.md).
   // The processes sleep at once: a polling process holds the core a woken agent needs.
   app.add_option("--agent-spin-us", o.agent_spin_us,
-                 "Agent mode: agent threads poll this many microseconds before sleeping (default: the agents' "
-                 "own, 50)")
+                 "Agent mode: agent threads poll this many microseconds before sleeping (the default is the "
+                 "agents' own)")
       ->check(chanpool::tools::finite_within(0, max_fabric_spin_us))
       ->group(fabric_only);
   app.add_option("--receiver-spin-us", o.receiver_spin_us,
